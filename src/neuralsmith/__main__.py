@@ -1,0 +1,7 @@
+"""``python -m neuralsmith`` runs the command line."""
+
+import sys
+
+from neuralsmith.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""Options every command shares, and how commands print.
+
+Conventions: ``--data SOURCE``, ``--seed N``, ``--out DIR``, ``--device auto|cpu|cuda``,
+``--json`` (machine-readable output on stdout), ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Mapping, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+DataOpt = Annotated[str, typer.Option("--data", help="Registered name, IDX folder or .npz file.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder to write.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars or tables.")]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def emit_mapping(title: str, mapping: Mapping[str, Any], *, as_json: bool, quiet: bool = False) -> None:
+    """Print a flat mapping as JSON or as a two-column table."""
+    if as_json:
+        emit_json(dict(mapping))
+    elif not quiet:
+        table = Table(title=title, show_header=False)
+        for key, value in mapping.items():
+            table.add_row(str(key), str(value))
+        console.print(table)
+
+
+def emit_rows(title: str, rows: list[Mapping[str, Any]], *, as_json: bool, quiet: bool = False) -> None:
+    """Print a list of records as JSON or as a table with one column per key."""
+    if as_json:
+        emit_json(list(rows))
+        return
+    if quiet or not rows:
+        return
+    table = Table(title=title)
+    for key in rows[0]:
+        table.add_column(str(key))
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row.values()))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
