@@ -88,22 +88,32 @@ def lr_at(epoch: int, epochs: int, lr: float, schedule: str) -> float:
     return lr
 
 
+def supervised_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The default objective: cross-entropy (integer targets) or squared error of ``model(x)``."""
+    return loss_and_error(model(x), y)[0]
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int, generator: torch.Generator,
-                clip: float | None = None) -> float:
-    """One pass over ``(x, y)`` in a seeded random order; returns the mean training loss."""
+                clip: float | None = None,
+                loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
+                ) -> float:
+    """One pass over ``(x, y)`` in a seeded random order; returns the mean of ``loss``.
+
+    ``loss(model, x_batch, y_batch)`` is the objective (e.g. a DAE's denoising loss).
+    """
     model.train()
     order = torch.randperm(x.shape[0], generator=generator).to(x.device)
     total = 0.0
     for i in range(0, x.shape[0], batch_size):
         idx = order[i:i + batch_size]
-        loss, _ = loss_and_error(model(x[idx]), y[idx])
+        value = loss(model, x[idx], y[idx])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        total += float(loss.detach()) * idx.shape[0]
+        total += float(value.detach()) * idx.shape[0]
     return total / x.shape[0]
 
 
