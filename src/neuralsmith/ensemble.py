@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -144,8 +144,11 @@ def train_epoch(ens: EnsembleMLP, optimizer: torch.optim.Optimizer, x: torch.Ten
 def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torch.Generator], *,
                       epochs: int = 30, lr: float = 0.1, momentum: float = 0.9,
                       batch_size: int = 32, weight_decay: float = 0.0,
-                      progress: bool = True) -> list[dict[str, Any]]:
+                      progress: bool = True,
+                      on_epoch: Callable[[EnsembleMLP], Any] | None = None) -> list[dict[str, Any]]:
     """Train every member with SGD + momentum, as :func:`neuralsmith.train.finetune` would alone.
+
+    ``on_epoch(ens)`` is called after each epoch (e.g. to snapshot outputs in function space).
 
     Returns:
         Per-epoch records whose values are lists over members (train/valid/test loss, error).
@@ -167,5 +170,8 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
                 rec[f"{split}_loss"], rec[f"{split}_error"] = loss.tolist(), err.tolist()
             rec["seconds"] = time.perf_counter() - t0
             history.append(rec)
+            if on_epoch is not None:
+                with torch.no_grad():
+                    on_epoch(ens)
             bar.advance({"mean_test_error": float(sum(rec["test_error"]) / ens.n_members)})
     return history

@@ -60,3 +60,67 @@ def image_grid(images: torch.Tensor, image_shape: tuple[int, int], title: str = 
     if title:
         ax.set_title(title)
     return fig
+
+
+# --- study figures -------------------------------------------------------------------------
+
+def error_boxplots(errors: dict[int, dict[str, list[float]]], title: str = "") -> Figure:
+    """Test error (%) by start, one panel per depth: Erhan et al. (2010), figure 2."""
+    depths = sorted(errors)
+    fig, axes = plt.subplots(1, len(depths), figsize=(4.2 * len(depths), 4.2), sharey=True, squeeze=False)
+    for ax, depth in zip(axes[0], depths):
+        names = list(errors[depth])
+        ax.boxplot([errors[depth][n] for n in names], showmeans=True)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=60, ha="right")
+        ax.set_title(f"{depth} hidden layer{'s' if depth > 1 else ''}")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("test error (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: dict[str, list[float]], ylabel: str = "test error (%)",
+                    title: str = "") -> Figure:
+    """One line per start: the mean over seeds of a per-epoch quantity."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def layer_lines(values: dict[str, list[float]], ylabel: str = "weight-gradient norm",
+                title: str = "", log: bool = True) -> Figure:
+    """One line per start of a per-layer quantity (layer 1 = nearest the input)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, ys in values.items():
+        ax.plot(range(1, len(ys) + 1), ys, marker="o", label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def function_space(points: np.ndarray, family: np.ndarray, epoch: np.ndarray,
+                   names: tuple[str, str], title: str = "") -> Figure:
+    """2-D embedding of network trajectories; colour darkens with training time (Erhan, fig. 5)."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    for f, (name, cmap) in enumerate(zip(names, ("Blues", "Oranges"))):
+        sel = family == f
+        ax.scatter(points[sel, 0], points[sel, 1], c=epoch[sel], cmap=cmap, s=8,
+                   vmin=-0.3 * epoch.max(), vmax=epoch.max(), label=name)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=2)
+    return fig

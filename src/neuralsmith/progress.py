@@ -22,6 +22,11 @@ class _Bar:
                          if isinstance(v, float) and math.isfinite(v) and k != "seconds")
         self._progress.update(self._task, advance=steps, info=shown)
 
+    def describe(self, description: str) -> None:
+        """Say what runs now."""
+        if self._progress is not None:
+            self._progress.update(self._task, description=description)
+
 
 @contextmanager
 def progress_bar(description: str, total: int, completed: int = 0,

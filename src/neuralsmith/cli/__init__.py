@@ -13,10 +13,12 @@ import typer
 
 from neuralsmith import __version__
 from neuralsmith.cli import data as data_cmd
+from neuralsmith.cli import study as study_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_cmd.app, name="data")
+app.command("study")(study_cmd.study)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
                PermissionError, KeyError)
