@@ -247,14 +247,15 @@ def sgd_steps(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, lr: float =
 
 
 def diagnose(sizes: list[int], activation: str, scheme: str, x: Tensor, y: Tensor, *,
-             steps: int = 0, lr: float = 0.1, batch_size: int = 256,
-             seed: int = 0) -> dict[str, GradientReport]:
+             steps: int = 0, lr: float = 0.1, batch_size: int = 256, seed: int = 0,
+             **init_options) -> dict[str, GradientReport]:
     """Build an MLP, measure it on a batch at initialization and again after ``steps`` SGD steps.
 
     Args:
         sizes: layer widths; the first must match x's features.
         activation, scheme: see :func:`neuralsmith.nets.mlp` and :data:`neuralsmith.init.SCHEMES`.
         x, y: the training data; the measured batch is a seeded draw of ``batch_size`` rows.
+        **init_options: the scheme's options (``lsuv`` gets the measured batch).
 
     Returns:
         ``{"init": report}``, plus ``{"after N steps": report}`` when ``steps > 0``.
@@ -267,7 +268,7 @@ def diagnose(sizes: list[int], activation: str, scheme: str, x: Tensor, y: Tenso
                          f"end the arch with {int(y.max()) + 1}")
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(x.shape[0], generator=g)[:batch_size]
-    options = {"batch": x[idx]} if scheme == "lsuv" else {}
+    options = {"batch": x[idx], **init_options} if scheme == "lsuv" else init_options
     model = nets.mlp(sizes, activation, init=scheme, generator=g, **options)
     reports = {"init": gradient_flow(model, x[idx], y[idx])}
     if steps:

@@ -692,6 +692,11 @@ class Scheme:
         skip = {"tensor", "model", "generator"}
         return [p for p in inspect.signature(self.fn).parameters if p not in skip]
 
+    def required(self) -> list[str]:
+        """The options without a default, which ``apply`` must be given."""
+        params = inspect.signature(self.fn).parameters
+        return [p for p in self.options() if params[p].default is inspect.Parameter.empty]
+
 
 SCHEMES: dict[str, Scheme] = {
     fn.__name__.rstrip("_"): Scheme(fn.__name__.rstrip("_"), fn)
@@ -709,7 +714,11 @@ def _scheme(name: str, options: dict) -> Scheme:
     allowed = scheme.options() + (["input_std"] if name == "identity" else [])
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise TypeError(f"scheme {name!r} takes the options {allowed}; got unknown {unknown}")
+        raise ValueError(f"scheme {name!r} takes the options {allowed}; got unknown {unknown}")
+    missing = [p for p in scheme.required() if p not in options]
+    if missing:
+        example = ", ".join(f"{p}=..." for p in missing)
+        raise ValueError(f"scheme {name!r} needs the option(s) {missing}: apply(model, {name!r}, {example})")
     return scheme
 
 
@@ -770,7 +779,7 @@ def apply(model: nn.Module, scheme: str, *, bias: float | None = None,
         **options: the scheme's own options, e.g. ``gain=``, ``nonlinearity=``, ``std=``.
 
     Raises:
-        ValueError: for an unknown scheme; TypeError for an option the scheme does not take.
+        ValueError: for an unknown scheme, an option it does not take, or one it needs and lacks.
 
     Example:
         >>> net = apply(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), "he_normal", generator=torch.Generator())
