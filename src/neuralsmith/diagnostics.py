@@ -105,7 +105,13 @@ class GradientReport:
 
     @property
     def grad_norms(self) -> list[float]:
+        """||dL/dW|| by layer, input first."""
         return [layer.grad_norm for layer in self.layers]
+
+    @property
+    def signal_norms(self) -> list[float]:
+        """||dL/dz|| by layer, input first: the ratio is the first over the last."""
+        return [layer.signal_norm for layer in self.layers]
 
     def to_dict(self) -> dict:
         return {"ratio": self.ratio, "verdict": self.verdict, "loss": self.loss,
@@ -122,6 +128,13 @@ class _Seen:
     claimed: bool = False
 
 
+def _inner_nonlinearity(module: nn.Module) -> str:
+    """A recurrent layer's own nonlinearity; "linear" for Linear and Conv (until an activation claims them)."""
+    if isinstance(module, nn.RNN):
+        return "relu" if module.nonlinearity == "relu" else "tanh"
+    return "tanh" if isinstance(module, RECURRENT) else "linear"  # GRU/LSTM outputs lie in (-1, 1)
+
+
 @dataclass
 class Recording:
     """What :func:`record` saw: each weight layer's first call, in forward order."""
@@ -133,9 +146,8 @@ class Recording:
         if any(seen.module is module for seen in self.layers):
             return
         z = output[0] if isinstance(output, tuple) else output  # RNNs return (output, h_n)
-        kind = ("relu" if module.nonlinearity == "relu" else "tanh") if isinstance(module, nn.RNN) else (
-            "tanh" if isinstance(module, RECURRENT) else "linear")
-        self.layers.append(_Seen(self.names[module], module, z, z, kind, isinstance(module, RECURRENT)))
+        recurrent = isinstance(module, RECURRENT)
+        self.layers.append(_Seen(self.names[module], module, z, z, _inner_nonlinearity(module), recurrent))
 
     def on_activation(self, module: nn.Module, args: tuple, output: Tensor) -> None:
         if self.layers and not self.layers[-1].claimed:

@@ -92,18 +92,24 @@ def sigmoid_derivative(max_depth: int = 12) -> Figure:
     return fig
 
 
-def gradient_norms(panels: dict[str, dict[str, list[float]]],
-                   ylabel: str = "weight-gradient norm ||dL/dW||") -> Figure:
-    """Gradient norm by layer on a log scale: one panel per net, one line per curve (init scheme).
+def gradient_norms(panels: dict[str, dict[str, list[float]]], ylabel: str = "gradient norm",
+                   n_cols: int | None = None) -> Figure:
+    """Gradient norm by layer on a log scale: one panel per net or quantity, one line per curve.
 
-    ``panels`` maps a panel title (e.g. "sigmoid, 20 layers") to ``{label: norms by layer}``.
+    ``panels`` maps a panel title (e.g. "sigmoid: ||dL/dW||") to ``{label: norms by layer}``
+    (a label is typically an init scheme); panels fill rows of ``n_cols`` (default: one row).
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
-    for ax, (title, curves) in zip(axes[0], panels.items()):
+    n_cols = n_cols or len(panels)
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.4 * n_cols, 3.4 * n_rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels.items()):
         for label, norms in curves.items():
             y = np.asarray(norms, dtype=float)
             ax.semilogy(np.arange(1, len(y) + 1), np.where(y > 0, y, np.nan), "o-", ms=2.5, label=label)
         ax.set(title=title, xlabel="layer (input → output)", ylabel=ylabel)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
     return fig

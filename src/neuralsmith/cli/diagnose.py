@@ -36,8 +36,9 @@ def diagnose_cmd(
                                    steps=steps, lr=lr, batch_size=batch_size, seed=seed, **options)
     run = RunFolder(out) if out else None
     path = figure or (run.figures if run else Path(".")) / "gradient_flow.png"
-    curves = {stage: report.grad_norms for stage, report in reports.items()}
-    plots.save(plots.gradient_norms({f"{activation} {arch}, {init}": curves}), path)
+    panels = {f"{activation}, {init}: ||dL/dW||": {s: r.grad_norms for s, r in reports.items()},
+              f"{activation}, {init}: ||dL/dz||": {s: r.signal_norms for s, r in reports.items()}}
+    plots.save(plots.gradient_norms(panels), path)
     results = {"reports": {stage: r.to_dict() for stage, r in reports.items()}, "figure": str(path)}
     if run:
         run.write_config(config)
