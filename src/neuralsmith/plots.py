@@ -124,3 +124,54 @@ def function_space(points: np.ndarray, family: np.ndarray, epoch: np.ndarray,
     ax.set_yticks([])
     ax.legend(markerscale=2)
     return fig
+# --- initializers and gradient flow (neuralsmith.init, neuralsmith.diagnostics) --------------
+
+
+def sigmoid_derivative(max_depth: int = 12) -> Figure:
+    """The logistic sigmoid and its derivative (at most 1/4), and what k such factors do to a gradient.
+
+    Left: sigma(z) and sigma'(z) = sigma(z)(1 - sigma(z)). Right, on a log scale: the bound
+    (1/4)^k and E[sigma'(z)]^k for z ~ N(0, 1), the factor a gradient picks up through k
+    sigmoid layers before the weights are counted.
+    """
+    z = np.linspace(-6.0, 6.0, 601)
+    s = 1.0 / (1.0 + np.exp(-z))
+    ds = s * (1.0 - s)
+    mean_ds = float(np.sum(ds * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)) * (z[1] - z[0]))  # E[sigma'(z)]
+    k = np.arange(1, max_depth + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(z, s, label="σ(z)")
+    left.plot(z, ds, label="σ'(z) = σ(z)(1 − σ(z))")
+    left.axhline(0.25, color="grey", ls=":", lw=1)
+    left.annotate("max σ' = 1/4 at z = 0", (0, 0.25), (1.2, 0.4), arrowprops={"arrowstyle": "->"})
+    left.set(xlabel="z", title="logistic sigmoid and its derivative")
+    left.legend(fontsize=8)
+    right.semilogy(k, 0.25**k, "o-", ms=3, label="bound (1/4)^k")
+    right.semilogy(k, mean_ds**k, "s-", ms=3, label=f"E[σ'(z)]^k = {mean_ds:.3f}^k, z ~ N(0, 1)")
+    right.set(xlabel="k (sigmoid layers)", ylabel="gradient factor", title="product of k derivatives")
+    right.grid(alpha=0.3, which="both")
+    right.legend(fontsize=8)
+    return fig
+
+
+def gradient_norms(panels: dict[str, dict[str, list[float]]], ylabel: str = "gradient norm",
+                   n_cols: int | None = None) -> Figure:
+    """Gradient norm by layer on a log scale: one panel per net or quantity, one line per curve.
+
+    ``panels`` maps a panel title (e.g. "sigmoid: ||dL/dW||") to ``{label: norms by layer}``
+    (a label is typically an init scheme); panels fill rows of ``n_cols`` (default: one row).
+    """
+    n_cols = n_cols or len(panels)
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.4 * n_cols, 3.4 * n_rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels.items()):
+        for label, norms in curves.items():
+            y = np.asarray(norms, dtype=float)
+            ax.semilogy(np.arange(1, len(y) + 1), np.where(y > 0, y, np.nan), "o-", ms=2.5, label=label)
+        ax.set(title=title, xlabel="layer (input → output)", ylabel=ylabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
