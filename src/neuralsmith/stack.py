@@ -23,12 +23,12 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from neuralsmith import checkpoint
+from neuralsmith import checkpoint, nets
 from neuralsmith.autoencoder import DenoisingAutoencoder, train_dae
 
 log = logging.getLogger(__name__)
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+ACTIVATIONS: dict[str, type[nn.Module]] = {k: v for k, v in nets.ACTIVATIONS.items() if v is not None}
 
 
 def check_sizes(sizes: Sequence[int]) -> list[int]:
@@ -156,3 +156,87 @@ def greedy_pretrain_sda(sda: StackedDAE, x: torch.Tensor, *, epochs: int = 10, l
 
     return greedy_pretrain(sda.layers, x, train_layer, lambda dae, v: dae.encode(v), checkpoint_dir,
                            generator)
+
+
+class DBN(nn.Module):
+    r"""A Deep Belief Network: a stack of RBMs (Hinton, Osindero & Teh 2006).
+
+    As a generative model,
+
+    .. math::
+        P(x, h^1, \dots, h^l) = \Big(\prod_{k=0}^{l-2} P(h^k \mid h^{k+1})\Big) P(h^{l-1}, h^l),
+        \qquad h^0 = x,
+
+    the top two layers an RBM, the others directed sigmoid belief layers using the RBMs'
+    downward conditionals.
+
+    Args:
+        sizes: ``[n_visible, h1, ..., hL]``.
+        visible: unit type of the bottom RBM's visible layer (``bernoulli`` or ``gaussian``).
+        generator: source of the initial weights, N(0, 0.01^2) (Hinton 2010).
+    """
+
+    def __init__(self, sizes: Sequence[int], *, visible: str = "bernoulli",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        from neuralsmith.rbm import RBM
+
+        self.sizes = check_sizes(sizes)
+        self.rbms = nn.ModuleList(
+            RBM(a, b, visible=visible if i == 0 else "bernoulli", generator=generator)
+            for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean-field up pass: :math:`E[h^l \\mid x]` layer by layer."""
+        for rbm in self.rbms:
+            x = rbm.hidden_probs(x)
+        return x
+
+    @torch.no_grad()
+    def sample(self, n: int, gibbs_steps: int = 1000,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` visible vectors: Gibbs in the top RBM, then one down pass.
+
+        The last step returns :math:`E[x \\mid h^1]` (probabilities, the usual way to show samples).
+        """
+        h = self.rbms[-1].sample(n, gibbs_steps, generator)  # (n, size of layer l-1)
+        for rbm in reversed(self.rbms[1:-1]):
+            h = rbm.sample_visible(h, generator)
+        return self.rbms[0].visible_probs(h) if len(self.rbms) > 1 else h
+
+    def to_mlp(self, n_classes: int, activation: str = "sigmoid") -> nn.Sequential:
+        """Copy each RBM's weight and hidden bias into an ``nn.Linear``; add an output layer."""
+        return stack_to_mlp([(r.weight.detach(), r.hidden_bias.detach()) for r in self.rbms],
+                            n_classes, activation)
+
+
+def greedy_pretrain_dbn(dbn: DBN, x: torch.Tensor, *, epochs: int = 10, method: str = "cd",
+                        k: int = 1, lr: float = 0.05, batch_size: int = 100, momentum: float = 0.5,
+                        weight_decay: float = 1e-4, sampled: bool = False,
+                        generator: torch.Generator | None = None,
+                        checkpoint_dir: str | Path | None = None,
+                        progress: bool = True) -> list[list[dict[str, Any]]]:
+    """Greedy layer-wise training of a :class:`DBN` (Hinton et al. 2006; Bengio et al. 2007).
+
+    Layer 1 is trained on ``x``; layer l on :math:`E[h^{l-1} \\mid x]` (mean field) or on a
+    sample of it (``sampled=True``). Each layer's RBM training is itself checkpointed, so a
+    stack interrupted mid-layer resumes within that layer.
+    """
+    from neuralsmith.rbm import train
+
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    def train_layer(l: int, rbm: nn.Module, inputs: torch.Tensor) -> list[dict[str, Any]]:
+        if l == 0:
+            rbm.init_biases_(inputs)  # visible biases log(p / (1 - p)) of the data (Hinton 2010)
+        history = train(rbm, inputs, epochs=epochs, batch_size=batch_size, lr=lr, k=k,
+                        method=method, momentum=momentum, weight_decay=weight_decay,
+                        generator=generator, progress=progress,
+                        checkpoint_dir=folder / f"layer-{l}-epochs" if folder else None)
+        return history.rows
+
+    def represent(rbm: nn.Module, v: torch.Tensor) -> torch.Tensor:
+        return rbm.sample_hidden(v, generator) if sampled else rbm.hidden_probs(v)
+
+    return greedy_pretrain(dbn.rbms, x, train_layer, represent, folder, generator)

@@ -5,8 +5,8 @@ Example (a tiny study; the default one is ``configs/quick.toml``):
     >>> from neuralsmith.study import StudySpec, run
     >>> spec = StudySpec(depths=(1,), starts=("default", "uniform"), seeds=2, epochs=1, hidden=8,
     ...                  families=("default", "uniform"), function_space_examples=20)
-    >>> results = run(spec, tempfile.mkdtemp(), progress=False)  # doctest: +SKIP
-    >>> [row["start"] for row in results["summary"]]  # doctest: +SKIP
+    >>> results = run(spec, tempfile.mkdtemp(), progress=False)
+    >>> [row["start"] for row in results["summary"]]
     ['default', 'uniform']
 """
 

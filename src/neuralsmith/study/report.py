@@ -143,6 +143,11 @@ def _p(p: float) -> str:
     return "" if math.isnan(p) else f"{p:.3g}"
 
 
+# Marks the page once every image has loaded or failed, so a headless browser can check it.
+_CHECK_IMAGES = ("<script>window.addEventListener('load',function(){var n=0;"
+                 "for(var i of document.images){if(!i.complete||i.naturalWidth===0)n++;}"
+                 "document.body.setAttribute('data-broken-images',String(n));});</script>")
+
 _STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
           "figure{display:inline-block;margin:8px}img{max-width:520px}")
@@ -166,6 +171,6 @@ def write_report(spec: StudySpec, records: list[dict[str, Any]], out: str | Path
             f"{spec.activation} MLPs of {spec.hidden} units per layer, depths {list(spec.depths)}, "
             f"{spec.seeds} seeds per start, {spec.epochs} epochs of fine-tuning; {seconds:.0f} s.</p>"
             f"<p><b>{html.escape(verdict)}</b></p><h2>Test error (%)</h2>{_table(rows)}"
-            f"<h2>Figures</h2>{''.join(_img(p) for p in figures.values())}</body></html>")
+            f"<h2>Figures</h2>{''.join(_img(p) for p in figures.values())}{_CHECK_IMAGES}</body></html>")
     atomic_write_text(run.path / "report.html", page)
     return results

@@ -13,8 +13,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from neuralsmith import init, nets
 from neuralsmith.data import Dataset
-from neuralsmith.stack import StackedDAE, greedy_pretrain_sda, stack_to_mlp
+from neuralsmith.stack import StackedDAE, greedy_pretrain_sda
 from neuralsmith.study.spec import StudySpec
 
 Start = Callable[[StudySpec, int, Dataset, torch.Generator], nn.Sequential]
@@ -25,24 +26,15 @@ def layer_sizes(spec: StudySpec, depth: int, data: Dataset) -> list[int]:
     return [data.n_features] + [spec.hidden] * depth + [data.n_classes]
 
 
-def _zero_mlp(spec: StudySpec, depth: int, data: Dataset) -> nn.Sequential:
-    sizes = layer_sizes(spec, depth, data)
-    weights = [(torch.zeros(b, a), torch.zeros(b)) for a, b in zip(sizes[:-2], sizes[1:-1])]
-    return stack_to_mlp(weights, data.n_classes, spec.activation)
-
-
 def _scheme(name: str, **options) -> Start:
-    """A start that applies the initializer ``name`` from :mod:`neuralsmith.init`."""
+    """A start that builds the MLP with the initializer ``name`` from :mod:`neuralsmith.init`."""
 
     def start(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
-        from neuralsmith import init
-
-        model = _zero_mlp(spec, depth, data)
-        if name == "lsuv":
-            init.apply(model, "orthogonal", generator=generator)
-            batch = data.x_train[torch.randperm(len(data.x_train), generator=generator)[:256]]
-            return init.lsuv_(model, batch)
-        return init.apply(model, name, generator=generator, **options)
+        extra = dict(options)
+        if name == "lsuv":  # data-driven: unit variance on a seeded batch of training examples
+            extra["batch"] = data.x_train[torch.randperm(len(data.x_train), generator=generator)[:256]]
+        return nets.mlp(layer_sizes(spec, depth, data), spec.activation, init=name,
+                        generator=generator, **extra)
 
     start.__doc__ = f"Initializer scheme {name!r} {options or ''}"
     return start
@@ -51,23 +43,11 @@ def _scheme(name: str, **options) -> Start:
 def _uniform_fan_in(spec: StudySpec, depth: int, data: Dataset,
                     generator: torch.Generator) -> nn.Sequential:
     """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights, zero biases: Erhan et al.'s baseline."""
-    model = _zero_mlp(spec, depth, data)
+    model = nets.mlp(layer_sizes(spec, depth, data), spec.activation, init="default", generator=generator)
     for m in model:
         if isinstance(m, nn.Linear):
-            a = 1.0 / math.sqrt(m.weight.shape[1])
-            with torch.no_grad():
-                m.weight.uniform_(-a, a, generator=generator)
-    return model
-
-
-def _default(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
-    """PyTorch's own nn.Linear init (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)))."""
-    model = _uniform_fan_in(spec, depth, data, generator)
-    for m in model:
-        if isinstance(m, nn.Linear):
-            a = 1.0 / math.sqrt(m.weight.shape[1])
-            with torch.no_grad():
-                m.bias.uniform_(-a, a, generator=generator)
+            init.uniform_(m.weight, 1.0 / math.sqrt(m.weight.shape[1]), generator=generator)
+            nn.init.zeros_(m.bias)
     return model
 
 
@@ -91,7 +71,7 @@ def _dbn(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator)
 
 
 STARTS: dict[str, Start] = {
-    "default": _default,
+    "default": _scheme("default"),
     "uniform": _uniform_fan_in,
     "normal": _scheme("normal", std=0.01),
     "glorot": _scheme("glorot_uniform"),
