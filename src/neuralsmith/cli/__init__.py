@@ -19,7 +19,7 @@ app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", n
 app.add_typer(data_cmd.app, name="data")
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError, KeyError)
+               PermissionError, KeyError, ConnectionError)
 
 
 def _version(value: bool) -> None:
