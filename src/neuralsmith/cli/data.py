@@ -12,6 +12,12 @@ from neuralsmith.cli.common import JsonOpt, QuietOpt, emit_mapping, emit_rows, e
 
 app = typer.Typer(help="List, describe and fetch data sets.", no_args_is_help=True)
 
+SourceArg = Annotated[str, typer.Argument(help="Registered name, IDX folder or .npz file.")]
+NameArg = Annotated[str, typer.Argument(help="mnist, fashion-mnist or kmnist.")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option(
+    "--base-url", help="Download from this URL instead of the official ones.")]
+
+
 
 @app.command("list")
 def list_cmd(json: JsonOpt = False, quiet: QuietOpt = False) -> None:
@@ -20,17 +26,14 @@ def list_cmd(json: JsonOpt = False, quiet: QuietOpt = False) -> None:
 
 
 @app.command("info")
-def info_cmd(source: Annotated[str, typer.Argument(help="Registered name, IDX folder or .npz file.")],
-             json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def info_cmd(source: SourceArg, json: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """Describe SOURCE: sizes, features, classes, image shape, where it came from."""
     emit_mapping(source, data_api.info(source), as_json=json, quiet=quiet)
 
 
 @app.command("fetch")
-def fetch_cmd(name: Annotated[str, typer.Argument(help="mnist, fashion-mnist or kmnist.")],
-              base_url: Annotated[Optional[str], typer.Option(
-                  "--base-url", help="Download from this URL instead of the official ones.")] = None,
-              json: JsonOpt = False, quiet: QuietOpt = False) -> None:
+def fetch_cmd(name: NameArg, base_url: BaseUrlOpt = None, json: JsonOpt = False,
+              quiet: QuietOpt = False) -> None:
     """Download NAME's IDX files, verifying each SHA-256, into the user data folder."""
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=err_console, disable=quiet or json) as bar:

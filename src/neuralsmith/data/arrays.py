@@ -118,7 +118,8 @@ def check_labels(labels: Mapping[str, np.ndarray], where: Mapping[str, object],
     """
     for key, y in labels.items():
         if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise ValueError(f"{where[key]}: {key} must be 1-D integer labels; got {y.dtype} {y.shape}")
+            raise ValueError(f"{where[key]}: {key} must be 1-D integer labels; "
+                             f"got {y.dtype} {y.shape}")
     top = max((int(y.max()) for y in labels.values() if y.size), default=-1)
     limit = n_classes if n_classes is not None else MAX_CLASSES
     for key, y in labels.items():

@@ -29,7 +29,8 @@ ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def cache_root() -> Path:
-    """``$NEURALSMITH_CACHE``, else ``$XDG_CACHE_HOME/neuralsmith``, else ``~/.cache/neuralsmith``."""
+    """``$NEURALSMITH_CACHE``, else ``$XDG_CACHE_HOME/neuralsmith``, else ``~/.cache/neuralsmith``.
+    """
     if os.environ.get("NEURALSMITH_CACHE"):
         return Path(os.environ["NEURALSMITH_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -62,7 +63,8 @@ def cached(key: str, build: Callable[[], ImageSet]) -> ImageSet:
     Returns:
         The data, equal array for array to what ``build()`` returns.
     """
-    folder = cache_root() / "data" / hashlib.sha256(f"{CACHE_FORMAT}\n{key}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{CACHE_FORMAT}\n{key}".encode()).hexdigest()
+    folder = cache_root() / "data" / digest[:32]
     hit = _read(folder, key)
     if hit is not None:
         log.debug("cache hit %s for %s", folder, key.splitlines()[0])
@@ -84,7 +86,8 @@ def _read(folder: Path, key: str) -> ImageSet | None:
         if meta.get("key") != key:
             return None
         arrays = {a: np.load(folder / f"{a}.npy", allow_pickle=False) for a in ARRAYS}
-        return ImageSet(**arrays, n_classes=meta["n_classes"], name=meta["name"], source=meta["source"])
+        return ImageSet(**arrays, n_classes=meta["n_classes"], name=meta["name"],
+                        source=meta["source"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable cache entry %s (%s)", folder, exc)
         return None

@@ -62,7 +62,8 @@ def fetch(name: str, *, base_url: str | None = None, dest: str | os.PathLike | N
         ConnectionError: when no URL could be reached.
     """
     if name not in REMOTE_SETS:
-        raise ValueError(f"no download known for {name!r}; fetchable: {', '.join(sorted(REMOTE_SETS))}")
+        raise ValueError(f"no download known for {name!r}; "
+                         f"fetchable: {', '.join(sorted(REMOTE_SETS))}")
     remote = REMOTE_SETS[name]
     folder = Path(dest) if dest is not None else fetch_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,8 +114,8 @@ def _download_verified(url: str, file: RemoteFile, target: Path,
     request = urllib.request.Request(url, headers={"User-Agent": f"neuralsmith/{__version__}"})
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
-            digest = _stream(response, out, url, file, on_progress)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+            digest = _stream(resp, out, url, file, on_progress)
             out.flush()
             os.fsync(out.fileno())
         if digest != file.sha256:
@@ -131,7 +132,8 @@ def _stream(response, out, url: str, file: RemoteFile, on_progress: Optional[Pro
     while chunk := response.read(CHUNK):
         done += len(chunk)
         if done > file.size:
-            raise ValueError(f"{url}: more than the expected {file.size} bytes; the download was discarded")
+            raise ValueError(f"{url}: more than the expected {file.size} bytes; "
+                             f"the download was discarded")
         digest.update(chunk)
         out.write(chunk)
         if on_progress is not None:

@@ -47,7 +47,8 @@ class _Inflater:
                 parts.append(part)
                 got += len(part)
         except zlib.error as exc:
-            raise ValueError(f"{self.path}: corrupt gzip data ({exc}); re-download the file") from None
+            raise ValueError(f"{self.path}: corrupt gzip data ({exc}); "
+                             f"re-download the file") from None
         return b"".join(parts)
 
     def finish(self) -> None:
@@ -207,8 +208,8 @@ def read_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
     """
     files = idx_files(folder)
     arrays = {key: read_idx(path) for key, path in files.items()}
-    for split in ("train", "test"):
-        _check_pair(files[f"x_{split}"], arrays[f"x_{split}"], files[f"y_{split}"], arrays[f"y_{split}"])
+    for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
+        _check_pair(files[x], arrays[x], files[y], arrays[y])
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise ValueError(f"{files['x_test']}: images are {arrays['x_test'].shape[1:]} but "
                          f"{files['x_train']} holds {arrays['x_train'].shape[1:]}")
@@ -221,7 +222,8 @@ def read_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
 
 def _check_pair(x_path: Path, x: np.ndarray, y_path: Path, y: np.ndarray) -> None:
     if x.ndim != 3 or x.dtype != np.uint8:
-        raise ValueError(f"{x_path}: expected uint8 images (n, rows, cols); got {x.dtype} {x.shape}")
+        raise ValueError(f"{x_path}: expected uint8 images (n, rows, cols); "
+                         f"got {x.dtype} {x.shape}")
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ValueError(f"{y_path}: expected integer labels (n,); got {y.dtype} {y.shape}")
     if len(x) != len(y):

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 grayscale weights
-MIN_PATCH_STD = 0.03  # pixel std (in [0, 1]) below which a patch counts as flat; ~40% of 28x28 patches
+MIN_PATCH_STD = 0.03  # pixel std (in [0, 1]) below which a patch is flat: ~40% of 28x28 ones
 
 
 @functools.lru_cache(maxsize=1)

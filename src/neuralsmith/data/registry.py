@@ -70,14 +70,17 @@ def _synthetic_source(name: str, description: str) -> Source:
     n_train, n_test = PAPER_SIZES[name]
     return Source(name, "synthetic", f"{description}, {n_train}/{n_test} (Larochelle et al., 2007)",
                   lambda: generate(name, seed=DATA_SEED),
-                  lambda: f"synthetic {name} {n_train} {n_test} seed {DATA_SEED} v{GENERATOR_VERSION}")
+                  lambda: f"synthetic {name} {n_train} {n_test} seed {DATA_SEED} "
+                          f"v{GENERATOR_VERSION}")
 
 
 SOURCES: dict[str, Source] = {
-    "digits": Source("digits", "built-in", "scikit-learn's 8x8 digits, 1348/449, 10 classes", _digits),
+    "digits": Source("digits", "built-in", "scikit-learn's 8x8 digits, 1348/449, 10 classes",
+                     _digits),
     **{name: _idx_source(name) for name in REMOTE_SETS},
     "rectangles": _synthetic_source("rectangles", "tall vs wide rectangle outlines, 28x28"),
-    "rectangles-image": _synthetic_source("rectangles-image", "tall vs wide image-patch rectangles, 28x28"),
+    "rectangles-image": _synthetic_source("rectangles-image",
+                                          "tall vs wide image-patch rectangles, 28x28"),
     "convex": _synthetic_source("convex", "convex vs non-convex pixel sets, 28x28"),
 }
 
@@ -119,7 +122,7 @@ def resolve(source: str) -> tuple[Build, Optional[str]]:
     split = split_variation(source)
     if split is not None and (split[0] in SOURCES or Path(split[0]).expanduser().exists()):
         return _variation_source(*split)
-    if os.sep in source or "/" in source or source.endswith(".npz") or source.startswith((".", "~")):
+    if "/" in source or os.sep in source or source.endswith(".npz") or source[:1] in (".", "~"):
         raise FileNotFoundError(f"{source}: no such file or folder; --data takes a registered "
                                 f"name, a folder of IDX files or an .npz file")
     raise ValueError(f"unknown data source {source!r}; known: {', '.join(list_sources())} (each "
@@ -144,7 +147,7 @@ def _variation_source(base: str, variation: str) -> tuple[Build, Optional[str]]:
 
 
 def load_images(source: str) -> ImageSet:
-    """The raw :class:`ImageSet` of ``source`` (see :func:`resolve`), from the cache when possible."""
+    """The raw :class:`ImageSet` of ``source`` (see :func:`resolve`), cached when possible."""
     build, key = resolve(source)
     return cached(key, build) if key is not None else build()
 

@@ -88,15 +88,15 @@ SYSTEM_DIRS: dict[str, Path] = {"fashion-mnist": Path("/usr/share/datasets/fashi
 
 
 def data_home() -> Path:
-    """Where ``fetch`` puts data: ``$XDG_DATA_HOME/neuralsmith`` or ``~/.local/share/neuralsmith``."""
+    """The user data folder: ``$XDG_DATA_HOME/neuralsmith`` or ``~/.local/share/neuralsmith``."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "neuralsmith"
 
 
 def search_dirs(name: str) -> list[Path]:
     """The folders looked in for the named set, in order."""
-    dirs = [Path(os.environ["NEURALSMITH_DATA"]).expanduser() / name] if os.environ.get("NEURALSMITH_DATA") else []
-    dirs.append(data_home() / name)
+    root = os.environ.get("NEURALSMITH_DATA")
+    dirs = ([Path(root).expanduser() / name] if root else []) + [data_home() / name]
     if name in SYSTEM_DIRS:
         dirs.append(SYSTEM_DIRS[name])
     return dirs

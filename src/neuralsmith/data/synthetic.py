@@ -117,9 +117,10 @@ def half_plane_sets(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         nr, nc = np.sin(angle), np.cos(angle)  # the line's normal, (row, col)
         offset = nr * (anchor[i, 0] - point[:, 0]) + nc * (anchor[i, 1] - point[:, 1])
         side = np.where(offset >= 0, 1.0, -1.0)  # which side of the line the anchor is on
+        # keep side * (nr (row - pr) + nc (col - pc)) >= 0, i.e. a * col >= rhs(row)
         a = np.where(side * nc == 0, 1e-12, side * nc)
-        bound = side[:, None] * (nc * point[:, 1] + nr * point[:, 0])[:, None] - (side * nr)[:, None] * rows
-        bound = bound / a[:, None]  # (len(i), 28): col >= bound where a > 0, col <= bound where a < 0
+        rhs = side[:, None] * ((nc * point[:, 1])[:, None] + nr[:, None] * (point[:, :1] - rows))
+        bound = rhs / a[:, None]  # (len(i), 28): col >= bound if a > 0, col <= bound if a < 0
         lower = (a > 0)[:, None]
         lo[i] = np.where(lower, np.maximum(lo[i], bound), lo[i])
         hi[i] = np.where(lower, hi[i], np.minimum(hi[i], bound))
@@ -232,9 +233,11 @@ def generate(name: str, n_train: int | None = None, n_test: int | None = None, *
     """
     if name not in GENERATORS:
         raise ValueError(f"unknown synthetic problem {name!r}; known: {', '.join(GENERATORS)}")
-    n_train, n_test = (n if n is not None else d for n, d in zip((n_train, n_test), PAPER_SIZES[name]))
+    n_train = PAPER_SIZES[name][0] if n_train is None else n_train
+    n_test = PAPER_SIZES[name][1] if n_test is None else n_test
     if n_train < 1 or n_test < 1 or seed < 0:
-        raise ValueError(f"n_train and n_test must be >= 1 and seed >= 0; got {n_train}, {n_test}, {seed}")
+        raise ValueError(f"n_train and n_test must be >= 1 and seed >= 0; "
+                         f"got {n_train}, {n_test}, {seed}")
     (x_train, y_train), (x_test, y_test) = (
         GENERATORS[name](n, np.random.default_rng([seed, STREAM, split]))
         for split, n in enumerate((n_train, n_test)))

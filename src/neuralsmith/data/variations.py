@@ -89,8 +89,8 @@ def rotate(x: np.ndarray, angles: np.ndarray) -> np.ndarray:
     r"""Rotate each image (n, rows, cols) about its centre by its angle (radians, bilinear).
 
     A positive angle turns the image counter-clockwise as displayed (row 0 at the top), like
-    ``np.rot90``. Pixels brought in from outside the image are 0. ``grid_sample`` works in coordinates
-    normalised to [-1, 1] per axis, so the rotation R is conjugated by the scaling
+    ``np.rot90``. Pixels brought in from outside the image are 0. ``grid_sample`` works in
+    coordinates normalised to [-1, 1] per axis, so the rotation R is conjugated by the scaling
     S = diag(2/cols, 2/rows): :math:`\theta = S R S^{-1}`, exact for non-square images too.
 
     Example:
