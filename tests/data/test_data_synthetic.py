@@ -112,3 +112,10 @@ def test_bad_sizes_and_seeds_are_refused(bad):
 def test_unknown_problem_is_refused():
     with pytest.raises(ValueError, match="known: rectangles, rectangles-image, convex"):
         generate("circles")
+
+
+def test_half_plane_sets_keep_each_set_with_its_count():
+    counts = np.tile([1, 40], 200)
+    sizes = synthetic.half_plane_sets(counts, np.random.default_rng(0)).sum((1, 2))
+    assert sizes[counts == 1].mean() > 3 * sizes[counts == 40].mean()
+    assert (sizes[counts == 1] > 0).all()  # one half-plane keeps its anchor's half of the image

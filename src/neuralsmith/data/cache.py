@@ -10,17 +10,17 @@ The cache is an optimisation: if it cannot be read or written the data is simply
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet
-from neuralsmith.runs import atomic_write_bytes, write_json
+from neuralsmith.runs import write_json
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,20 @@ def _read(folder: Path, key: str) -> ImageSet | None:
 
 
 def _write(folder: Path, key: str, images: ImageSet) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     for name in ARRAYS:
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(getattr(images, name)), allow_pickle=False)
-        atomic_write_bytes(folder / f"{name}.npy", buffer.getvalue())
+        _save_npy(folder / f"{name}.npy", getattr(images, name))
     write_json(folder / "meta.json", {"key": key, "n_classes": images.n_classes,
                                       "name": images.name, "source": images.source})
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """Write through a temporary file and a rename. No fsync: a cache entry lost in a crash is
+    unreadable or missing, and then simply rebuilt."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -107,24 +107,28 @@ def half_plane_sets(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     half-plane keeps the side holding the set's anchor point. Each half-plane bounds the
     columns of every row (``a * col >= rhs(row)``), so a set is one interval per row.
     """
+    order = np.argsort(-counts, kind="stable")  # sets still taking planes are then a prefix
+    counts = counts[order]
     n, rows = len(counts), np.arange(SIDE)
     anchor = rng.uniform(-0.5, SIDE - 0.5, (n, 2))  # (row, col)
     lo, hi = np.full((n, SIDE), -np.inf), np.full((n, SIDE), np.inf)
     for k in range(int(counts.max(initial=0))):
-        i = np.flatnonzero(counts > k)
-        point = rng.uniform(-0.5, SIDE - 0.5, (len(i), 2))
-        angle = rng.uniform(0.0, math.pi, len(i))
+        m = int(np.count_nonzero(counts > k))
+        point = rng.uniform(-0.5, SIDE - 0.5, (m, 2))
+        angle = rng.uniform(0.0, math.pi, m)
         nr, nc = np.sin(angle), np.cos(angle)  # the line's normal, (row, col)
-        offset = nr * (anchor[i, 0] - point[:, 0]) + nc * (anchor[i, 1] - point[:, 1])
+        offset = nr * (anchor[:m, 0] - point[:, 0]) + nc * (anchor[:m, 1] - point[:, 1])
         side = np.where(offset >= 0, 1.0, -1.0)  # which side of the line the anchor is on
         # keep side * (nr (row - pr) + nc (col - pc)) >= 0, i.e. a * col >= rhs(row)
         a = np.where(side * nc == 0, 1e-12, side * nc)
         rhs = side[:, None] * ((nc * point[:, 1])[:, None] + nr[:, None] * (point[:, :1] - rows))
-        bound = rhs / a[:, None]  # (len(i), 28): col >= bound if a > 0, col <= bound if a < 0
+        bound = rhs / a[:, None]  # (m, 28): col >= bound if a > 0, col <= bound if a < 0
         lower = (a > 0)[:, None]
-        lo[i] = np.where(lower, np.maximum(lo[i], bound), lo[i])
-        hi[i] = np.where(lower, hi[i], np.minimum(hi[i], bound))
-    return (rows >= lo[:, :, None]) & (rows <= hi[:, :, None])
+        np.maximum(lo[:m], np.where(lower, bound, -np.inf), out=lo[:m])
+        np.minimum(hi[:m], np.where(lower, np.inf, bound), out=hi[:m])
+    masks = np.empty((n, SIDE, SIDE), bool)
+    masks[order] = (rows >= lo[:, :, None]) & (rows <= hi[:, :, None])
+    return masks
 
 
 def digitally_convex(masks: np.ndarray) -> np.ndarray:

@@ -118,5 +118,14 @@ def over(image: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] to uint8 0-255 (rounded)."""
-    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """Float pixels in [0, 1] to uint8 0-255, rounded (in place on one float32 copy).
+
+    Example:
+        >>> quantize(np.array([0.0, 0.5, 1.0, 1.2])).tolist()
+        [0, 128, 255, 255]
+    """
+    y = np.multiply(x, np.float32(255.0), dtype=np.float32)
+    np.rint(y, out=y)
+    np.maximum(y, 0.0, out=y)
+    np.minimum(y, 255.0, out=y)
+    return y.astype(np.uint8)
