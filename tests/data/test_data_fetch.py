@@ -123,3 +123,9 @@ def test_cli_fetch_sha_mismatch_is_one_line_exit_2(toy_remote, monkeypatch, cli)
     monkeypatch.setitem(sources.REMOTE_SETS, "toy", RemoteSet("toy", "", remote.urls, (bad,)))
     code, _, err = cli("data", "fetch", "toy", "--quiet")
     assert code == 2 and err.count("\n") == 1 and "SHA-256 mismatch" in err and "Traceback" not in err
+
+
+def test_cli_fetch_with_progress_bar(toy_remote, cli, tmp_path):
+    code, out, err = cli("data", "fetch", "toy")
+    assert code == 0, err
+    assert len(list((tmp_path / "share" / "neuralsmith" / "toy").iterdir())) == 4
