@@ -60,6 +60,7 @@ def fetch(name: str, *, base_url: str | None = None, dest: str | os.PathLike | N
         ValueError: for an unknown name, or when every URL served a file of the wrong size or
             SHA-256 (nothing is kept).
         ConnectionError: when no URL could be reached.
+        PermissionError: when the destination is not writable.
     """
     if name not in REMOTE_SETS:
         raise ValueError(f"no download known for {name!r}; "
@@ -67,6 +68,8 @@ def fetch(name: str, *, base_url: str | None = None, dest: str | os.PathLike | N
     remote = REMOTE_SETS[name]
     folder = Path(dest) if dest is not None else fetch_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{folder}: not writable; set NEURALSMITH_DATA to a folder you own")
     for file in remote.files:
         target = folder / file.name
         if target.is_file() and sha256_file(target) == file.sha256:

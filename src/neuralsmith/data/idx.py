@@ -41,9 +41,11 @@ class _Inflater:
     def take(self, n: int) -> bytes:
         parts, got = [], 0
         try:
-            while got < n and self._pending and not self._z.eof:
+            while got < n and not self._z.eof:
                 part = self._z.decompress(self._pending, n - got)
                 self._pending = self._z.unconsumed_tail
+                if not part and not self._pending:  # input used up, nothing left to inflate
+                    break
                 parts.append(part)
                 got += len(part)
         except zlib.error as exc:

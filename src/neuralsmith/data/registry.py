@@ -156,9 +156,10 @@ def load(source: str, *, binarize: str | None = None, validation: float = 0.0,
          seed: int = 0) -> Dataset:
     """Load a data set by registered name, IDX folder or .npz path, with an optional variation.
 
-    Generated data (synthetic problems, variations) always uses ``DATA_SEED``, so every run
-    sees the same images; ``seed`` drives only the validation split and stochastic
-    binarization.
+    A registered name wins over a folder of the same name in the working directory (write
+    ``./NAME`` for the folder). Generated data (synthetic problems, variations) always uses
+    ``DATA_SEED``, so every run sees the same images; ``seed`` drives only the validation
+    split and stochastic binarization.
 
     Args:
         source: a registered name (see :func:`list_sources`), a folder of IDX files, an
