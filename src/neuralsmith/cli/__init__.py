@@ -25,7 +25,7 @@ app.add_typer(init_cmd.app, name="init")
 app.command("diagnose")(diagnose_cmd.diagnose_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError, KeyError)
+               PermissionError, KeyError, ConnectionError)
 
 
 def _version(value: bool) -> None:
