@@ -137,6 +137,12 @@ class RunFolder:
         self.checkpoints.mkdir(exist_ok=True)
         self.figures.mkdir(exist_ok=True)
 
+    def clear_training_state(self) -> None:
+        """Forget checkpoints and metrics of an earlier run in this folder (a fresh start)."""
+        for path in [*self.checkpoints.iterdir(), self.path / "metrics.csv"]:
+            if path.is_file():
+                path.unlink()
+
     def write_config(self, config: Mapping[str, Any]) -> Path:
         """Write the resolved settings to ``config.toml``."""
         return atomic_write_text(self.path / "config.toml", dumps_toml(config))

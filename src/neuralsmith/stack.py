@@ -113,11 +113,12 @@ class StackedDAE(nn.Module):
         corruption: the corruption process of every layer.
         levels: one corruption level per layer (e.g. ``[0.1, 0.2, 0.3]``), or one for all.
         inputs: ``binary`` or ``real`` for the first layer (later layers see sigmoid codes).
+        tied: each decoder is its encoder's transpose.
         generator: source of the initial weights.
     """
 
     def __init__(self, sizes: Sequence[int], *, corruption: str = "masking",
-                 levels: float | Sequence[float] = 0.2, inputs: str = "binary",
+                 levels: float | Sequence[float] = 0.2, inputs: str = "binary", tied: bool = True,
                  generator: torch.Generator | None = None):
         super().__init__()
         sizes = check_sizes(sizes)
@@ -127,7 +128,7 @@ class StackedDAE(nn.Module):
             raise ValueError(f"levels needs one corruption level per layer ({n_layers}); got {levels}")
         self.sizes = sizes
         self.layers = nn.ModuleList(
-            DenoisingAutoencoder(a, b, corruption=corruption, level=lv,
+            DenoisingAutoencoder(a, b, corruption=corruption, level=lv, tied=tied,
                                  inputs=inputs if i == 0 else "binary", generator=generator)
             for i, (a, b, lv) in enumerate(zip(sizes[:-1], sizes[1:], levels)))
 
@@ -240,3 +241,38 @@ def greedy_pretrain_dbn(dbn: DBN, x: torch.Tensor, *, epochs: int = 10, method: 
         return rbm.sample_hidden(v, generator) if sampled else rbm.hidden_probs(v)
 
     return greedy_pretrain(dbn.rbms, x, train_layer, represent, folder, generator)
+
+
+STACK_CHECKPOINT = "stack"
+
+
+def save_stack(model: "DBN | StackedDAE", folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Save a pre-trained stack (its kind, sizes and tensors) as checkpoint ``stack`` in ``folder``."""
+    kind = "dbn" if isinstance(model, DBN) else "sda"
+    info = {"kind": kind, "sizes": model.sizes, **(meta or {})}
+    if kind == "sda":
+        info["tied"] = model.layers[0].tied
+    else:
+        info["visible"] = type(model.rbms[0].visible_units).__name__.lower()
+    return checkpoint.save(folder, STACK_CHECKPOINT, model.state_dict(), info)
+
+
+def load_stack(folder: str | Path) -> tuple["DBN | StackedDAE", dict[str, Any]]:
+    """Load a stack written by :func:`save_stack`.
+
+    Raises:
+        FileNotFoundError: if ``folder`` holds no pre-trained stack.
+        ValueError: if its metadata names an unknown kind.
+    """
+    if not checkpoint.exists(folder, STACK_CHECKPOINT):
+        raise FileNotFoundError(f"{folder}: no pre-trained stack here (expected {STACK_CHECKPOINT}.json "
+                                "from `neuralsmith pretrain dbn|sda --out RUN`)")
+    tensors, meta = checkpoint.load(folder, STACK_CHECKPOINT)
+    if meta.get("kind") == "dbn":
+        model: DBN | StackedDAE = DBN(meta["sizes"], visible=meta.get("visible", "bernoulli"))
+    elif meta.get("kind") == "sda":
+        model = StackedDAE(meta["sizes"], tied=meta.get("tied", True))
+    else:
+        raise ValueError(f"{folder}: unknown stack kind {meta.get('kind')!r} (expected dbn or sda)")
+    model.load_state_dict(tensors)
+    return model, meta

@@ -13,6 +13,7 @@ import typer
 
 from neuralsmith import __version__
 from neuralsmith.cli import data as data_cmd
+from neuralsmith.cli import finetune as finetune_cmd
 from neuralsmith.cli import study as study_cmd
 from neuralsmith.cli import diagnose as diagnose_cmd
 from neuralsmith.cli import init as init_cmd
@@ -21,6 +22,7 @@ app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", n
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_cmd.app, name="data")
 app.command("study")(study_cmd.study)
+app.command("finetune")(finetune_cmd.finetune_cmd)
 app.add_typer(init_cmd.app, name="init")
 app.command("diagnose")(diagnose_cmd.diagnose_cmd)
 
