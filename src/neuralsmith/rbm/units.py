@@ -32,16 +32,16 @@ LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def softplus(x: Tensor) -> Tensor:
-    r"""Exact, overflow-free :math:`\log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})`.
+    r"""Exact, overflow-free :math:`\log(1 + e^x)`, as ``logaddexp(x, 0)``.
 
-    Unlike :func:`torch.nn.functional.softplus` there is no linear cut-off, so sums over many
-    units stay exact in float64.
+    Unlike :func:`torch.nn.functional.softplus` there is no linear cut-off above x = 20, so
+    sums over many units stay exact in float64; its gradient is :math:`\sigma(x)` everywhere.
 
     Example:
         >>> round(float(softplus(torch.tensor(0.0))), 6)
         0.693147
     """
-    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+    return torch.logaddexp(x, x.new_zeros(()))
 
 
 def uniform_like(x: Tensor, generator: Generator | None) -> Tensor:
