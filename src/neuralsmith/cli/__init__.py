@@ -13,10 +13,14 @@ import typer
 
 from neuralsmith import __version__
 from neuralsmith.cli import data as data_cmd
+from neuralsmith.cli import evaluate as evaluate_cmd
+from neuralsmith.cli import pretrain as pretrain_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(pretrain_cmd.app, name="pretrain")
+app.command("evaluate")(evaluate_cmd.evaluate_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
                PermissionError, KeyError)

@@ -33,10 +33,25 @@ def _float64(rbm: RBM) -> RBM:
     return copy.deepcopy(rbm).to(torch.float64)
 
 
-def _enumerated_layer(rbm: RBM, max_units: int) -> str:
+def _enumerable_layers(rbm: RBM, max_units: int) -> list[str]:
     sizes = {"hidden": rbm.n_hidden, "visible": rbm.n_visible}
     binary = {"hidden": rbm.hidden_units.binary, "visible": rbm.visible_units.binary}
-    fits = [layer for layer in sizes if binary[layer] and sizes[layer] <= max_units]
+    return [layer for layer in sizes if binary[layer] and sizes[layer] <= max_units]
+
+
+def exact_is_tractable(rbm: RBM, max_units: int = MAX_ENUMERATED) -> bool:
+    """Whether :func:`exact_log_partition` can enumerate a binary layer of ``rbm``.
+
+    Example:
+        >>> exact_is_tractable(RBM(784, 20)), exact_is_tractable(RBM(784, 500))
+        (True, False)
+    """
+    return bool(_enumerable_layers(rbm, max_units))
+
+
+def _enumerated_layer(rbm: RBM, max_units: int) -> str:
+    sizes = {"hidden": rbm.n_hidden, "visible": rbm.n_visible}
+    fits = _enumerable_layers(rbm, max_units)
     if not fits:
         raise ValueError(f"exact log Z needs a binary layer of at most {max_units} units; this "
                          f"RBM has {rbm.n_visible} {rbm.visible_units.name} visible and "
@@ -149,18 +164,24 @@ def pseudo_likelihood(rbm: RBM, v: Tensor, generator: Generator | None = None, *
 # --- annealed importance sampling -----------------------------------------------------------
 
 
-def default_betas(dtype: torch.dtype = torch.float64) -> Tensor:
+def default_betas(n_steps: int = 14500, dtype: torch.dtype = torch.float64) -> Tensor:
     r"""Salakhutdinov & Murray's (2008) inverse temperatures: 14 500 steps from 0 to 1.
 
     500 evenly from 0 to 0.5, 4 000 from 0.5 to 0.9 and 10 000 from 0.9 to 1; returns the
-    14 501 values :math:`0 = \beta_0 < \dots < \beta_K = 1`.
+    14 501 values :math:`0 = \beta_0 < \dots < \beta_K = 1`. Another ``n_steps`` scales the
+    three pieces in the same proportions (for quick estimates).
 
     Example:
         >>> b = default_betas()
         >>> len(b), float(b[500]), float(b[4500]), float(b[-1])
         (14501, 0.5, 0.9, 1.0)
+        >>> len(default_betas(145))
+        146
     """
-    pieces = [(0.0, 0.5, 500), (0.5, 0.9, 4000), (0.9, 1.0, 10000)]
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 3:
+        raise ValueError(f"n_steps must be an int >= 3 (annealing steps); got {n_steps!r}")
+    first, second = round(n_steps * 500 / 14500) or 1, round(n_steps * 4000 / 14500) or 1
+    pieces = [(0.0, 0.5, first), (0.5, 0.9, second), (0.9, 1.0, n_steps - first - second)]
     parts = [torch.linspace(a, b, n + 1, dtype=dtype)[:-1] for a, b, n in pieces]
     return torch.cat(parts + [torch.ones(1, dtype=dtype)])
 
