@@ -17,6 +17,8 @@ from neuralsmith.cli import finetune as finetune_cmd
 from neuralsmith.cli import study as study_cmd
 from neuralsmith.cli import diagnose as diagnose_cmd
 from neuralsmith.cli import init as init_cmd
+from neuralsmith.cli import evaluate as evaluate_cmd
+from neuralsmith.cli import pretrain as pretrain_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -25,6 +27,8 @@ app.command("study")(study_cmd.study)
 app.command("finetune")(finetune_cmd.finetune_cmd)
 app.add_typer(init_cmd.app, name="init")
 app.command("diagnose")(diagnose_cmd.diagnose_cmd)
+app.add_typer(pretrain_cmd.app, name="pretrain")
+app.command("evaluate")(evaluate_cmd.evaluate_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
                PermissionError, KeyError, ConnectionError)

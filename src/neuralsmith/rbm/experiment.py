@@ -1,0 +1,189 @@
+"""RBM runs end to end: train into a run folder, and evaluate a run folder.
+
+The ``neuralsmith pretrain rbm`` and ``neuralsmith evaluate`` commands are thin layers over
+:func:`pretrain` and :func:`evaluate`; the run folder layout is :class:`neuralsmith.runs.RunFolder`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuralsmith import data as data_api
+from neuralsmith import plots
+from neuralsmith.device import resolve_device
+from neuralsmith.rbm import model as rbm_model
+from neuralsmith.rbm import units
+from neuralsmith.rbm.learning import Settings, reconstruction_error, train
+from neuralsmith.rbm.model import RBM
+from neuralsmith.rbm.partition import ais_log_partition, default_betas, exact_is_tractable, \
+    exact_log_partition, log_likelihood
+from neuralsmith.runs import RunFolder, load_toml, write_json
+
+log = logging.getLogger(__name__)
+
+BINARIZE = ("none", "threshold", "stochastic")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The resolved settings of one ``pretrain rbm`` run (written to ``config.toml``)."""
+
+    data: str = "digits"
+    hidden: int = 500
+    method: str = "pcd"
+    k: int = 1
+    epochs: int = 20
+    lr: float = 0.05
+    batch_size: int = 100
+    momentum: float = 0.5
+    weight_decay: float = 1e-4
+    binarize: str = "none"
+    visible: str = "bernoulli"
+    hidden_units: str = "bernoulli"
+    validation: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        """Check every setting before anything is written."""
+        if self.binarize not in BINARIZE:
+            raise ValueError(f"binarize must be one of {', '.join(BINARIZE)}; got {self.binarize!r}")
+        if not 0.0 <= self.validation < 1.0:
+            raise ValueError(f"validation must be a fraction in [0, 1); got {self.validation}")
+        units.get(self.visible, "visible")
+        units.get(self.hidden_units, "hidden")
+        Settings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, k=self.k,
+                 method=self.method, momentum=self.momentum, weight_decay=self.weight_decay)
+
+
+def load_data(config: PretrainConfig) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The data set and its train / validation / test rows, as the RBM sees them.
+
+    Gaussian visibles get the rows standardized with the training mean and standard deviation.
+    """
+    binarize = None if config.binarize == "none" else config.binarize
+    ds = data_api.load(config.data, binarize=binarize, validation=config.validation, seed=config.seed)
+    x_train, x_valid, x_test = ds.x_train, ds.x_valid, ds.x_test
+    if config.visible == "gaussian":
+        mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-3)
+        x_train, x_valid, x_test = ((x - mean) / std for x in (x_train, x_valid, x_test))
+    return ds, x_train, x_valid, x_test
+
+
+def pretrain(out: str | os.PathLike, config: PretrainConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Train an RBM into run folder ``out``; resume if ``out`` holds a checkpoint of it.
+
+    Writes config.toml, metrics.csv (per epoch), checkpoints/ (``last``: the training state;
+    ``model``: the RBM), figures/filters.png and figures/samples.png, and results.json.
+
+    Returns:
+        The results written to results.json.
+    """
+    device = resolve_device(config.device)
+    ds, x, x_valid, _ = load_data(config)
+    run = RunFolder(out)
+    run.write_config(asdict(config))
+    g = torch.Generator(device=device).manual_seed(config.seed)
+    rbm = RBM.from_data(x.to(device), config.hidden, visible=config.visible,
+                        hidden=config.hidden_units, generator=g)
+    start = time.perf_counter()
+    history = train(rbm, x, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                    k=config.k, method=config.method, momentum=config.momentum,
+                    weight_decay=config.weight_decay, x_valid=x_valid if len(x_valid) else None,
+                    generator=g, callbacks=[lambda row: run.log_metrics(_csv_row(row))],
+                    checkpoint_dir=run.checkpoints, progress=progress)
+    run.write_metrics([_csv_row(r) for r in history.rows])  # whole, also after a resume
+    rbm_model.save(rbm, run.checkpoints, "model", {"data": ds.info()})
+    _figures(run, rbm, ds.image_shape, g)
+    results = {"final": history.rows[-1] if history.rows else {}, "epochs": len(history),
+               "diverged": history.diverged, "stopped_early": history.stopped_early,
+               "seconds": round(time.perf_counter() - start, 3), "device": str(device),
+               "data": ds.info(), "rbm": rbm.config()}
+    run.write_results(results, seed=config.seed)
+    return results
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: "" if v is None else v for k, v in row.items()}
+
+
+def _figures(run: RunFolder, rbm: RBM, image_shape: tuple[int, int], g: torch.Generator) -> None:
+    """Filters (weight rows as images) and model samples (1000 Gibbs steps from the biases)."""
+    filters = rbm.weight.detach()[:100]
+    plots.save(plots.image_grid(filters, image_shape, "filters (first 100 hidden units)"),
+               run.figures / "filters.png")
+    with torch.no_grad():
+        v = rbm.sample(64, steps=999, generator=g)
+        means = rbm.visible_probs(rbm.sample_hidden(v, g))
+    plots.save(plots.image_grid(means, image_shape, "samples (1000 Gibbs steps)",
+                                normalize=rbm.visible_units.name != "bernoulli"),
+               run.figures / "samples.png")
+
+
+def evaluate(run_dir: str | os.PathLike, *, ais: bool = False, ais_runs: int = 100,
+             ais_steps: int = 14500, seed: int = 0) -> dict[str, Any]:
+    """Score a trained run on its test set: reconstruction error, free energy, log-likelihood.
+
+    The exact log-likelihood is reported when a binary layer has at most 24 units; with
+    ``ais`` also the AIS estimate of log Z (base rates of the training data) and the test
+    log-likelihood it implies. The result is also written to ``RUN/evaluation.json``.
+
+    Raises:
+        FileNotFoundError: if ``run_dir`` holds no config.toml or no trained model.
+    """
+    run_dir = Path(run_dir)
+    config = read_config(run_dir / "config.toml")
+    rbm = _load_model(run_dir / "checkpoints")
+    _, x_train, _, x_test = load_data(config)
+    x_train, x_test = (x.to(rbm.weight.device, rbm.weight.dtype) for x in (x_train, x_test))
+    with torch.no_grad():
+        out: dict[str, Any] = {"n_test": len(x_test),
+                               "reconstruction_error": reconstruction_error(rbm, x_test),
+                               "free_energy": float(rbm.free_energy(x_test).mean())}
+    out.update(_likelihoods(rbm, x_train, x_test, config, ais, ais_runs, ais_steps, seed))
+    write_json(run_dir / "evaluation.json", out)
+    return out
+
+
+def read_config(path: Path) -> PretrainConfig:
+    """The :class:`PretrainConfig` a run wrote, naming the file on a bad key."""
+    values = load_toml(path)
+    try:
+        return PretrainConfig(**values)
+    except TypeError as exc:
+        raise ValueError(f"{path}: not an RBM pretraining config ({exc})") from None
+
+
+def _load_model(folder: Path) -> RBM:
+    for name in ("model", "last"):  # "last" when training was interrupted
+        if (folder / f"{name}.json").is_file():
+            return rbm_model.load(folder, name)
+    raise FileNotFoundError(f"{folder}: no trained RBM (model or last checkpoint); run "
+                            "`neuralsmith pretrain rbm --out RUN` first")
+
+
+def _likelihoods(rbm: RBM, x_train: torch.Tensor, x_test: torch.Tensor, config: PretrainConfig,
+                 ais: bool, ais_runs: int, ais_steps: int, seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    binary_data = config.binarize != "none" and rbm.visible_units.binary
+    if not binary_data:
+        out["log_likelihood_note"] = "needs Bernoulli visibles on binarized data (--binarize)"
+        return out
+    if exact_is_tractable(rbm):
+        log_z = exact_log_partition(rbm)
+        out.update(exact_log_z=log_z, exact_test_log_likelihood=log_likelihood(rbm, x_test, log_z))
+    if ais:
+        g = torch.Generator(rbm.weight.device).manual_seed(seed)
+        est = ais_log_partition(rbm, n_runs=ais_runs, betas=default_betas(ais_steps),
+                                data=x_train, generator=g)
+        out.update(ais_log_z=est.log_z, ais_log_z_std=est.std, ais_log_z_lower=est.lower,
+                   ais_log_z_upper=est.upper,
+                   ais_test_log_likelihood=log_likelihood(rbm, x_test, est.log_z))
+    return out

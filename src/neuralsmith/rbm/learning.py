@@ -1,0 +1,550 @@
+r"""Learning an RBM: CD-k, PCD and fast PCD, one loop for every method and unit type.
+
+The log-likelihood gradient of an RBM is a difference of two expectations of the free-energy
+gradient,
+
+.. math::
+    \frac{\partial \log p(v)}{\partial \theta}
+    = -\Big\langle \frac{\partial F}{\partial \theta} \Big\rangle_{\text{data}}
+      + \Big\langle \frac{\partial F}{\partial \theta} \Big\rangle_{\text{model}},
+    \qquad -\frac{\partial F}{\partial W} = E[h \mid v]\, t(v)^\top,
+
+and the methods differ only in where the model samples come from:
+
+* ``"cd"``: k Gibbs steps from the data (Hinton, 2002);
+* ``"pcd"``: k steps of persistent chains that carry over between updates (Tieleman, 2008;
+  SML, Younes, 1989);
+* ``"fpcd"``: persistent chains run on the regular plus *fast* parameters, which learn with
+  the same gradient but decay by 19/20 each update (Tieleman & Hinton, 2009).
+
+The statistics are written out (no autograd): per update, one GEMM for the data phase, two
+per Gibbs step, and two accumulate the weight gradient straight into the weights or their
+momentum buffer (``addmm_``), so PCD-1 is five GEMMs. As in scikit-learn's BernoulliRBM, the
+persistent chains keep the hidden sample drawn at the end of the previous update.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import Generator, Tensor
+
+from neuralsmith import checkpoint
+from neuralsmith.rbm.model import RBM
+
+log = logging.getLogger(__name__)
+
+METHODS = ("cd", "pcd", "fpcd")
+FAST_DECAY = 19 / 20  # fast weights shrink by this factor each update (Tieleman & Hinton, 2009)
+SPARSITY_DECAY = 0.9  # running mean of hidden activity, q <- 0.9 q + 0.1 q_batch (Hinton, 2010)
+CHECKPOINT = "last"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything :func:`train` needs besides the model and the data; checked on creation.
+
+    Example:
+        >>> Settings(epochs=2, method="pcd").n_chains_for(100)
+        100
+    """
+
+    epochs: int
+    batch_size: int = 100
+    lr: float = 0.05
+    k: int = 1
+    method: str = "cd"
+    n_chains: int | None = None
+    momentum: float = 0.5
+    weight_decay: float = 1e-4
+    sparsity_target: float | None = None
+    sparsity_cost: float = 0.1
+    fast_lr: float | None = None
+    monitor_size: int = 1000
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1, "passes over the data")
+        _check_int("batch_size", self.batch_size, 1, "examples per update")
+        _check_int("k", self.k, 1, "Gibbs steps per update")
+        _check_int("monitor_size", self.monitor_size, 1, "examples scored each epoch")
+        _check_positive("lr", self.lr)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        self._check_chains()
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1) (0.5 to 0.9 is usual); got {self.momentum}")
+        if not self.weight_decay >= 0.0:
+            raise ValueError(f"weight_decay must be >= 0 (1e-4 is usual); got {self.weight_decay}")
+        self._check_sparsity()
+
+    def _check_chains(self) -> None:
+        if self.n_chains is not None:
+            if self.method == "cd":
+                raise ValueError("n_chains applies to method='pcd' or 'fpcd' (CD chains start "
+                                 f"at each batch); got n_chains={self.n_chains} with method='cd'")
+            _check_int("n_chains", self.n_chains, 1, "persistent chains")
+        if self.fast_lr is not None:
+            if self.method != "fpcd":
+                raise ValueError(f"fast_lr applies to method='fpcd'; got method={self.method!r}")
+            _check_positive("fast_lr", self.fast_lr)
+
+    def _check_sparsity(self) -> None:
+        if self.sparsity_target is not None and not 0.0 < self.sparsity_target < 1.0:
+            raise ValueError("sparsity_target must be a fraction in (0, 1) (0.01 to 0.1 is usual);"
+                             f" got {self.sparsity_target}")
+        if not self.sparsity_cost >= 0.0:
+            raise ValueError(f"sparsity_cost must be >= 0; got {self.sparsity_cost}")
+
+    @property
+    def persistent(self) -> bool:
+        return self.method != "cd"
+
+    def n_chains_for(self, batch_size: int) -> int:
+        """How many persistent chains: ``n_chains``, or as many as a batch."""
+        return self.n_chains or batch_size
+
+    def resume_key(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the interrupted one (all but epochs)."""
+        return {k: v for k, v in asdict(self).items() if k != "epochs"}
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run.
+
+    Attributes:
+        rows: one dict per epoch: ``epoch``, ``reconstruction_error``, ``pseudo_likelihood``
+            (Bernoulli visibles; else None), ``free_energy_gap`` (with validation data; else
+            None), ``seconds`` (training time of the epoch).
+        diverged: the run met a non-finite parameter and stopped at its last good state.
+        stopped_early: a callback asked to stop.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    diverged: bool = False
+    stopped_early: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+    def column(self, name: str) -> list[Any]:
+        """One metric across epochs."""
+        return [row.get(name) for row in self.rows]
+
+
+def reconstruction_error(rbm: RBM, v: Tensor) -> float:
+    r"""Mean squared error per unit of a mean-field reconstruction,
+    :math:`\frac{1}{nD}\sum (v - E[v \mid h = E[h \mid v]])^2`.
+
+    A cheap progress signal, not the objective (Hinton, 2010, section 5).
+
+    Example:
+        >>> rbm = RBM(4, 2)
+        >>> round(reconstruction_error(rbm, torch.zeros(3, 4)), 2)  # reconstructs 0.5
+        0.25
+    """
+    with torch.no_grad():
+        r = rbm.visible_probs(rbm.hidden_probs(v))
+        return float((v - r).square().mean())
+
+
+class _Trainer:
+    """The state of one training run: the model, chains, buffers, generator, history."""
+
+    def __init__(self, rbm: RBM, x: Tensor, x_valid: Tensor | None, settings: Settings,
+                 generator: Generator):
+        self.rbm, self.x, self.x_valid = rbm, x, x_valid
+        self.settings, self.generator = settings, generator
+        self.epoch, self.history = 0, History()
+        self.velocity: dict[str, Tensor] = {}
+        self.fast: dict[str, Tensor] = {}
+        self.chain_h: Tensor | None = None
+        self.sparsity_q: Tensor | None = None
+        self._allocate()
+
+    def _params(self) -> dict[str, Tensor]:
+        return {name: p for name, p in self.rbm.named_parameters()}
+
+    def _allocate(self) -> None:
+        s, params = self.settings, self._params()
+        if s.momentum > 0:
+            self.velocity = {name: torch.zeros_like(p) for name, p in params.items()}
+        if s.method == "fpcd":
+            self.fast = {name: torch.zeros_like(params[name])
+                         for name in ("weight", "visible_bias", "hidden_bias")}
+        if s.persistent:  # chains start from h = 0: their first v comes from the biases
+            n = s.n_chains_for(min(s.batch_size, len(self.x)))
+            w = self.rbm.weight
+            self.chain_h = torch.zeros(n, self.rbm.n_hidden, dtype=w.dtype, device=w.device)
+        if s.sparsity_target is not None:
+            self.sparsity_q = torch.full_like(self.rbm.hidden_bias, s.sparsity_target)
+
+    # --- one update -----------------------------------------------------------------------
+
+    def _sampler(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The parameters the negative-phase chains run on: regular (+ fast for FPCD)."""
+        rbm = self.rbm
+        if not self.fast:
+            return rbm.weight, rbm.visible_bias, rbm.hidden_bias
+        f = self.fast
+        return (rbm.weight + f["weight"], rbm.visible_bias + f["visible_bias"],
+                rbm.hidden_bias + f["hidden_bias"])
+
+    def step(self, v0: Tensor) -> None:
+        """One parameter update from the data batch ``v0`` (batch, n_visible)."""
+        rbm, g = self.rbm, self.generator
+        std = rbm.visible_std
+        t0 = rbm.visible_units.stat(v0, std)
+        x0 = torch.addmm(rbm.hidden_bias, t0, rbm.weight.t())  # (batch, n_hidden)
+        ph0 = rbm.hidden_units.mean(x0)
+        h = self.chain_h if self.settings.persistent else rbm.hidden_units.sample(x0, None, g, ph0)
+        vk, tk, phk = self._negative_phase(h)
+        self._update(v0, t0, ph0, vk, tk, phk)
+
+    def _negative_phase(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """k Gibbs steps from hidden states ``h``; returns (v_k, t(v_k), E[h | v_k])."""
+        vis, hid, g = self.rbm.visible_units, self.rbm.hidden_units, self.generator
+        std, (w, b, c) = self.rbm.visible_std, self._sampler()
+        k, keep = self.settings.k, self.settings.persistent
+        for i in range(k):
+            vk = vis.sample(torch.addmm(b, h, w), std, g)  # (chains, n_visible)
+            tk = vis.stat(vk, std)
+            xk = torch.addmm(c, tk, w.t())  # (chains, n_hidden)
+            phk = hid.mean(xk)
+            if keep or i + 1 < k:
+                h = hid.sample(xk, None, g, phk)
+        if keep:
+            self.chain_h = h
+        return vk, tk, phk
+
+    def _update(self, v0: Tensor, t0: Tensor, ph0: Tensor, vk: Tensor, tk: Tensor,
+                phk: Tensor) -> None:
+        """Apply the CD statistics to every parameter (and the fast ones)."""
+        rbm = self.rbm
+        std = rbm.visible_std
+        vis, b = rbm.visible_units, rbm.visible_bias
+        grads = {"visible_bias": vis.bias_stat(v0, b, std).mean(0) - vis.bias_stat(vk, b, std).mean(0),
+                 "hidden_bias": ph0.mean(0) - phk.mean(0)}
+        if self.sparsity_q is not None:
+            grads["hidden_bias"] -= self._sparsity_penalty(ph0)
+        if rbm.learn_std:
+            grads["visible_log_std"] = self._log_std_grad(v0, ph0, vk, phk)
+        self._update_weight(t0, ph0, tk, phk)
+        for name, grad in grads.items():
+            self._apply(name, grad)
+
+    def _update_weight(self, t0: Tensor, ph0: Tensor, tk: Tensor, phk: Tensor) -> None:
+        r""":math:`\Delta W = \text{lr}\,(\langle h t(v)^\top\rangle_0 - \langle h t(v)^\top\rangle_k - \lambda W)`, via addmm."""
+        s, w = self.settings, self.rbm.weight
+        a0, ak = 1.0 / len(t0), 1.0 / len(tk)
+        if self.fast:  # the gradient feeds two sets of weights: form it once
+            grad = torch.mm(ph0.t(), t0).mul_(a0).addmm_(phk.t(), tk, alpha=-ak)
+            self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
+            self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
+            return
+        vel = self.velocity.get("weight")
+        target, beta = (w, 1.0 - s.lr * s.weight_decay) if vel is None else (vel, s.momentum)
+        target.addmm_(ph0.t(), t0, beta=beta, alpha=s.lr * a0)  # (n_hidden, n_visible)
+        target.addmm_(phk.t(), tk, alpha=-s.lr * ak)
+        if vel is not None:
+            if s.weight_decay:
+                vel.add_(w, alpha=-s.lr * s.weight_decay)
+            w.add_(vel)
+
+    def _apply(self, name: str, grad: Tensor) -> None:
+        """Gradient ascent with momentum on one parameter; fast copy for FPCD biases."""
+        s, p = self.settings, getattr(self.rbm, name)
+        if name in self.fast and name != "weight":
+            self.fast[name].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
+        vel = self.velocity.get(name)
+        if vel is None:
+            p.add_(grad, alpha=s.lr)
+        else:
+            p.add_(vel.mul_(s.momentum).add_(grad, alpha=s.lr))
+
+    def _fast_lr(self) -> float:
+        return self.settings.fast_lr or self.settings.lr
+
+    def _sparsity_penalty(self, ph0: Tensor) -> Tensor:
+        r""":math:`\text{cost}\,(q - p)`, q a running mean of hidden activity (Hinton, 2010, s. 11)."""
+        q, s = self.sparsity_q, self.settings
+        q.mul_(SPARSITY_DECAY).add_(ph0.mean(0), alpha=1 - SPARSITY_DECAY)
+        return s.sparsity_cost * (q - s.sparsity_target)
+
+    def _log_std_grad(self, v0: Tensor, ph0: Tensor, vk: Tensor, phk: Tensor) -> Tensor:
+        r""":math:`\langle -\partial E/\partial\log\sigma\rangle_0 - \langle\cdot\rangle_k` (Cho et al., 2011)."""
+        rbm = self.rbm
+        b, std, w = rbm.visible_bias, rbm.visible_std, rbm.weight
+        pos = rbm.visible_units.log_std_stat(v0, ph0 @ w, b, std).mean(0)
+        neg = rbm.visible_units.log_std_stat(vk, phk @ w, b, std).mean(0)
+        return pos - neg
+
+    # --- epochs, monitoring, state ---------------------------------------------------------
+
+    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> float:
+        """One pass over the shuffled data; returns the seconds it took."""
+        start, n, bs = time.perf_counter(), len(self.x), self.settings.batch_size
+        perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        for lo in range(0, n, bs):
+            self.step(self.x[perm[lo:lo + bs].to(self.x.device)])
+            on_batch()
+        self.epoch += 1
+        return time.perf_counter() - start
+
+    def monitor(self) -> dict[str, Any]:
+        """The epoch's progress signals on up to ``monitor_size`` fixed examples."""
+        from neuralsmith.rbm.partition import pseudo_likelihood
+
+        m = self.settings.monitor_size
+        v = self.x[:m]
+        row: dict[str, Any] = {"epoch": self.epoch,
+                               "reconstruction_error": reconstruction_error(self.rbm, v),
+                               "pseudo_likelihood": None, "free_energy_gap": None}
+        with torch.no_grad():
+            if self.rbm.visible_units.binary:
+                g = torch.Generator(self.x.device).manual_seed(0)  # same flips every epoch
+                row["pseudo_likelihood"] = float(pseudo_likelihood(self.rbm, v, generator=g).mean())
+            if self.x_valid is not None:
+                row["free_energy_gap"] = free_energy_gap(self.rbm, v, self.x_valid[:m])
+        return row
+
+    def finite(self) -> bool:
+        """Whether every parameter (and chain state) is still finite."""
+        tensors = list(self._params().values())
+        if self.chain_h is not None:
+            tensors.append(self.chain_h)
+        return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+    def tensors(self) -> dict[str, Tensor]:
+        """Everything a resumed run needs, flat, for safetensors."""
+        out = {f"rbm.{k}": v for k, v in self.rbm.state_dict().items()}
+        out.update({f"velocity.{k}": v for k, v in self.velocity.items()})
+        out.update({f"fast.{k}": v for k, v in self.fast.items()})
+        if self.chain_h is not None:
+            out["chain_h"] = self.chain_h
+        if self.sparsity_q is not None:
+            out["sparsity_q"] = self.sparsity_q
+        out["generator"] = checkpoint.generator_state(self.generator)
+        return {k: v.detach().clone() for k, v in out.items()}
+
+    @torch.no_grad()
+    def load_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Put a state from :meth:`tensors` back (in place, so buffers keep their identity)."""
+        self.rbm.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("rbm.")})
+        for prefix, table in (("velocity.", self.velocity), ("fast.", self.fast)):
+            for name, buf in table.items():
+                buf.copy_(tensors[prefix + name])
+        if self.chain_h is not None:
+            self.chain_h = tensors["chain_h"].to(self.chain_h).clone()
+        if self.sparsity_q is not None:
+            self.sparsity_q.copy_(tensors["sparsity_q"])
+        checkpoint.restore_generator(self.generator, tensors["generator"])
+
+    def meta(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "settings": self.settings.resume_key(),
+                "rbm": self.rbm.config(), "history": self.history.rows,
+                "diverged": self.history.diverged}
+
+    def save(self, folder: str | os.PathLike) -> None:
+        checkpoint.save(folder, CHECKPOINT, self.tensors(), self.meta())
+
+    def resume(self, folder: str | os.PathLike) -> None:
+        """Continue from checkpoint ``last`` in ``folder`` (raise if it does not match)."""
+        tensors, meta = checkpoint.load(folder, CHECKPOINT)
+        if meta.get("rbm") != self.rbm.config():
+            raise ValueError(f"{folder}: checkpoint holds an RBM {meta.get('rbm')}, not "
+                             f"{self.rbm.config()}; use a fresh checkpoint_dir")
+        _check_same_settings(folder, meta["settings"], self.settings.resume_key())
+        self.load_tensors(tensors)
+        self.epoch = int(meta["epoch"])
+        self.history = History(rows=list(meta["history"]), diverged=bool(meta["diverged"]))
+        log.info("resumed from %s at epoch %d", folder, self.epoch)
+
+
+def free_energy_gap(rbm: RBM, v_train: Tensor, v_valid: Tensor) -> float:
+    r""":math:`\overline{F}(\text{valid}) - \overline{F}(\text{train})`: grows when the model overfits.
+
+    Hinton (2010), section 6: compare the average free energy of held-out data with that of
+    an equally sized subset of the training data; the partition function cancels.
+    """
+    with torch.no_grad():
+        return float(rbm.free_energy(v_valid).mean() - rbm.free_energy(v_train).mean())
+
+
+def _check_same_settings(folder: Any, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
+    if diff:
+        what = ", ".join(f"{k}={a!r} (now {b!r})" for k, (a, b) in diff.items())
+        raise ValueError(f"{folder}: checkpoint was trained with {what}; resume with the same "
+                         "settings or use a fresh checkpoint_dir")
+
+
+def _check_int(name: str, value: Any, minimum: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be >= {minimum} ({what}); got {value!r}")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
+
+
+def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float = 0.05,
+          k: int = 1, method: str = "cd", n_chains: int | None = None, momentum: float = 0.5,
+          weight_decay: float = 1e-4, sparsity_target: float | None = None,
+          sparsity_cost: float = 0.1, fast_lr: float | None = None,
+          x_valid: Tensor | None = None, generator: Generator | None = None,
+          callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
+          checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
+          monitor_size: int = 1000) -> History:
+    r"""Train ``rbm`` in place on rows of ``x`` by CD-k, PCD or fast PCD.
+
+    Each update moves every parameter along the CD statistics (see the module docstring),
+
+    .. math::
+        \Delta\theta \leftarrow \mu\,\Delta\theta + \epsilon\,(\langle -\partial_\theta F\rangle_{\text{data}}
+        - \langle -\partial_\theta F\rangle_{\text{chains}} - \lambda\,\theta_W),
+        \qquad \theta \leftarrow \theta + \Delta\theta,
+
+    with momentum :math:`\mu`, learning rate :math:`\epsilon` and weight decay :math:`\lambda`
+    on the weights only (Hinton, 2010). Each epoch records the reconstruction error, the
+    stochastic pseudo-likelihood (Bernoulli visibles) and, given ``x_valid``, the free-energy
+    gap; with ``checkpoint_dir`` it saves a checkpoint (parameters, chains, fast weights,
+    momentum, generator) that a later call with the same settings resumes from, ``epochs``
+    counting the epochs already done. A non-finite parameter stops the run at the state
+    before that epoch (``History.diverged``).
+
+    Args:
+        rbm: the model; its parameters change in place.
+        x: training data (n, n_visible), in [0, 1] for Bernoulli visibles.
+        epochs: total passes over the data (including any already checkpointed).
+        batch_size, lr, k, momentum, weight_decay: as in the formula; k Gibbs steps.
+        method: ``"cd"``, ``"pcd"`` or ``"fpcd"``.
+        n_chains: persistent chains (PCD/FPCD); default one per batch example.
+        sparsity_target, sparsity_cost: pull the mean hidden activity toward a target.
+        fast_lr: learning rate of the FPCD fast weights (default ``lr``).
+        x_valid: held-out data for the free-energy gap.
+        generator: every random draw (shuffles, Gibbs samples); a fresh seed if None.
+        callbacks: called with each epoch's record; one returning True stops training.
+        checkpoint_dir: where to save (and resume) the training state each epoch.
+        progress: show a rich progress bar on stderr.
+        monitor_size: examples the epoch metrics are computed on.
+
+    Returns:
+        The :class:`History` of all epochs (resumed ones included).
+
+    Raises:
+        ValueError: for a bad setting or data that do not fit the RBM (the message names the fix).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.bernoulli(torch.full((40, 6), 0.3), generator=g)
+        >>> rbm = RBM.from_data(x, 4, generator=g)
+        >>> hist = train(rbm, x, epochs=2, batch_size=10, generator=g, progress=False)
+        >>> len(hist), hist.diverged
+        (2, False)
+    """
+    settings = Settings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method=method,
+                        n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
+                        sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
+                        fast_lr=fast_lr, monitor_size=monitor_size)
+    x = _check_data(rbm, x, "x")
+    x_valid = None if x_valid is None else _check_data(rbm, x_valid, "x_valid")
+    trainer = _Trainer(rbm, x, x_valid, settings, _resolve_generator(generator, x.device))
+    if checkpoint_dir is not None and checkpoint.exists(checkpoint_dir, CHECKPOINT):
+        trainer.resume(checkpoint_dir)
+    with torch.no_grad():
+        _loop(trainer, list(callbacks), checkpoint_dir, progress)
+    return trainer.history
+
+
+def _loop(trainer: _Trainer, callbacks: list[Callable], checkpoint_dir: Any,
+          progress: bool) -> None:
+    """Run the remaining epochs with a progress bar, checkpoints and divergence checks."""
+    s, hist = trainer.settings, trainer.history
+    if hist.diverged:
+        log.warning("the checkpointed run had diverged; not training further")
+        return
+    n_batches = math.ceil(len(trainer.x) / s.batch_size)
+    with _progress_bar(progress) as bar:
+        task = bar.add_task(f"RBM {s.method}-{s.k}", total=(s.epochs - trainer.epoch) * n_batches)
+        while trainer.epoch < s.epochs:
+            if not _one_epoch(trainer, lambda: bar.advance(task), checkpoint_dir):
+                break
+            row = hist.rows[-1]
+            bar.update(task, description=_describe(row, s))
+            if any(cb(row) is True for cb in callbacks):
+                hist.stopped_early = True
+                break
+
+
+def _one_epoch(trainer: _Trainer, on_batch: Callable[[], None], checkpoint_dir: Any) -> bool:
+    """Train one epoch; keep the last good state and return False if it diverged."""
+    before = trainer.tensors()
+    seconds = trainer.run_epoch(on_batch)
+    if not trainer.finite():
+        trainer.load_tensors(before)
+        trainer.epoch -= 1
+        trainer.history.diverged = True
+        log.warning("non-finite parameters in epoch %d (lower lr?); kept the state before it",
+                    trainer.epoch + 1)
+    else:
+        trainer.history.rows.append({**trainer.monitor(), "seconds": round(seconds, 4)})
+    if checkpoint_dir is not None:
+        trainer.save(checkpoint_dir)
+    return not trainer.history.diverged
+
+
+def _describe(row: dict[str, Any], s: Settings) -> str:
+    text = f"RBM {s.method}-{s.k} epoch {row['epoch']}/{s.epochs} rec {row['reconstruction_error']:.4f}"
+    if row.get("pseudo_likelihood") is not None:
+        text += f" PL {row['pseudo_likelihood']:.1f}"
+    return text
+
+
+def _progress_bar(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), disable=not enabled)
+
+
+def _resolve_generator(generator: Generator | None, device: torch.device) -> Generator:
+    if generator is not None:
+        if generator.device.type != device.type:
+            raise ValueError(f"generator is on {generator.device} but the data on {device}; "
+                             f"create it with torch.Generator(device={str(device)!r})")
+        return generator
+    g = torch.Generator(device=device)
+    g.seed()
+    log.info("no generator given; seeded one with %d", g.initial_seed())
+    return g
+
+
+def _check_data(rbm: RBM, x: Tensor, name: str) -> Tensor:
+    """``x`` as a 2-D tensor on the RBM's dtype and device, checked against its units."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != rbm.n_visible or x.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n >= 1, {rbm.n_visible}) for this RBM; "
+                         f"got {tuple(x.shape)}")
+    x = x.to(dtype=rbm.weight.dtype, device=rbm.weight.device)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or inf values; clean or impute them first")
+    if rbm.visible_units.binary and (float(x.min()) < 0 or float(x.max()) > 1):
+        raise ValueError(f"{name} must lie in [0, 1] for Bernoulli visible units; scale it, "
+                         "or use visible='gaussian' on standardized data")
+    return x

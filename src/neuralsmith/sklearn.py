@@ -1,0 +1,150 @@
+"""A scikit-learn face for neuralsmith models, so they drop into pipelines.
+
+:class:`RBMTransformer` mirrors :class:`sklearn.neural_network.BernoulliRBM` (same parameter
+names and defaults where they overlap, ``fit / partial_fit / transform / score_samples``),
+trained by :func:`neuralsmith.rbm.train`.
+
+Example:
+    >>> import numpy as np
+    >>> X = (np.random.RandomState(0).rand(40, 6) > 0.5).astype(np.float32)
+    >>> RBMTransformer(n_components=3, n_iter=2, random_state=0).fit_transform(X).shape
+    (40, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from neuralsmith.rbm import RBM, pseudo_likelihood, train
+
+__all__ = ["RBMTransformer"]
+
+
+class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Restricted Boltzmann machine features, ``transform(X) = E[h | v = X]``.
+
+    Parameters:
+        n_components: hidden units.
+        learning_rate, batch_size, n_iter: as BernoulliRBM (``n_iter`` = epochs).
+        method: ``"pcd"`` (BernoulliRBM's), ``"cd"`` or ``"fpcd"``; ``k`` Gibbs steps.
+        momentum, weight_decay: see :func:`neuralsmith.rbm.train` (0 = BernoulliRBM's plain SGD).
+        visible, hidden: unit types (``"bernoulli"``/``"gaussian"``, ``"bernoulli"``/``"relu"``).
+        verbose: show a progress bar while fitting.
+        random_state: seeds every draw; resolved in ``fit``.
+
+    Attributes:
+        rbm_: the trained :class:`neuralsmith.rbm.RBM`.
+        components_, intercept_hidden_, intercept_visible_: its parameters as arrays, named as
+            in BernoulliRBM.
+        history_: the per-epoch :class:`neuralsmith.rbm.History` of the last fit.
+        n_features_in_: number of features seen in ``fit``.
+
+    Unlike BernoulliRBM, Bernoulli visible units require X in [0, 1], the biases start from
+    the data as Hinton (2010) advises, and each ``partial_fit`` call is one pass over its X in
+    mini-batches whose persistent chains restart from h = 0.
+    """
+
+    def __init__(self, n_components: int = 256, *, learning_rate: float = 0.1,
+                 batch_size: int = 10, n_iter: int = 10, method: str = "pcd", k: int = 1,
+                 momentum: float = 0.0, weight_decay: float = 0.0, visible: str = "bernoulli",
+                 hidden: str = "bernoulli", verbose: int = 0, random_state=None):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.method = method
+        self.k = k
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.visible = visible
+        self.hidden = hidden
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def fit(self, X, y=None) -> "RBMTransformer":
+        """Initialize from X and train ``n_iter`` epochs."""
+        x = self._validate(X, reset=True)
+        self._rng = check_random_state(self.random_state)
+        generator = self._generator()
+        self.rbm_ = RBM.from_data(x, self.n_components, visible=self.visible,
+                                  hidden=self.hidden, generator=generator)
+        self.history_ = self._train(x, self.n_iter, generator)
+        return self
+
+    def partial_fit(self, X, y=None) -> "RBMTransformer":
+        """One pass over X; the first call initializes the model as ``fit`` would."""
+        if not hasattr(self, "rbm_"):
+            x = self._validate(X, reset=True)
+            self._rng = check_random_state(self.random_state)
+            self.rbm_ = RBM.from_data(x, self.n_components, visible=self.visible,
+                                      hidden=self.hidden, generator=self._generator())
+        else:
+            x = self._validate(X, reset=False)
+        self.history_ = self._train(x, 1, self._generator())
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Hidden-unit means :math:`E[h \\mid v = X]`, shape (n_samples, n_components)."""
+        check_is_fitted(self)
+        x = self._validate(X, reset=False)
+        with torch.no_grad():
+            return self.rbm_.hidden_probs(x.to(self.rbm_.weight.dtype)).numpy().astype(x.numpy().dtype)
+
+    @available_if(lambda self: self.visible == "bernoulli")
+    def score_samples(self, X) -> np.ndarray:
+        """Stochastic pseudo-likelihood per sample, as BernoulliRBM (one unit flipped each)."""
+        check_is_fitted(self)
+        x = self._validate(X, reset=False).to(self.rbm_.weight.dtype)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return pseudo_likelihood(self.rbm_, x, torch.Generator().manual_seed(seed)).numpy()
+
+    def gibbs(self, v) -> np.ndarray:
+        """One Gibbs step v -> h -> v from the rows of ``v``."""
+        check_is_fitted(self)
+        x = self._validate(v, reset=False).to(self.rbm_.weight.dtype)
+        with torch.no_grad():
+            return self.rbm_.gibbs(x, 1, self._generator()).numpy()
+
+    @property
+    def components_(self) -> np.ndarray:
+        return self.rbm_.weight.detach().numpy().copy()
+
+    @property
+    def intercept_hidden_(self) -> np.ndarray:
+        return self.rbm_.hidden_bias.detach().numpy().copy()
+
+    @property
+    def intercept_visible_(self) -> np.ndarray:
+        return self.rbm_.visible_bias.detach().numpy().copy()
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_components
+
+    def _validate(self, X, reset: bool) -> torch.Tensor:
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=reset)
+        if self.visible == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError("X must lie in [0, 1] for Bernoulli visible units; scale it "
+                             "(e.g. MinMaxScaler) or use visible='gaussian' on standardized data")
+        return torch.from_numpy(np.ascontiguousarray(X))
+
+    def _generator(self) -> torch.Generator:
+        if not hasattr(self, "_rng"):
+            self._rng = check_random_state(self.random_state)
+        return torch.Generator().manual_seed(int(self._rng.randint(np.iinfo(np.int32).max)))
+
+    def _train(self, x: torch.Tensor, epochs: int, generator: torch.Generator):
+        return train(self.rbm_, x, epochs=epochs, batch_size=self.batch_size,
+                     lr=self.learning_rate, k=self.k, method=self.method,
+                     momentum=self.momentum, weight_decay=self.weight_decay,
+                     generator=generator, progress=bool(self.verbose))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,71 @@
+"""``neuralsmith pretrain rbm`` and ``neuralsmith evaluate``: run folders end to end."""
+
+import json
+
+import pytest
+
+from neuralsmith.runs import load_toml, read_json
+
+SMALL = ("--data", "digits", "--hidden", "12", "--epochs", "2", "--batch-size", "50",
+         "--binarize", "threshold", "--quiet")
+
+
+@pytest.fixture
+def trained_run(cli, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = cli("pretrain", "rbm", *SMALL, "--out", out)
+    assert code == 0, err
+    return out
+
+
+def test_pretrain_writes_the_run_folder(trained_run):
+    names = {p.relative_to(trained_run).as_posix() for p in trained_run.rglob("*")}
+    assert {"config.toml", "results.json", "metrics.csv", "figures/filters.png",
+            "figures/samples.png", "checkpoints/model.safetensors",
+            "checkpoints/last.json"} <= names
+    config = load_toml(trained_run / "config.toml")
+    assert (config["hidden"], config["method"], config["k"]) == (12, "pcd", 1)
+    results = read_json(trained_run / "results.json")
+    assert results["epochs"] == 2 and results["seed"] == 0 and not results["diverged"]
+    assert (trained_run / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+
+def test_pretrain_resumes_to_more_epochs(cli, trained_run):
+    code, _, _ = cli("pretrain", "rbm", *SMALL[:5], "3", *SMALL[6:], "--out", trained_run)
+    assert code == 0 and (trained_run / "metrics.csv").read_text().count("\n") == 4
+
+
+def test_pretrain_json(cli, tmp_path):
+    code, out, _ = cli("pretrain", "rbm", *SMALL, "--method", "cd", "--out", tmp_path / "r", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["epochs"] == 2 and "reconstruction_error" in summary
+
+
+def test_evaluate_reports_exact_and_ais_log_likelihood(cli, trained_run):
+    code, out, err = cli("evaluate", trained_run, "--ais", "--ais-steps", "300", "--json")
+    result = json.loads(out)
+    assert code == 0, err
+    assert abs(result["ais_log_z"] - result["exact_log_z"]) < 0.5
+    assert result["exact_test_log_likelihood"] < 0 and result["reconstruction_error"] > 0
+    assert read_json(trained_run / "evaluation.json") == result
+
+
+def test_evaluate_missing_run_is_a_one_line_error(cli, tmp_path):
+    code, _, err = cli("evaluate", tmp_path / "nothing")
+    assert code == 2 and err.count("\n") == 1 and "not a run folder" in err
+
+
+def test_pretrain_bad_k_writes_nothing(cli, tmp_path):
+    code, _, err = cli("pretrain", "rbm", *SMALL, "--k", "0", "--out", tmp_path / "bad")
+    assert code == 2 and "k must be >= 1 (Gibbs steps per update); got 0" in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_pretrain_unknown_binarization(cli, tmp_path):
+    code, _, err = cli("pretrain", "rbm", *SMALL, "--binarize", "otsu", "--out", tmp_path / "bad")
+    assert code == 2 and "binarize must be one of none, threshold, stochastic" in err
+
+
+def test_help_lists_pretrain_and_evaluate(cli):
+    code, out, _ = cli("--help")
+    assert code == 0 and "pretrain" in out and "evaluate" in out
