@@ -256,7 +256,7 @@ class _HybridTrainer(_ClassTrainer):
 def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
                  x_unlabeled: Tensor | None = None, batching: str = "paired",
-                 batch_size: int = 100, lr: float = 0.05, k: int = 1, momentum: float = 0.5,
+                 batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
                  weight_decay: float = 0.0, x_valid: Tensor | None = None,
                  y_valid: Tensor | None = None, patience: int | None = None,
                  generator: Generator | None = None,
