@@ -83,9 +83,12 @@ class ClassRBM(nn.Module):
         visible: ``"bernoulli"`` (inputs in [0, 1]) or ``"gaussian"`` (standardized inputs,
             unit standard deviation).
         hidden: ``"bernoulli"`` or ``"relu"``.
-        generator: draws the initial weights :math:`W, U \\sim U(-a, a)`,
-            :math:`a = 1/\\sqrt{\\max(n_{hidden}, n_{visible})}` (our choice: large enough for
-            the discriminative gradient to break symmetry quickly, small enough for CD).
+        generator: draws the initial weights, :math:`W \\sim U(-a, a)` with
+            :math:`a = 1/\\sqrt{\\max(n_{hidden}, n_{visible})}` and :math:`U \\sim U(-u, u)`
+            with :math:`u = 1/\\sqrt{C}` (our choice). The discriminative gradient of W is
+            proportional to the differences between U's columns, so a small U starts training
+            on a saddle (every hidden unit the same for every class); a larger U makes hidden
+            units class-selective from the start and shortens that plateau.
         dtype, device: where the parameters live.
 
     Raises:
@@ -112,7 +115,8 @@ class ClassRBM(nn.Module):
         kw = {"dtype": dtype, "device": device}
         a = 1.0 / math.sqrt(max(n_hidden, n_visible))
         self.weight = nn.Parameter(torch.empty(n_hidden, n_visible, **kw).uniform_(-a, a, generator=generator))
-        self.label_weight = nn.Parameter(torch.empty(n_hidden, n_classes, **kw).uniform_(-a, a, generator=generator))
+        u = 1.0 / math.sqrt(n_classes)
+        self.label_weight = nn.Parameter(torch.empty(n_hidden, n_classes, **kw).uniform_(-u, u, generator=generator))
         self.visible_bias = nn.Parameter(torch.zeros(n_visible, **kw))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, **kw))
         self.label_bias = nn.Parameter(torch.zeros(n_classes, **kw))
