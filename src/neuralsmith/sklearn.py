@@ -239,6 +239,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each row."""
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
 
     def _labeled(self, y: np.ndarray) -> np.ndarray:
