@@ -11,6 +11,7 @@ import typer
 from neuralsmith.cli.classrbm import summary
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, \
     emit_mapping
+from neuralsmith.hybrid import KINDS
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
 Opt = typer.Option
@@ -46,6 +47,8 @@ def hybrid_cmd(
     resume: Annotated[bool, Opt("--resume", help="Continue an interrupted run in --out.")] = False,
 ) -> None:
     """Train a deep hybrid model, every layer an expert on the labels (Ororbia et al. 2015)."""
+    if model not in KINDS:
+        raise ValueError(f"--model must be one of {', '.join(KINDS)}; got {model!r}")
     objective = objective or ("semisupervised" if labeled < 1.0 else "hybrid")
     config = HybridRunConfig(model=model, data=data, layers=_sizes(layers), objective=objective,
                              alpha=alpha, beta=beta, labeled=labeled, validation=validation,
