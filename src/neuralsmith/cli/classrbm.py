@@ -4,7 +4,7 @@ hybrid, or semi-supervised, into a run folder."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 

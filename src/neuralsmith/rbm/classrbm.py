@@ -114,9 +114,11 @@ class ClassRBM(nn.Module):
         self.label_units = units_mod.Softmax()
         kw = {"dtype": dtype, "device": device}
         a = 1.0 / math.sqrt(max(n_hidden, n_visible))
-        self.weight = nn.Parameter(torch.empty(n_hidden, n_visible, **kw).uniform_(-a, a, generator=generator))
+        w = torch.empty(n_hidden, n_visible, **kw).uniform_(-a, a, generator=generator)
+        self.weight = nn.Parameter(w)
         u = 1.0 / math.sqrt(n_classes)
-        self.label_weight = nn.Parameter(torch.empty(n_hidden, n_classes, **kw).uniform_(-u, u, generator=generator))
+        w = torch.empty(n_hidden, n_classes, **kw).uniform_(-u, u, generator=generator)
+        self.label_weight = nn.Parameter(w)
         self.visible_bias = nn.Parameter(torch.zeros(n_visible, **kw))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden, **kw))
         self.label_bias = nn.Parameter(torch.zeros(n_classes, **kw))
@@ -314,8 +316,9 @@ def sample_labels(model: ClassRBM, x: Tensor, generator: Generator | None) -> Te
 def cd_gradients(model: ClassRBM, x: Tensor, e: Tensor | None, k: int,
                  generator: Generator | None, chain_h: Tensor | None = None,
                  hidden_in: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor]:
-    r"""CD-k (or PCD-k) statistics of :math:`\log p(x, y)`: :math:`\langle -\partial E\rangle_0 - \langle -\partial E\rangle_k`.
+    r"""CD-k (or PCD-k) statistics of :math:`\log p(x, y)`.
 
+    The estimate is :math:`\langle -\partial E\rangle_0 - \langle -\partial E\rangle_k`.
     The positive phase is :math:`E[h \mid x, y]` at the data; the negative phase runs k block
     Gibbs steps h -> (x, y) -> h, from :math:`h_0 \sim p(h \mid x, y)` (CD) or from the
     persistent hidden states ``chain_h`` (PCD; Tieleman, 2008). With ``e=None`` the labels are
@@ -522,7 +525,10 @@ class _ClassTrainer(_Trainer):
         u_perm = torch.randperm(n_u, generator=g, device=g.device) if n_u else None
         for lo in range(0, n_l, bs):
             li = perm[lo:lo + bs]
-            yield li, None if u_perm is None else u_perm[torch.arange(lo, lo + len(li), device=g.device) % n_u]
+            if u_perm is None:
+                yield li, None
+            else:  # as many unlabeled rows, cycling through a fresh permutation
+                yield li, u_perm[torch.arange(lo, lo + len(li), device=g.device) % n_u]
 
     def n_batches(self) -> int:
         n = len(self.x) + (len(self.x_unlabeled) if self.settings.batching == "stream" else 0)
