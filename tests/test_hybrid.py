@@ -72,7 +72,8 @@ def test_denoising_gradient_equals_autograd_of_the_dae_loss():
         layer.hidden_bias.normal_(generator=g)
     x = torch.rand(9, 10, generator=g, dtype=torch.float64)
     grads = denoising_gradients(layer, x, "masking", 0.3, torch.Generator().manual_seed(5))
-    dae = DenoisingAutoencoder(10, 6, corruption="masking", level=0.3).double()
+    with torch.random.fork_rng():  # its constructor checks the level with a global draw
+        dae = DenoisingAutoencoder(10, 6, corruption="masking", level=0.3, generator=g).double()
     with torch.no_grad():
         for name in ("weight", "hidden_bias", "visible_bias"):
             getattr(dae, name).copy_(getattr(layer, name))
@@ -149,10 +150,10 @@ def test_unknown_model_kind_is_refused():
 
 def test_bad_corruption_level_is_refused():
     with pytest.raises(ValueError, match="probability in"):
-        DHDA([16, 4], 3, level=1.5)
+        DHDA([16, 4], 3, level=1.5, generator=torch.Generator())
 
 
 def test_inputs_of_the_wrong_width_are_refused(toy):
     x, y = toy
     with pytest.raises(ValueError, match=r"shape \(n >= 1, 12\)"):
-        train_hybrid(DHBM([12, 4], 3), x, y, progress=False)
+        train_hybrid(DHBM([12, 4], 3, generator=torch.Generator()), x, y, progress=False)

@@ -123,11 +123,10 @@ class DeepHybrid(nn.Module):
 
     def init_biases_(self, x: Tensor, y: Tensor) -> "DeepHybrid":
         """Bottom expert's visible biases from the data, every label bias the log class prior."""
-        first = ClassRBM.from_data(x, y, 1, n_classes=self.n_classes)
+        self.layers[0].init_biases_(x, y)
         with torch.no_grad():
-            self.layers[0].visible_bias.copy_(first.visible_bias)
-            for layer in self.layers:
-                layer.label_bias.copy_(first.label_bias)
+            for layer in self.layers[1:]:
+                layer.label_bias.copy_(self.layers[0].label_bias)
         return self
 
     @torch.no_grad()
@@ -193,7 +192,7 @@ class DHDA(DeepHybrid):
     def __init__(self, sizes: Sequence[int], n_classes: int, *, corruption: str = "masking",
                  level: float = 0.2, **kwargs: Any):
         super().__init__(sizes, n_classes, **kwargs)
-        corrupt(torch.zeros(1), corruption, level)  # check early
+        corrupt(torch.zeros(0), corruption, level)  # check early (no draw from the global RNG)
         self.corruption, self.level = corruption, float(level)
 
     def config(self) -> dict[str, Any]:
@@ -317,6 +316,7 @@ def load(folder: str | os.PathLike, name: str = "model",
                          "hybrid` run?")
     config = dict(meta["hybrid"])
     kind = config.pop("kind")
-    model = build(kind, config.pop("sizes"), config.pop("n_classes"), **config, device=device)
+    model = build(kind, config.pop("sizes"), config.pop("n_classes"), **config, device=device,
+                  generator=torch.Generator())  # overwritten; leaves the global RNG alone
     model.load_state_dict(tensors)
     return model

@@ -140,18 +140,21 @@ class ClassRBM(nn.Module):
         n_classes = int(y.max()) + 1 if n_classes is None else n_classes
         kwargs.setdefault("dtype", x.dtype if x.is_floating_point() else torch.float32)
         kwargs.setdefault("device", x.device)
-        model = cls(int(x.shape[-1]), n_hidden, n_classes, **kwargs)
-        x = _check_data(model, x, "x")
-        y = _check_labels(model, y, len(x), "y")
-        with torch.no_grad():
-            p = x.mean(0)
-            if model.visible_units.binary:
-                p = p.clamp(CLIP, 1 - CLIP)
-                p = torch.log(p) - torch.log1p(-p)
-            model.visible_bias.copy_(p)
-            freq = torch.bincount(y, minlength=n_classes).to(x.dtype) / len(y)
-            model.label_bias.copy_(torch.log(freq.clamp(min=1.0 / len(y))))
-        return model
+        return cls(int(x.shape[-1]), n_hidden, n_classes, **kwargs).init_biases_(x, y)
+
+    @torch.no_grad()
+    def init_biases_(self, x: Tensor, y: Tensor) -> "ClassRBM":
+        """Set the visible and label biases from data, as :meth:`from_data` describes."""
+        x = _check_data(self, x, "x")
+        y = _check_labels(self, y, len(x), "y")
+        p = x.mean(0)
+        if self.visible_units.binary:
+            p = p.clamp(CLIP, 1 - CLIP)
+            p = torch.log(p) - torch.log1p(-p)
+        self.visible_bias.copy_(p)
+        freq = torch.bincount(y, minlength=self.n_classes).to(x.dtype) / len(y)
+        self.label_bias.copy_(torch.log(freq.clamp(min=1.0 / len(y))))
+        return self
 
     @property
     def n_visible(self) -> int:
@@ -714,6 +717,7 @@ def load(folder: str | os.PathLike, name: str = "model",
     if "classrbm" not in meta:
         raise ValueError(f"{folder}/{name}.json holds no ClassRBM config; is it a `neuralsmith "
                          "classrbm` run?")
-    model = ClassRBM(**meta["classrbm"], dtype=tensors["weight"].dtype, device=device)
+    model = ClassRBM(**meta["classrbm"], dtype=tensors["weight"].dtype, device=device,
+                     generator=torch.Generator())  # overwritten; leaves the global RNG alone
     model.load_state_dict(tensors)
     return model
