@@ -23,7 +23,7 @@ from neuralsmith import plots
 OBJECTIVES = ("generative", "discriminative", "hybrid")
 
 
-def main() -> None:
+def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hidden", type=int, default=1500)
     p.add_argument("--epochs", type=int, default=30)
@@ -35,7 +35,11 @@ def main() -> None:
     p.add_argument("--valid", type=int, default=5000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--progress", action="store_true")
-    a = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    a = parse()
     torch.set_num_threads(a.threads)
     ds = _hybrid.load(a.subset, a.valid)
     results: dict[str, list[dict]] = {name: [] for name in OBJECTIVES}

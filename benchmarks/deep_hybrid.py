@@ -20,7 +20,7 @@ import _hybrid
 from neuralsmith import data, plots
 
 
-def main() -> None:
+def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hidden", type=int, default=500, help="units per layer")
     p.add_argument("--seconds", type=float, default=600.0, help="training time of each model")
@@ -33,7 +33,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--valid", type=int, default=5000)
     p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    a = parse()
     torch.set_num_threads(a.threads)
     ds = _hybrid.load(0, a.valid)
     models = {"classrbm": [a.hidden], "dhbm": [a.hidden] * 2, "dhda": [a.hidden] * 2}

@@ -23,7 +23,7 @@ import _hybrid
 from neuralsmith import data
 
 
-def main() -> None:
+def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fractions", default="0.01,0.1")
     p.add_argument("--models", default="classrbm,dhbm,dhda")
@@ -36,7 +36,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--valid", type=int, default=5000)
     p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    a = parse()
     torch.set_num_threads(a.threads)
     ds = _hybrid.load(0, a.valid)
     layers = [int(s) for s in a.layers.split(",")]
