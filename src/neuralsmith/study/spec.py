@@ -32,6 +32,8 @@ class StudySpec:
         function_space_examples: test examples whose outputs place a network in function space.
         families: the two starts drawn together in the function-space picture.
         seed: the root seed; every trial derives its own from it.
+        threads: torch threads (small digits-sized nets run fastest on one; 0 keeps torch's choice).
+        n_train: use only this many training examples (seeded subset; 0 = all).
     """
 
     name: str = "quick"
@@ -52,12 +54,16 @@ class StudySpec:
     function_space_examples: int = 200
     families: tuple[str, str] = ("uniform", "dbn")
     seed: int = 0
+    threads: int = 1
+    n_train: int = 0
 
     def __post_init__(self) -> None:
         for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs",
                      "function_space_examples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"study: {name} must be >= 1; got {getattr(self, name)}")
+        if self.threads < 0 or self.n_train < 0:
+            raise ValueError(f"study: threads and n_train must be >= 0; got {self.threads}, {self.n_train}")
         if not self.depths or min(self.depths) < 1:
             raise ValueError(f"study: depths must be one or more numbers >= 1; got {self.depths}")
         if self.activation not in ("sigmoid", "tanh", "relu"):
