@@ -27,7 +27,8 @@ class StudySpec:
         hidden: units per hidden layer.
         epochs, lr, momentum, batch_size: the fine-tuning budget, the same for every start.
         validation: fraction of train held out for validation.
-        pretrain_epochs, pretrain_lr: the unsupervised budget per layer for ``dbn`` / ``sda``.
+        pretrain_epochs, pretrain_batch_size: the unsupervised budget per layer (``dbn``, ``sda``).
+        rbm_lr, dae_lr: the learning rates of CD-1 (DBN) and of the denoising autoencoders.
         corruption: the SdA's masking level.
         function_space_examples: test examples whose outputs place a network in function space.
         families: the two starts drawn together in the function-space picture.
@@ -48,8 +49,10 @@ class StudySpec:
     momentum: float = 0.9
     batch_size: int = 32
     validation: float = 0.15
-    pretrain_epochs: int = 10
-    pretrain_lr: float = 0.05
+    pretrain_epochs: int = 20
+    pretrain_batch_size: int = 10
+    rbm_lr: float = 0.05
+    dae_lr: float = 0.1
     corruption: float = 0.2
     function_space_examples: int = 200
     families: tuple[str, str] = ("uniform", "dbn")
@@ -58,7 +61,7 @@ class StudySpec:
     n_train: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs",
+        for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs", "pretrain_batch_size",
                      "function_space_examples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"study: {name} must be >= 1; got {getattr(self, name)}")

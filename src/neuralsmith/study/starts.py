@@ -55,8 +55,8 @@ def _sda(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator)
     """Stacked denoising autoencoders (masking noise), greedily pre-trained, then dumped."""
     sizes = layer_sizes(spec, depth, data)[:-1]
     sda = StackedDAE(sizes, levels=spec.corruption, generator=generator)
-    greedy_pretrain_sda(sda, data.x_train, epochs=spec.pretrain_epochs, lr=spec.pretrain_lr * 2,
-                        batch_size=spec.batch_size, generator=generator, progress=False)
+    greedy_pretrain_sda(sda, data.x_train, epochs=spec.pretrain_epochs, lr=spec.dae_lr,
+                        batch_size=spec.pretrain_batch_size, generator=generator, progress=False)
     return sda.to_mlp(data.n_classes, spec.activation)
 
 
@@ -65,8 +65,8 @@ def _dbn(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator)
     from neuralsmith.stack import DBN, greedy_pretrain_dbn
 
     dbn = DBN(layer_sizes(spec, depth, data)[:-1])
-    greedy_pretrain_dbn(dbn, data.x_train, epochs=spec.pretrain_epochs, lr=spec.pretrain_lr,
-                        batch_size=spec.batch_size, generator=generator, progress=False)
+    greedy_pretrain_dbn(dbn, data.x_train, epochs=spec.pretrain_epochs, lr=spec.rbm_lr,
+                        batch_size=spec.pretrain_batch_size, generator=generator, progress=False)
     return dbn.to_mlp(data.n_classes, spec.activation)
 
 
