@@ -63,8 +63,8 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset,
               fs_inputs: torch.Tensor) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Start, fine-tune and measure ``spec.seeds`` networks; return the record and tensors."""
     t0 = time.perf_counter()
-    models = [starts.build(start, spec, depth, data, derived_generator(spec.seed, depth, start, s))
-              for s in range(spec.seeds)]
+    models = starts.build(start, spec, depth, data,
+                          [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)])
     flow_init = _gradient_flow(models, data)
     ens = EnsembleMLP.from_models(models)
     snapshots = [torch.softmax(ens(fs_inputs), dim=2).detach()]
