@@ -160,13 +160,15 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
         raise ValueError(f"need one generator per member ({ens.n_members}); got {len(generators)}")
     device = ens.weights[0].device
     opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    x, y = data.x_train.to(device), data.y_train.to(device)
+    splits = {s: (getattr(data, f"x_{s}").to(device), getattr(data, f"y_{s}").to(device))
+              for s in ("train", "valid", "test")}
     history, t0 = [], time.perf_counter()
     with progress_bar(f"{ens.n_members} seeds", epochs, enabled=progress) as bar:
         for epoch in range(1, epochs + 1):
-            rec: dict[str, Any] = {"epoch": epoch, "train_loss": train_epoch(ens, opt, x, y, batch_size, generators).tolist()}
-            for split in ("train", "valid", "test"):
-                loss, err = evaluate(ens, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device))
+            losses = train_epoch(ens, opt, *splits["train"], batch_size, generators)
+            rec: dict[str, Any] = {"epoch": epoch, "train_loss": losses.tolist()}
+            for split, (x, y) in splits.items():
+                loss, err = evaluate(ens, x, y)
                 rec[f"{split}_loss"], rec[f"{split}_error"] = loss.tolist(), err.tolist()
             rec["seconds"] = time.perf_counter() - t0
             history.append(rec)
