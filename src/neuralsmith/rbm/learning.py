@@ -17,10 +17,14 @@ and the methods differ only in where the model samples come from:
 * ``"fpcd"``: persistent chains run on the regular plus *fast* parameters, which learn with
   the same gradient but decay by 19/20 each update (Tieleman & Hinton, 2009).
 
-The statistics are written out (no autograd): per update, one GEMM for the data phase, two
-per Gibbs step, and two accumulate the weight gradient straight into the weights or their
-momentum buffer (``addmm_``), so PCD-1 is five GEMMs. As in scikit-learn's BernoulliRBM, the
-persistent chains keep the hidden sample drawn at the end of the previous update.
+The statistics are written out (no autograd), on the model rows and the data rows stacked
+in one tensor: the hidden probabilities of both come from one GEMM where the weights allow it
+(PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}} -
+\langle h t(v)^\top\rangle_{\text{model}}` is one GEMM over the stacked rows, weighted
+:math:`\pm 1/n`, accumulated straight into the weights or their momentum buffer
+(``addmm_``). PCD-1 is thus the work of the five textbook GEMMs in three calls. As in
+scikit-learn's BernoulliRBM, the persistent chains keep the hidden sample drawn at the end of
+the previous update.
 """
 
 from __future__ import annotations
