@@ -1,14 +1,16 @@
 """Test log-likelihood of 500-hidden RBMs trained by CD-1, CD-25 and PCD on binarized Fashion-MNIST.
 
-    python benchmarks/rbm_loglik.py                 # modest: 10 000 images, 5 epochs
-    python benchmarks/rbm_loglik.py --full          # 60 000 images, 20 epochs
+    python benchmarks/rbm_loglik.py                 # modest: 10 000 images, 20 epochs
+    python benchmarks/rbm_loglik.py --full          # all 60 000 images, 20 epochs
 
 Each model starts from the same initialization (Hinton, 2010) and sees the same batches
 (seeded); log Z comes from AIS with Salakhutdinov & Murray's (2008) schedule (14 500
 temperatures, 100 runs, base-rate model of the training data), and the test log-likelihood is
 averaged over the 10 000 test images. The paper reports about -126 nats (CD-1) against
 -86 (CD-25) on MNIST after long training; the claim checked here is the order:
-CD-25 and PCD above CD-1.
+CD-25 and PCD above CD-1. All three share the learning rate (0.01: PCD's chains need a
+rate that small; CD-1 at 0.05 scored -215 nats in a 10 000-image, 20-epoch trial, still below
+PCD at 0.01).
 """
 
 from __future__ import annotations
@@ -53,11 +55,11 @@ def fit_and_score(name: str, x: torch.Tensor, x_test: torch.Tensor, args) -> dic
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--full", action="store_true", help="60 000 images, 20 epochs")
+    p.add_argument("--full", action="store_true", help="all 60 000 training images")
     p.add_argument("--n", type=int, default=10000)
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--hidden", type=int, default=500)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--momentum", type=float, default=0.5)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--runs", type=int, default=100)
@@ -69,7 +71,7 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     if args.full:
-        args.n, args.epochs = 60000, 20
+        args.n = 60000
     torch.set_num_threads(args.threads)
     x_train, x_test = _fashion.load(binarize=True)
     x = x_train[: args.n].contiguous()
