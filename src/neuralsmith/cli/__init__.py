@@ -16,6 +16,7 @@ from neuralsmith.cli import data as data_cmd
 from neuralsmith.cli import study as study_cmd
 from neuralsmith.cli import diagnose as diagnose_cmd
 from neuralsmith.cli import init as init_cmd
+from neuralsmith.cli import linear_depth as linear_depth_cmd, rnn as rnn_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -23,6 +24,8 @@ app.add_typer(data_cmd.app, name="data")
 app.command("study")(study_cmd.study)
 app.add_typer(init_cmd.app, name="init")
 app.command("diagnose")(diagnose_cmd.diagnose_cmd)
+app.command("rnn")(rnn_cmd.rnn_cmd)
+app.command("linear-depth")(linear_depth_cmd.linear_depth_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
                PermissionError, KeyError)
