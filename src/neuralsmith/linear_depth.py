@@ -210,7 +210,7 @@ def learning_time(net: nn.Module, ds: Dataset, *, lr: float, threshold: float = 
         >>> g = torch.Generator().manual_seed(0)
         >>> ds = linear_task(4, n_train=64, n_test=8, generator=g)
         >>> epochs, losses = learning_time(start(deep_linear(4, 2), "orthogonal", ds.x_train, generator=g),
-        ...                                ds, lr=0.05, max_epochs=200, generator=g)
+        ...                                ds, lr=0.5, threshold=0.1, max_epochs=100, generator=g)
         >>> epochs is not None and losses[-1] < losses[0]
         True
     """
@@ -329,8 +329,9 @@ def sweep(config: LinearDepthConfig, out: str | Path | None = None, *,
     ``figures/learning_time.png``. Finished cells are kept in ``checkpoints/`` and not rerun.
 
     Example:
-        >>> config = LinearDepthConfig(depths=(2, 4), inits=("orthogonal",), width=4, n_train=64, max_epochs=50)
-        >>> [(r["depth"], r["epochs"]["0.01"] is not None) for r in sweep(config, progress=False)["records"]]
+        >>> config = LinearDepthConfig(depths=(2, 4), inits=("orthogonal",), width=4, n_train=64,
+        ...                            thresholds=(0.1,), max_epochs=50)
+        >>> [(r["depth"], r["epochs"]["0.1"] is not None) for r in sweep(config, progress=False)["records"]]
         [(2, True), (4, True)]
     """
     folder = RunFolder(out) if out is not None else None

@@ -256,7 +256,7 @@ def identity_objective(strength: float = 1e-3) -> Callable[[nn.Module, Tensor, T
         >>> net = start(ElmanRNN(1, 2, 1), "identity", generator=torch.Generator().manual_seed(0))
         >>> objective = identity_objective(0.5)
         >>> x, y = torch.zeros(4, 3), torch.zeros(4)
-        >>> float(objective(net, x, y))  # zero input, W_hh = I: no loss, no penalty
+        >>> float(objective(net, x, y).detach())  # zero input, W_hh = I: no loss, no penalty
         0.0
 
     References:
