@@ -231,7 +231,7 @@ def start(model: nn.Module, scheme: str, *, constraint: str = "none", radius: fl
 
     Example:
         >>> net = start(ElmanRNN(2, 3, 1), "normal", std=0.01, constraint="hard", radius=0.1)
-        >>> float(torch.linalg.matrix_norm(net.rnn.weight_hh_l0 - torch.eye(3))) <= 0.1 + 1e-6
+        >>> float(torch.linalg.matrix_norm(net.rnn.weight_hh_l0.detach() - torch.eye(3))) <= 0.1 + 1e-6
         True
 
     References:
@@ -463,10 +463,6 @@ def _steps_per_epoch(config: RecurrentConfig, ds: Dataset) -> int:
     return math.ceil(ds.x_train.shape[0] / config.batch_size)
 
 
-def _history_rows(result: FinetuneResult, per_epoch: int) -> list[dict[str, float]]:
-    return [{"step": int(rec["epoch"]) * per_epoch, **rec} for rec in result.history]
-
-
 def _distance_to_identity(net: ElmanRNN) -> float:
     weight = net.rnn.weight_hh_l0.detach()
     return float(torch.linalg.matrix_norm(weight - torch.eye(weight.shape[0], device=weight.device)))
@@ -506,13 +502,28 @@ def _learning_curve(config: RecurrentConfig, ds: Dataset, rows: list[dict[str, f
                                 reference_label="always the mean")
 
 
+def _train(config: RecurrentConfig, net: ElmanRNN, ds: Dataset, folder: RunFolder | None, progress: bool,
+           device: str | torch.device) -> FinetuneResult:
+    """``config.steps`` (rounded up to whole passes) of the shared loop, the soft penalty in the objective."""
+    per_epoch = _steps_per_epoch(config, ds)
+    objective = identity_objective(config.penalty) if config.constraint == "soft" else supervised_loss
+    log_row = (lambda rec: folder.log_metrics({"step": rec["epoch"] * per_epoch, **rec})) if folder else None
+    logger.info("rnn: %d passes of %d steps on %s", math.ceil(config.steps / per_epoch), per_epoch, ds.name)
+    return finetune(net, ds, epochs=math.ceil(config.steps / per_epoch), lr=config.lr, momentum=config.momentum,
+                    batch_size=config.batch_size, clip_grad=config.clip, optimizer=config.optimizer,
+                    generator=torch.Generator().manual_seed(config.seed), loss=objective,
+                    checkpoint_dir=folder.checkpoints if folder else None, callbacks=[log_row] if folder else [],
+                    progress=progress, device=device)
+
+
 def run(config: RecurrentConfig, out: str | Path | None = None, *, progress: bool = True,
         device: str | torch.device = "cpu") -> dict[str, Any]:
     """Train one recurrent net on its task; with ``out``, write (and resume) a run folder.
 
     The folder holds config.toml, results.json (``test_mse`` for the adding problem,
     ``test_error`` in percent for images), metrics.csv (per pass, with the step count),
-    ``checkpoints/`` (a rerun resumes there) and ``figures/learning_curve.png``.
+    ``checkpoints/`` (a rerun with the same settings resumes there) and
+    ``figures/learning_curve.png``.
 
     Example:
         >>> config = RecurrentConfig(length=5, hidden=8, steps=4, n_train=32, n_test=8)
@@ -525,18 +536,11 @@ def run(config: RecurrentConfig, out: str | Path | None = None, *, progress: boo
     folder = RunFolder(out) if out is not None else None
     if folder is not None:
         folder.claim(dataclasses.asdict(config))
-    per_epoch, ratio = _steps_per_epoch(config, ds), _gradient_ratio(net, ds)
-    logger.info("rnn: %s, %d steps (%d passes of %d)", config, math.ceil(config.steps / per_epoch) * per_epoch,
-                math.ceil(config.steps / per_epoch), per_epoch)
-    result = finetune(net, ds, epochs=math.ceil(config.steps / per_epoch), lr=config.lr,
-                      momentum=config.momentum, batch_size=config.batch_size, clip_grad=config.clip,
-                      optimizer=config.optimizer, generator=torch.Generator().manual_seed(config.seed),
-                      loss=identity_objective(config.penalty) if config.constraint == "soft" else supervised_loss,
-                      checkpoint_dir=folder.checkpoints if folder else None, progress=progress, device=device,
-                      callbacks=[lambda rec: folder.log_metrics({"step": rec["epoch"] * per_epoch, **rec})] if folder else [])
+    ratio = _gradient_ratio(net, ds)
+    result = _train(config, net, ds, folder, progress, device)
     results = _summary(config, ds, net, result, ratio)
     if folder is not None:
-        rows = _history_rows(result, per_epoch)
+        rows = [{"step": int(rec["epoch"]) * _steps_per_epoch(config, ds), **rec} for rec in result.history]
         folder.write_metrics(rows)
         results["figure"] = str(plots.save(_learning_curve(config, ds, rows), folder.figures / "learning_curve.png"))
         folder.write_results(results, seed=config.seed)
