@@ -357,6 +357,6 @@ def test_config_scheme_with_unsupported_required_option():
 
 def test_identity_penalty_is_zero_at_the_irnn_start():
     net = rnn.start(rnn.ElmanRNN(2, 7, 1), "identity", generator=gen())
-    assert float(init.identity_penalty(net)) == 0.0
-    assert math.isclose(float(init.identity_penalty(rnn.start(rnn.ElmanRNN(2, 7, 1), "normal", std=0.0),
-                                                    strength=1.0)), 7.0)
+    assert float(init.identity_penalty(net).detach()) == 0.0
+    zero = rnn.start(rnn.ElmanRNN(2, 7, 1), "normal", std=0.0)
+    assert math.isclose(float(init.identity_penalty(zero, strength=1.0).detach()), 7.0)  # ||0 - I||^2 = 7
