@@ -7,7 +7,7 @@ MSE / test error and writes docs/figures/rnn_adding.png (learning curves) and
 docs/figures/rnn_state_gradients.png (||dL/dh_t|| through time at the start). Every run is a
 run folder under --runs: a killed benchmark resumes where it stopped.
 
-    python benchmarks/rnn_starts.py                       # the README budget: 3000 Adam steps a run
+    python benchmarks/rnn_starts.py                       # the README budget: 3000/1000/1000 Adam steps
     python benchmarks/rnn_starts.py --lengths 150 200 300 400 --steps 200000 --optimizer sgd --lr 0.01 \\
         --n-train 100000 --n-test 10000                   # Le et al.'s scale (days on a CPU)
 """
@@ -45,7 +45,7 @@ def _job(args: tuple[dict, str]) -> dict:
 
 def _jobs(args) -> list[tuple[str, str, str, dict]]:
     """(task label, start label, constraint, config settings) for every run."""
-    common = dict(steps=args.steps, lr=args.lr, optimizer=args.optimizer, batch_size=16, clip=1.0, hidden=100,
+    common = dict(lr=args.lr, optimizer=args.optimizer, batch_size=16, clip=1.0, hidden=100,
                   n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     jobs = []
     for task in [f"T={t}" for t in args.lengths] + (["digits"] if args.digits_steps else []):
@@ -55,7 +55,8 @@ def _jobs(args) -> list[tuple[str, str, str, dict]]:
                 if task == "digits":
                     settings.update(task="digits", steps=args.digits_steps)
                 else:
-                    settings.update(length=int(task[2:]))
+                    settings.update(length=int(task[2:]), steps=args.steps[min(args.lengths.index(int(task[2:])),
+                                                                               len(args.steps) - 1)])
                 jobs.append((task, label, constraint, settings))
     return jobs
 
@@ -104,8 +105,9 @@ def _curve_figure(results, runs: Path, task: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 150])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--digits-steps", type=int, default=1500, help="0: skip sequential digits")
+    parser.add_argument("--steps", type=int, nargs="+", default=[3000, 1000, 1000],
+                        help="steps a run, one per length (the last repeats)")
+    parser.add_argument("--digits-steps", type=int, default=1000, help="0: skip sequential digits")
     parser.add_argument("--constraints", nargs="+", default=["none", "hard"])
     parser.add_argument("--soft-at", nargs="*", default=["T=50"], help="tasks that also get the soft constraint")
     parser.add_argument("--optimizer", default="adam")
@@ -123,14 +125,15 @@ def main() -> None:
         outcomes = pool.map(_job, [(s, _folder(args.runs, t, lab, c)) for t, lab, c, s in jobs], chunksize=1)
     results = [(t, lab, c, r) for (t, lab, c, _), r in zip(jobs, outcomes)]
     tasks = [f"T={t}" for t in args.lengths]
-    print(f"adding problem, test MSE after {args.steps} {args.optimizer} steps (lr {args.lr}, batch 16, clip 1):")
+    print(f"adding problem, test MSE after {args.steps} {args.optimizer} steps for T = {args.lengths} "
+          f"(lr {args.lr}, batch 16, clip 1):")
     print(_table(results, tasks, "test_mse"))
     if args.digits_steps:
         print(f"\nsequential digits (pixel by pixel), test error % after {args.digits_steps} steps:")
         print(_table(results, ["digits"], "test_error"))
     print(f"\nwall time {time.perf_counter() - start:.0f} s, {len(jobs)} runs, {args.workers} workers")
     args.figures.mkdir(parents=True, exist_ok=True)
-    _curve_figure(results, args.runs, tasks[-1], args.figures / "rnn_adding.png")
+    _curve_figure(results, args.runs, tasks[0], args.figures / "rnn_adding.png")
     _state_gradient_figure(max(args.lengths), args.figures / "rnn_state_gradients.png")
 
 

@@ -305,8 +305,10 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     monkeypatch.undo()
     resumed = rnn.run(config(steps=48, constraint="hard"), tmp_path, progress=False)
     assert resumed["test_mse"] == pytest.approx(straight["test_mse"], rel=1e-6)
-    steps = [line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
-    assert steps == [str(6 * k) for k in range(1, 9)]
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "step,epoch,lr,train_loss,train_error,valid_loss,valid_error,test_loss,test_error,seconds"
+    assert [line.split(",")[0] for line in lines[1:]] == [str(6 * k) for k in range(1, 9)]
+    assert all(line.split(",")[4] == "nan" for line in lines[1:])  # regression: no error rate, also after resume
 
 
 def test_run_folder_with_other_settings_is_refused(tmp_path):

@@ -217,6 +217,8 @@ def learning_time_by_depth(panels: dict[str, dict[str, dict[int, int | None]]],
             ax.axhline(cap, color="grey", ls=":", lw=1, label=f"budget ({cap} epochs)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        all_depths = sorted({d for by_depth in times.values() for d in by_depth})
+        ax.set_xticks(all_depths, [str(d) for d in all_depths])
         ax.set(xlabel="depth (weight layers)", title=title)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

@@ -463,6 +463,16 @@ def _steps_per_epoch(config: RecurrentConfig, ds: Dataset) -> int:
     return math.ceil(ds.x_train.shape[0] / config.batch_size)
 
 
+_COLUMNS = ("epoch", "lr", "train_loss", "train_error", "valid_loss", "valid_error", "test_loss", "test_error",
+            "seconds")
+
+
+def _metrics_row(record: dict[str, Any], per_epoch: int) -> dict[str, Any]:
+    """One metrics.csv row in a fixed column order (a resumed history comes back from JSON: None for NaN)."""
+    values = {k: math.nan if record.get(k) is None else record[k] for k in _COLUMNS}
+    return {"step": int(record["epoch"]) * per_epoch, **values}
+
+
 def _distance_to_identity(net: ElmanRNN) -> float:
     weight = net.rnn.weight_hh_l0.detach()
     return float(torch.linalg.matrix_norm(weight - torch.eye(weight.shape[0], device=weight.device)))
@@ -507,7 +517,7 @@ def _train(config: RecurrentConfig, net: ElmanRNN, ds: Dataset, folder: RunFolde
     """``config.steps`` (rounded up to whole passes) of the shared loop, the soft penalty in the objective."""
     per_epoch = _steps_per_epoch(config, ds)
     objective = identity_objective(config.penalty) if config.constraint == "soft" else supervised_loss
-    log_row = (lambda rec: folder.log_metrics({"step": rec["epoch"] * per_epoch, **rec})) if folder else None
+    log_row = (lambda rec: folder.log_metrics(_metrics_row(rec, per_epoch))) if folder else None
     logger.info("rnn: %d passes of %d steps on %s", math.ceil(config.steps / per_epoch), per_epoch, ds.name)
     return finetune(net, ds, epochs=math.ceil(config.steps / per_epoch), lr=config.lr, momentum=config.momentum,
                     batch_size=config.batch_size, clip_grad=config.clip, optimizer=config.optimizer,
@@ -540,7 +550,7 @@ def run(config: RecurrentConfig, out: str | Path | None = None, *, progress: boo
     result = _train(config, net, ds, folder, progress, device)
     results = _summary(config, ds, net, result, ratio)
     if folder is not None:
-        rows = [{"step": int(rec["epoch"]) * _steps_per_epoch(config, ds), **rec} for rec in result.history]
+        rows = [_metrics_row(rec, _steps_per_epoch(config, ds)) for rec in result.history]
         folder.write_metrics(rows)
         results["figure"] = str(plots.save(_learning_curve(config, ds, rows), folder.figures / "learning_curve.png"))
         folder.write_results(results, seed=config.seed)
