@@ -154,7 +154,8 @@ def pretrain_(net: nn.Sequential, x: Tensor) -> nn.Sequential:
     layers = list(net)
     if len(layers) < 2 or any(not isinstance(m, nn.Linear) or m.bias is not None
                               or m.in_features != m.out_features for m in layers):
-        raise ValueError("pretrain_ needs 2 or more square, bias-free nn.Linear layers (deep_linear(width, depth)); "
+        raise ValueError("pretrain_ needs 2 or more square, bias-free nn.Linear layers "
+                         "(deep_linear(width, depth)); "
                          f"got {net}")
     h = x
     for layer in layers[:-1]:
@@ -177,7 +178,8 @@ def start(net: nn.Sequential, name: str, x: Tensor, *, generator: Generator | No
     name is a scheme of :data:`neuralsmith.init.SCHEMES` without required options.
 
     Example:
-        >>> net = start(deep_linear(50, 1), "normal", torch.zeros(1, 50), generator=torch.Generator().manual_seed(0))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> net = start(deep_linear(50, 1), "normal", torch.zeros(1, 50), generator=g)
         >>> round(net[0].weight.std().item() * 50 ** 0.5, 1)
         1.0
 
@@ -270,8 +272,9 @@ class LinearDepthConfig:
         for name in self.inits:
             if name not in ("normal", "pretrained") and (name not in init_lib.SCHEMES
                                                          or init_lib.SCHEMES[name].required()):
+                plain = ", ".join(s for s, v in init_lib.SCHEMES.items() if not v.required())
                 raise ValueError(f"unknown start {name!r}: use normal, pretrained or a scheme without "
-                                 f"required options ({', '.join(s for s, v in init_lib.SCHEMES.items() if not v.required())})")
+                                 f"required options ({plain})")
 
     def layer_lr(self, depth: int) -> float:
         """The SGD rate at ``depth``: lr / depth (Saxe et al.'s 1 / N_l scaling) or lr."""
@@ -308,7 +311,7 @@ def _cached_cell(folder: RunFolder | None, config: LinearDepthConfig, ds: Datase
 
 
 def _depth_ratios(records: list[dict[str, Any]], config: LinearDepthConfig) -> dict[str, dict[str, float | None]]:
-    """Per threshold and start: epochs at the deepest depth over epochs at the shallowest (None if either missed)."""
+    """Per threshold and start: epochs at the deepest depth over those at the shallowest (None: one missed)."""
     ratios: dict[str, dict[str, float | None]] = {}
     for t in map(str, config.thresholds):
         ratios[t] = {}
@@ -325,7 +328,8 @@ def sweep(config: LinearDepthConfig, out: str | Path | None = None, *,
 
     Writes config.toml, results.json (one record per (depth, start): ``epochs`` to each
     threshold or null, the losses at start and end; and ``depth_ratio``, per threshold and start
-    the epochs at the deepest depth over those at the shallowest), metrics.csv (the loss after every epoch of every cell) and
+    the epochs at the deepest depth over those at the shallowest), metrics.csv (the loss after
+    every epoch of every cell) and
     ``figures/learning_time.png``. Finished cells are kept in ``checkpoints/`` and not rerun.
 
     Example:

@@ -180,7 +180,8 @@ def state_gradient_norms(model: ElmanRNN, x: Tensor, y: Tensor) -> Tensor:
 
     .. math::
         g_t = \frac{1}{B}\sum_b \Big\lVert \frac{\partial L}{\partial h_t^{(b)}} \Big\rVert_2,
-        \qquad \frac{\partial L}{\partial h_{t-1}} = W_{hh}^\top \big(f'(a_t) \odot \frac{\partial L}{\partial h_t}\big)
+        \qquad \frac{\partial L}{\partial h_{t-1}}
+        = W_{hh}^\top \big(f'(a_t) \odot \frac{\partial L}{\partial h_t}\big)
 
     A start that keeps g_1 / g_T near 1 lets the first steps learn (identity, orthogonal); one
     whose g_t decays geometrically cannot (small Gaussian recurrent weights).
@@ -406,13 +407,15 @@ class RecurrentConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip (the gradient-norm bound) must be > 0, or None for no clipping; got {self.clip}")
+            raise ValueError(f"clip (the gradient-norm bound) must be > 0, or None for no clipping; "
+                             f"got {self.clip}")
         self.init_options()  # refuses an unknown scheme or a missing --init-std early
 
     def init_options(self) -> dict[str, Any]:
         """The keyword options :func:`start` passes to the scheme (``init_std`` under its name)."""
         if self.init not in init_lib.SCHEMES:
-            raise ValueError(f"unknown init scheme {self.init!r}; choose one of {', '.join(sorted(init_lib.SCHEMES))}")
+            raise ValueError(f"unknown init scheme {self.init!r}; choose one of "
+                             f"{', '.join(sorted(init_lib.SCHEMES))}")
         scheme = init_lib.SCHEMES[self.init]
         if self.init_std is not None and self.init != "identity" and "std" not in scheme.options():
             raise ValueError(f"--init-std sets the std of identity (its input weights), normal or sparse; "
@@ -552,6 +555,7 @@ def run(config: RecurrentConfig, out: str | Path | None = None, *, progress: boo
     if folder is not None:
         rows = [_metrics_row(rec, _steps_per_epoch(config, ds)) for rec in result.history]
         folder.write_metrics(rows)
-        results["figure"] = str(plots.save(_learning_curve(config, ds, rows), folder.figures / "learning_curve.png"))
+        figure = plots.save(_learning_curve(config, ds, rows), folder.figures / "learning_curve.png")
+        results["figure"] = str(figure)
         folder.write_results(results, seed=config.seed)
     return results

@@ -33,7 +33,8 @@ def linear_depth_cmd(
 ) -> None:
     """Train deep linear nets of each depth from each start; record the epochs to reach a loss level."""
     config = api.LinearDepthConfig(
-        depths=_numbers(depths, int, "--depths", "2,4,8"), inits=tuple(s.strip() for s in inits.split(",") if s.strip()),
+        depths=_numbers(depths, int, "--depths", "2,4,8"),
+        inits=tuple(s.strip() for s in inits.split(",") if s.strip()),
         width=width, n_train=n_train, lr=lr, lr_scaling=lr_scaling,
         thresholds=_numbers(thresholds, float, "--thresholds", "0.05,0.01"), max_epochs=max_epochs,
         batch_size=batch_size, seed=seed)

@@ -15,14 +15,17 @@ _SHOWN = ("test_mse", "test_error", "mean_predictor_mse", "steps", "sequence_ste
 
 
 def rnn_cmd(
-    task: Annotated[str, typer.Option(help="adding, or a data source read as a sequence (digits, ...).")] = "adding",
+    task: Annotated[str, typer.Option(help="adding, or a data source read as a sequence (digits...).")]
+    = "adding",
     length: Annotated[int, typer.Option(help="Steps T of the adding problem.")] = 100,
     reading: Annotated[str, typer.Option(help="Images: pixel (one pixel a step) or row.")] = "pixel",
     cell: Annotated[str, typer.Option(help="relu or tanh.")] = "relu",
-    init: Annotated[str, typer.Option(help="A scheme from `neuralsmith init list` (identity: the IRNN).")] = "identity",
+    init: Annotated[str, typer.Option(help="A scheme from `neuralsmith init list` (identity: the IRNN).")]
+    = "identity",
     init_std: Annotated[Optional[float], typer.Option(
         help="identity: std of the input weights (Le et al.: 0.001); normal, sparse: their std.")] = None,
-    constraint: Annotated[str, typer.Option(help="none, hard (||W_hh - I|| <= radius) or soft (penalty).")] = "none",
+    constraint: Annotated[str, typer.Option(help="none, hard (||W_hh - I|| <= radius) or soft (penalty).")]
+    = "none",
     radius: Annotated[float, typer.Option(help="Radius of the hard identity constraint.")] = 0.1,
     penalty: Annotated[float, typer.Option(help="Strength lambda of the soft identity constraint.")] = 1e-3,
     hidden: Annotated[int, typer.Option(help="Recurrent units.")] = 100,
