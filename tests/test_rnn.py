@@ -362,3 +362,12 @@ def test_identity_penalty_is_zero_at_the_irnn_start():
     assert float(init.identity_penalty(net).detach()) == 0.0
     zero = rnn.start(rnn.ElmanRNN(2, 7, 1), "normal", std=0.0)
     assert math.isclose(float(init.identity_penalty(zero, strength=1.0).detach()), 7.0)  # ||0 - I||^2 = 7
+
+
+def test_any_image_dataset_reads_as_rows():
+    from dataclasses import replace
+    wide = replace(data.load("digits"), image_shape=(4, 16), name="wide")  # any image_shape that covers the rows
+    assert rnn.reading_shape(wide, "row") == (4, 16)
+    net = rnn.start(rnn.ElmanRNN(16, 8, 10), "orthogonal", generator=gen())
+    result = finetune(net, wide, epochs=1, lr=0.01, optimizer="adam", progress=False)
+    assert result.metrics["test_error"] < 90.0

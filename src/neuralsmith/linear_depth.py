@@ -35,7 +35,6 @@ import torch
 from torch import Generator, Tensor, nn
 
 from neuralsmith import init as init_lib
-from neuralsmith import plots
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
 from neuralsmith.runs import RunFolder, dumps_toml, read_json, write_json
@@ -358,6 +357,8 @@ def sweep(config: LinearDepthConfig, out: str | Path | None = None, *,
 
 def _write_outputs(folder: RunFolder, config: LinearDepthConfig, records: list[dict[str, Any]],
                    results: dict[str, Any]) -> None:
+    from neuralsmith import plots  # matplotlib only when a figure is drawn
+
     folder.write_metrics({"init": r["init"], "depth": r["depth"], "epoch": epoch, "loss": loss}
                          for r in records for epoch, loss in enumerate(r["losses"]))
     scaling = "lr / depth" if config.lr_scaling == "depth" else "lr"

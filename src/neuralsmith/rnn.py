@@ -40,7 +40,6 @@ from torch import Generator, Tensor, nn
 
 from neuralsmith import data as data_lib
 from neuralsmith import init as init_lib
-from neuralsmith import plots
 from neuralsmith.data import Dataset
 from neuralsmith.runs import RunFolder
 from neuralsmith.train import OPTIMIZERS, FinetuneResult, finetune, loss_and_error, supervised_loss
@@ -503,7 +502,10 @@ def _summary(config: RecurrentConfig, ds: Dataset, net: ElmanRNN, result: Finetu
             "mean_predictor_mse": float(ds.y_test.float().var(unbiased=False)) if regression else None}
 
 
-def _learning_curve(config: RecurrentConfig, ds: Dataset, rows: list[dict[str, float]]):
+def _save_learning_curve(config: RecurrentConfig, ds: Dataset, rows: list[dict[str, float]], path: Path) -> Path:
+    """Train and test loss (adding) or error (images) against steps, the mean predictor dotted."""
+    from neuralsmith import plots  # matplotlib only when a figure is drawn
+
     regression = ds.n_classes == 0
     key, label = ("loss", "MSE") if regression else ("error", "error (%)")
     steps = [r["step"] for r in rows]
@@ -511,8 +513,9 @@ def _learning_curve(config: RecurrentConfig, ds: Dataset, rows: list[dict[str, f
     title = (f"{config.task}{'' if not regression else f', T = {config.length}'}: {config.cell}, "
              f"{config.init}, constraint {config.constraint}")
     reference = float(ds.y_test.float().var(unbiased=False)) if regression else None
-    return plots.curves_by_step(curves, ylabel=label, title=title, log=regression, reference=reference,
-                                reference_label="always the mean")
+    figure = plots.curves_by_step(curves, ylabel=label, title=title, log=regression, reference=reference,
+                                  reference_label="always the mean")
+    return plots.save(figure, path)
 
 
 def _train(config: RecurrentConfig, net: ElmanRNN, ds: Dataset, folder: RunFolder | None, progress: bool,
@@ -555,7 +558,6 @@ def run(config: RecurrentConfig, out: str | Path | None = None, *, progress: boo
     if folder is not None:
         rows = [_metrics_row(rec, _steps_per_epoch(config, ds)) for rec in result.history]
         folder.write_metrics(rows)
-        figure = plots.save(_learning_curve(config, ds, rows), folder.figures / "learning_curve.png")
-        results["figure"] = str(figure)
+        results["figure"] = str(_save_learning_curve(config, ds, rows, folder.figures / "learning_curve.png"))
         folder.write_results(results, seed=config.seed)
     return results
