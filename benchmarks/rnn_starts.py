@@ -84,7 +84,7 @@ def _state_gradient_figure(length: int, path: Path) -> None:
     for label, (cell, init, std) in STARTS.items():
         net = rnn.build(rnn.RecurrentConfig(length=length, cell=cell, init=init, init_std=std), x, 2,
                         torch.Generator().manual_seed(0))
-        g = rnn.state_gradient_norms(net, x.x_train, x.y_train)
+        g = rnn.state_gradient_norms(net.double(), x.x_train.double(), x.y_train.double())  # float64: 1e-300
         curves[label] = (list(range(1, length + 1)), (g / g[-1]).tolist())
     plots.save(plots.curves_by_step(curves, ylabel="||dL/dh_t|| / ||dL/dh_T||", xlabel="step t", log=True,
                                     title=f"gradient reaching each step at the start, adding T = {length}"), path)
@@ -102,7 +102,7 @@ def _curve_figure(results, runs: Path, task: str, path: Path) -> None:
                                     reference_label="always 1 (0.167)", title=f"adding problem, {task}"), path)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 150])
     parser.add_argument("--steps", type=int, nargs="+", default=[3000, 1000, 1000],
@@ -118,7 +118,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=Path("runs/rnn-starts"))
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"))
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     jobs = _jobs(args)
     start = time.perf_counter()
     with Pool(args.workers) as pool:
