@@ -51,3 +51,46 @@ def test_one_generator_per_member():
     with pytest.raises(ValueError, match="one generator per member"):
         finetune_ensemble(EnsembleMLP.from_models([member(0), member(1)]), ds,
                           [torch.Generator()], epochs=1, progress=False)
+
+
+# --- batched pre-training equals pre-training each seed alone -----------------------------------
+
+from neuralsmith.ensemble import pretrain_dbns, pretrain_sdas, train_rbms  # noqa: E402
+from neuralsmith.rbm import RBM  # noqa: E402
+from neuralsmith.stack import DBN, StackedDAE, greedy_pretrain_dbn, greedy_pretrain_sda  # noqa: E402
+
+
+def gens(base, n=3):
+    return [torch.Generator().manual_seed(base + s) for s in range(n)]
+
+
+def assert_same_params(singles, batched, atol):
+    for a, b in zip(singles, batched):
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(p, q, atol=atol)
+
+
+def test_batched_sda_pretraining_equals_each_alone():
+    x = data.load("digits").x_train[:400]
+    singles = [StackedDAE([64, 12, 6], levels=0.3, generator=g) for g in gens(0)]
+    for m, g in zip(singles, gens(10)):
+        greedy_pretrain_sda(m, x, epochs=2, lr=0.1, batch_size=10, generator=g, progress=False)
+    batched = [StackedDAE([64, 12, 6], levels=0.3, generator=g) for g in gens(0)]
+    pretrain_sdas(batched, x, gens(10), epochs=2, lr=0.1, batch_size=10)
+    assert_same_params(singles, batched, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_batched_dbn_pretraining_equals_each_alone(k):
+    x = data.load("digits", binarize="threshold").x_train[:400]
+    singles = [DBN([64, 12, 6], generator=g) for g in gens(0)]
+    for m, g in zip(singles, gens(10)):
+        greedy_pretrain_dbn(m, x, epochs=2, lr=0.1, k=k, batch_size=10, generator=g, progress=False)
+    batched = [DBN([64, 12, 6], generator=g) for g in gens(0)]
+    pretrain_dbns(batched, x, gens(10), epochs=2, lr=0.1, k=k, batch_size=10)
+    assert_same_params(singles, batched, atol=1e-4)
+
+
+def test_batched_rbms_need_bernoulli_units():
+    with pytest.raises(ValueError, match="Bernoulli"):
+        train_rbms([RBM(4, 2, visible="gaussian")], torch.rand(5, 4), gens(0, 1))

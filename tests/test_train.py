@@ -83,3 +83,35 @@ def test_schedules():
 def test_bad_arguments(digits, kwargs, match):
     with pytest.raises(ValueError, match=match):
         finetune(net(), digits, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_adaptive_optimizers_learn(digits, optimizer):
+    result = finetune(net(), digits, epochs=3, lr=0.01, optimizer=optimizer, progress=False)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] < 2.3
+
+
+def test_adam_resume_gives_the_same_result(digits, tmp_path):
+    straight = net()
+    finetune(straight, digits, epochs=3, lr=0.01, optimizer="adam", progress=False)
+    resumed = net()
+    finetune(resumed, digits, epochs=1, lr=0.01, optimizer="adam", progress=False, checkpoint_dir=tmp_path)
+    finetune(resumed, digits, epochs=3, lr=0.01, optimizer="adam", progress=False, checkpoint_dir=tmp_path)
+    assert all(torch.allclose(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
+
+
+def test_unknown_optimizer_names_the_choices(digits):
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, adam, rmsprop"):
+        finetune(net(), digits, epochs=1, optimizer="lbfgs", progress=False)
+
+
+def test_custom_loss_trains_but_records_the_plain_loss(digits):
+    calls = []
+
+    def penalized(model, x, y):
+        calls.append(x.shape[0])
+        return nn.functional.cross_entropy(model(x), y) + 10.0
+
+    result = finetune(net(), digits, epochs=1, batch_size=64, loss=penalized, progress=False)
+    assert sum(calls) == digits.x_train.shape[0]
+    assert result.history[0]["train_loss"] < 5.0  # the evaluated loss, without the +10

@@ -160,13 +160,15 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
         raise ValueError(f"need one generator per member ({ens.n_members}); got {len(generators)}")
     device = ens.weights[0].device
     opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    x, y = data.x_train.to(device), data.y_train.to(device)
+    splits = {s: (getattr(data, f"x_{s}").to(device), getattr(data, f"y_{s}").to(device))
+              for s in ("train", "valid", "test")}
     history, t0 = [], time.perf_counter()
     with progress_bar(f"{ens.n_members} seeds", epochs, enabled=progress) as bar:
         for epoch in range(1, epochs + 1):
-            rec: dict[str, Any] = {"epoch": epoch, "train_loss": train_epoch(ens, opt, x, y, batch_size, generators).tolist()}
-            for split in ("train", "valid", "test"):
-                loss, err = evaluate(ens, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device))
+            losses = train_epoch(ens, opt, *splits["train"], batch_size, generators)
+            rec: dict[str, Any] = {"epoch": epoch, "train_loss": losses.tolist()}
+            for split, (x, y) in splits.items():
+                loss, err = evaluate(ens, x, y)
                 rec[f"{split}_loss"], rec[f"{split}_error"] = loss.tolist(), err.tolist()
             rec["seconds"] = time.perf_counter() - t0
             history.append(rec)
@@ -175,3 +177,168 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
                     on_epoch(ens)
             bar.advance({"mean_test_error": float(sum(rec["test_error"]) / ens.n_members)})
     return history
+
+
+# --- denoising autoencoders, many seeds at once ------------------------------------------------
+
+def _member_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` (S, b) of shared inputs (n, d) or per-member inputs (S, n, d) -> (S, b, d)."""
+    if x.ndim == 2:
+        return x[idx]
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
+
+
+def _dae_losses(w: torch.Tensor, hb: torch.Tensor, vb: torch.Tensor, clean: torch.Tensor,
+                noisy: torch.Tensor, binary: bool) -> torch.Tensor:
+    """Per-member denoising loss of tied DAEs: w (S, h, d), clean/noisy (S, b, d) -> (S,)."""
+    h = torch.sigmoid(torch.baddbmm(hb.unsqueeze(1), noisy, w.transpose(1, 2)))  # (S, b, h)
+    z = torch.baddbmm(vb.unsqueeze(1), h, w)  # (S, b, d)
+    if binary:
+        per_input = F.binary_cross_entropy_with_logits(z, clean, reduction="none")
+    else:
+        per_input = 0.5 * (z - clean) ** 2
+    return per_input.sum(dim=2).mean(dim=1)
+
+
+def train_daes(daes: Sequence["DenoisingAutoencoder"], x: torch.Tensor, generators: Sequence[torch.Generator],
+               *, epochs: int = 10, lr: float = 0.1, batch_size: int = 20) -> list[list[dict[str, Any]]]:
+    """Train S tied DAEs of one shape as one batched model; member s as ``train_dae`` would alone.
+
+    Member s draws its data order and its corruption from ``generators[s]`` in the same order
+    as :func:`neuralsmith.autoencoder.train_dae` (momentum 0), so it ends with the same weights.
+    ``x`` is shared (n, d) or per member (S, n, d).
+
+    Returns:
+        Per member, the per-epoch history (``loss``).
+    """
+    from neuralsmith.autoencoder import corrupt
+
+    if any(d.decoder_weight is not None for d in daes):
+        raise ValueError("train_daes batches tied autoencoders only; train untied ones with train_dae")
+    first = daes[0]
+    w = nn.Parameter(torch.stack([d.weight.detach() for d in daes]))  # (S, h, d)
+    hb = nn.Parameter(torch.stack([d.hidden_bias.detach() for d in daes]))
+    vb = nn.Parameter(torch.stack([d.visible_bias.detach() for d in daes]))
+    opt = torch.optim.SGD([w, hb, vb], lr=lr)
+    n, S = x.shape[-2], len(daes)
+    history: list[list[dict[str, Any]]] = [[] for _ in daes]
+    for epoch in range(1, epochs + 1):
+        order = torch.stack([torch.randperm(n, generator=g) for g in generators])  # (S, n)
+        total = torch.zeros(S)
+        for i in range(0, n, batch_size):
+            clean = _member_rows(x, order[:, i:i + batch_size])
+            noisy = torch.stack([corrupt(clean[s], first.corruption, first.level, generator=g)
+                                 for s, g in enumerate(generators)])
+            losses = _dae_losses(w, hb, vb, clean, noisy, first.inputs == "binary")
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            opt.step()
+            total += losses.detach() * clean.shape[1]
+        for s in range(S):
+            history[s].append({"epoch": epoch, "loss": float(total[s] / n)})
+    with torch.no_grad():
+        for s, d in enumerate(daes):
+            d.weight.copy_(w[s]), d.hidden_bias.copy_(hb[s]), d.visible_bias.copy_(vb[s])
+    return history
+
+
+def pretrain_sdas(sdas: Sequence["StackedDAE"], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+                  epochs: int = 10, lr: float = 0.1, batch_size: int = 20) -> None:
+    """Greedy layer-wise training of S stacked DAEs at once (as ``greedy_pretrain_sda`` each)."""
+    inputs = x
+    for l in range(len(sdas[0].layers)):
+        layer = [sda.layers[l] for sda in sdas]
+        train_daes(layer, inputs, generators, epochs=epochs, lr=lr, batch_size=batch_size)
+        with torch.no_grad():
+            codes = [d.encode(inputs if inputs.ndim == 2 else inputs[s]) for s, d in enumerate(layer)]
+        inputs = torch.stack(codes)  # (S, n, h)
+
+
+# --- RBMs (Bernoulli-Bernoulli, CD-k), many seeds at once ---------------------------------------
+
+def _bernoulli_each(p: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Member s of ``p`` (S, ...) sampled with ``generators[s]``, drawing exactly the bits
+    :func:`neuralsmith.rbm.units.bernoulli` draws (one integer call per member, the rest batched)."""
+    S, n = p.shape[0], p[0].numel()
+    bits = torch.empty(S, (n + 1) // 2, dtype=torch.int64, device=p.device)
+    for s, g in enumerate(generators):
+        bits[s].random_(generator=g)
+    u = bits.view(torch.int32)[:, :n].reshape(p.shape).bitwise_and_(0xFFFFFF)  # 24-bit uniforms
+    return u.to(p.dtype).mul_(2.0**-24).lt_(p)
+
+
+class _RBMStack:
+    """Stacked parameters and momentum buffers of S RBMs: w (S, h, v), b (S, v), c (S, h)."""
+
+    def __init__(self, rbms: Sequence[Any]):
+        self.w = torch.stack([r.weight.detach() for r in rbms])
+        self.b = torch.stack([r.visible_bias.detach() for r in rbms])
+        self.c = torch.stack([r.hidden_bias.detach() for r in rbms])
+        self.vel = [torch.zeros_like(t) for t in (self.w, self.b, self.c)]
+
+    def cd_step(self, v0: torch.Tensor, k: int, lr: float, momentum: float, weight_decay: float,
+                generators: Sequence[torch.Generator]) -> None:
+        """One CD-k update of every member from its batch ``v0`` (S, batch, v) (Hinton 2002)."""
+        ph0 = torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), v0, self.w.transpose(1, 2)))  # (S, B, h)
+        h = _bernoulli_each(ph0, generators)
+        for i in range(k):
+            vk = _bernoulli_each(torch.sigmoid(torch.baddbmm(self.b.unsqueeze(1), h, self.w)), generators)
+            phk = torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), vk, self.w.transpose(1, 2)))
+            if i + 1 < k:
+                h = _bernoulli_each(phk, generators)
+        a = lr / v0.shape[1]
+        vw, vb, vc = self.vel
+        vw.baddbmm_(ph0.transpose(1, 2), v0, beta=momentum, alpha=a)  # <h v^T>_data
+        vw.baddbmm_(phk.transpose(1, 2), vk, alpha=-a)  # - <h v^T>_model
+        vw.add_(self.w, alpha=-lr * weight_decay)
+        self.w.add_(vw)
+        self.b.add_(vb.mul_(momentum).add_(v0.mean(1) - vk.mean(1), alpha=lr))
+        self.c.add_(vc.mul_(momentum).add_(ph0.mean(1) - phk.mean(1), alpha=lr))
+
+    def write_back(self, rbms: Sequence[Any]) -> None:
+        for s, r in enumerate(rbms):
+            r.weight.copy_(self.w[s]), r.visible_bias.copy_(self.b[s]), r.hidden_bias.copy_(self.c[s])
+
+
+@torch.no_grad()
+def train_rbms(rbms: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+               epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
+               momentum: float = 0.5, weight_decay: float = 1e-4) -> None:
+    """Train S Bernoulli RBMs of one shape by CD-k as one batched model.
+
+    Member s draws its data order and Gibbs samples from ``generators[s]`` in the order
+    :func:`neuralsmith.rbm.train` (``method="cd"``) does, and applies the same update
+    (momentum, weight decay on the weights), so it ends as it would alone (to float rounding).
+    ``x`` is shared (n, v) or per member (S, n, v).
+
+    Raises:
+        ValueError: for non-Bernoulli units or a non-positive k.
+    """
+    if any(r.visible_units.name != "bernoulli" or r.hidden_units.name != "bernoulli" for r in rbms):
+        raise ValueError("train_rbms batches Bernoulli-Bernoulli RBMs; train others with rbm.train")
+    if k < 1:
+        raise ValueError(f"k must be >= 1 (Gibbs steps per update); got {k}")
+    stack, n = _RBMStack(rbms), x.shape[-2]
+    for _ in range(epochs):
+        order = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in generators])
+        for i in range(0, n, batch_size):
+            stack.cd_step(_member_rows(x, order[:, i:i + batch_size]), k, lr, momentum, weight_decay, generators)
+    stack.write_back(rbms)
+
+
+def pretrain_dbns(dbns: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+                  epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
+                  momentum: float = 0.5, weight_decay: float = 1e-4) -> None:
+    """Greedy CD-k training of S DBNs at once, as :func:`neuralsmith.stack.greedy_pretrain_dbn` each
+    (mean-field codes passed up)."""
+    inputs = x
+    for l in range(len(dbns[0].rbms)):
+        layer = [dbn.rbms[l] for dbn in dbns]
+        if l == 0:
+            for r in layer:
+                r.init_biases_(x)
+        train_rbms(layer, inputs, generators, epochs=epochs, lr=lr, k=k, batch_size=batch_size,
+                   momentum=momentum, weight_decay=weight_decay)
+        with torch.no_grad():
+            inputs = torch.stack([r.hidden_probs(inputs if inputs.ndim == 2 else inputs[s])
+                                  for s, r in enumerate(layer)])  # (S, n, h)

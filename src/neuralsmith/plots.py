@@ -175,3 +175,53 @@ def gradient_norms(panels: dict[str, dict[str, list[float]]], ylabel: str = "gra
         ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+# --- recurrent and deep linear starts (neuralsmith.rnn, neuralsmith.linear_depth) -------------
+
+
+def curves_by_step(curves: dict[str, tuple[list[float], list[float]]], ylabel: str = "test MSE",
+                   title: str = "", log: bool = False, reference: float | None = None,
+                   reference_label: str = "", xlabel: str = "step") -> Figure:
+    """One line per label of ``(steps, values)``; an optional dotted reference level (e.g. a baseline)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls=":", lw=1, label=reference_label or None)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def learning_time_by_depth(panels: dict[str, dict[str, dict[int, int | None]]],
+                           cap: int | None = None) -> Figure:
+    """Epochs to reach a loss level against depth, one line per start, one panel per level (Saxe et al. 2013).
+
+    ``panels`` maps a title to ``{start: {depth: epochs or None}}``; a depth that never reached
+    the level is drawn as an open marker at ``cap``.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False, sharey=True)
+    for ax, (title, times) in zip(axes[0], panels.items()):
+        for name, by_depth in times.items():
+            depths = sorted(by_depth)
+            line, = ax.plot(depths, [np.nan if by_depth[d] is None else by_depth[d] for d in depths],
+                            "o-", ms=4, label=name)
+            missed = [d for d in depths if by_depth[d] is None]
+            if missed and cap is not None:
+                ax.plot(missed, [cap] * len(missed), "o", mfc="none", color=line.get_color())
+        if cap is not None:
+            ax.axhline(cap, color="grey", ls=":", lw=1, label=f"budget ({cap} epochs)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        all_depths = sorted({d for by_depth in times.values() for d in by_depth})
+        ax.set_xticks(all_depths, [str(d) for d in all_depths])
+        ax.set(xlabel="depth (weight layers)", title=title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("epochs to reach the level")
+    fig.tight_layout()
+    return fig

@@ -174,3 +174,15 @@ class RunFolder:
             return []
         with path.open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
+
+    def claim(self, config: Mapping[str, Any]) -> Path:
+        """Write ``config.toml``, refusing a folder whose earlier run had other settings.
+
+        A rerun with the same settings resumes from the folder's checkpoints; one with other
+        settings would mix two runs, so it raises ``ValueError`` naming the fix.
+        """
+        path, text = self.path / "config.toml", dumps_toml(config)
+        if path.is_file() and path.read_text(encoding="utf-8") != text:
+            raise ValueError(f"{self.path} holds a run with other settings; use another --out, or delete "
+                             "the folder to start afresh")
+        return atomic_write_text(path, text)

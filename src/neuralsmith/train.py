@@ -36,6 +36,7 @@ from neuralsmith.progress import progress_bar
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("constant", "linear", "cosine")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
 CHECKPOINT = "finetune"
 
 
@@ -129,6 +130,7 @@ class FinetuneConfig:
     early_stopping: int | None = None
     schedule: str = "constant"
     clip_grad: float | None = None
+    optimizer: str = "sgd"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -139,9 +141,24 @@ class FinetuneConfig:
             raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         if self.early_stopping is not None and self.early_stopping < 1:
             raise ValueError("early_stopping (patience in epochs) must be >= 1 or None; "
                              f"got {self.early_stopping}")
+
+
+def make_optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (the default), Adam or RMSprop over ``model``'s parameters.
+
+    ``momentum`` is SGD's heavy ball and RMSprop's momentum; Adam keeps its own betas (0.9, 0.999).
+    """
+    params, decay = model.parameters(), cfg.weight_decay
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
 
 
 @dataclass
@@ -216,10 +233,12 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
              clip_grad: float | None = None, generator: torch.Generator | None = None,
              checkpoint_dir: str | Path | None = None,
              callbacks: Sequence[Callable[[dict[str, float]], Any]] = (),
-             progress: bool = True, device: torch.device | str = "cpu") -> FinetuneResult:
-    """Train ``model`` on ``data`` with SGD + momentum; keep the best-validation weights.
+             progress: bool = True, device: torch.device | str = "cpu", optimizer: str = "sgd",
+             loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
+             ) -> FinetuneResult:
+    """Train ``model`` on ``data`` with SGD + momentum (or Adam, RMSprop); keep the best-validation weights.
 
-    The update is :math:`v \\leftarrow \\mu v - \\epsilon_t (\\nabla L + \\lambda\\theta)`,
+    The SGD update is :math:`v \\leftarrow \\mu v - \\epsilon_t (\\nabla L + \\lambda\\theta)`,
     :math:`\\theta \\leftarrow \\theta + v`, with :math:`\\epsilon_t` from ``schedule``.
     Each epoch evaluates train / valid / test loss and error and calls ``callbacks`` with
     the record (after a resume, only for the epochs still to run: the result's history
@@ -237,25 +256,28 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
         schedule: ``constant``, ``linear`` or ``cosine`` learning-rate decay.
         clip_grad: clip the global gradient norm to this value.
         generator: the source of the data order (seeded 0 if None).
+        optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop`` (see :func:`make_optimizer`).
+        loss: the training objective ``loss(model, x_batch, y_batch)`` (e.g. with a penalty
+            added); the recorded losses and errors are always the plain supervised ones.
 
     Returns:
         A :class:`FinetuneResult`; ``model`` holds the kept (best-validation) weights.
 
     Raises:
-        ValueError: for a non-positive epochs, lr or batch size, or an unknown schedule.
+        ValueError: for a non-positive epochs, lr or batch size, or an unknown schedule or optimizer.
     """
     cfg = FinetuneConfig(epochs, lr, momentum, batch_size, weight_decay, early_stopping,
-                         schedule, clip_grad)
+                         schedule, clip_grad, optimizer)
     device = torch.device(device)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     model.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = make_optimizer(model, cfg)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     st = _restore(folder, model, opt, generator) if folder and checkpoint.exists(folder, CHECKPOINT) else _State()
     x, y = data.x_train.to(device), data.y_train.to(device)
     with progress_bar("fine-tuning", total=epochs, completed=st.epoch, enabled=progress) as bar:
         while st.epoch < epochs and not st.diverged and not _stopped_early(st, early_stopping):
-            _run_epoch(model, opt, x, y, data, st, cfg, generator, callbacks)
+            _run_epoch(model, opt, x, y, data, st, cfg, generator, callbacks, loss)
             if folder is not None:
                 _save(folder, model, opt, generator, st)
             bar.advance(st.history[-1] if st.history else {})
@@ -270,14 +292,16 @@ def _stopped_early(st: _State, patience: int | None) -> bool:
 
 def _run_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                data: Dataset, st: _State, cfg: FinetuneConfig, generator: torch.Generator,
-               callbacks: Sequence[Callable[[dict[str, float]], Any]]) -> None:
+               callbacks: Sequence[Callable[[dict[str, float]], Any]],
+               loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
+               ) -> None:
     """Train one epoch; on a non-finite loss restore the weights and mark the run diverged."""
     t0 = time.perf_counter()
     good = _snapshot(model)
     rate = lr_at(st.epoch, cfg.epochs, cfg.lr, cfg.schedule)
     for group in opt.param_groups:
         group["lr"] = rate
-    train_loss = train_epoch(model, opt, x, y, cfg.batch_size, generator, cfg.clip_grad)
+    train_loss = train_epoch(model, opt, x, y, cfg.batch_size, generator, cfg.clip_grad, loss)
     if not math.isfinite(train_loss):
         log.warning("training loss is %s at epoch %d: stopping, keeping the last good weights",
                     train_loss, st.epoch + 1)

@@ -69,3 +69,13 @@ def test_pretrain_unknown_binarization(cli, tmp_path):
 def test_help_lists_pretrain_and_evaluate(cli):
     code, out, _ = cli("--help")
     assert code == 0 and "pretrain" in out and "evaluate" in out
+
+
+def test_gaussian_run_evaluates_without_likelihood(cli, tmp_path):
+    out = tmp_path / "g"
+    code, _, err = cli("pretrain", "rbm", "--hidden", "8", "--epochs", "1", "--visible", "gaussian",
+                       "--lr", "0.01", "--quiet", "--out", out)
+    assert code == 0, err
+    code, text, _ = cli("evaluate", out, "--json")
+    result = json.loads(text)
+    assert code == 0 and "exact_log_z" not in result and "log_likelihood_note" in result

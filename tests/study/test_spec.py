@@ -33,3 +33,8 @@ def test_bad_values_refused(key, value, match):
 
 def test_int_accepted_for_float():
     assert StudySpec.from_mapping({"lr": 1}).lr == 1.0
+
+
+def test_every_shipped_config_reads():
+    for path in QUICK.parent.glob("*.toml"):
+        assert StudySpec.from_toml(path).depths

@@ -20,6 +20,7 @@ from neuralsmith.cli import init as init_cmd
 from neuralsmith.cli import evaluate as evaluate_cmd
 from neuralsmith.cli import pretrain as pretrain_cmd
 from neuralsmith.cli import sample as sample_cmd
+from neuralsmith.cli import linear_depth as linear_depth_cmd, rnn as rnn_cmd
 from neuralsmith.cli.classrbm import classrbm_cmd
 from neuralsmith.cli.hybrid import hybrid_cmd
 
@@ -33,6 +34,8 @@ app.command("diagnose")(diagnose_cmd.diagnose_cmd)
 app.add_typer(pretrain_cmd.app, name="pretrain")
 app.command("evaluate")(evaluate_cmd.evaluate_cmd)
 app.command("sample")(sample_cmd.sample_cmd)
+app.command("rnn")(rnn_cmd.rnn_cmd)
+app.command("linear-depth")(linear_depth_cmd.linear_depth_cmd)
 app.command("classrbm")(classrbm_cmd)
 app.command("hybrid")(hybrid_cmd)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from neuralsmith.cli.common import JsonOpt, QuietOpt, console, emit_json, emit_rows
+from neuralsmith.cli.common import DeviceOpt, JsonOpt, QuietOpt, console, emit_json, emit_rows
 from neuralsmith.study import StudySpec, run
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "quick.toml"
@@ -33,6 +33,7 @@ def study(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Root seed.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/study"),
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished trials.")] = False,
+    device: DeviceOpt = "auto",
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -42,7 +43,7 @@ def study(
                      starts=[m.strip() for m in methods.split(",")] if methods else None)
     spec = StudySpec.from_toml(config or DEFAULT_CONFIG, **overrides) if (config or DEFAULT_CONFIG.is_file()) \
         else StudySpec().replace(**overrides)
-    results = run(spec, out, resume=resume, progress=not quiet and not json)
+    results = run(spec, out, resume=resume, progress=not quiet and not json, device=device)
     if json:
         emit_json(results)
         return

@@ -17,10 +17,14 @@ and the methods differ only in where the model samples come from:
 * ``"fpcd"``: persistent chains run on the regular plus *fast* parameters, which learn with
   the same gradient but decay by 19/20 each update (Tieleman & Hinton, 2009).
 
-The statistics are written out (no autograd): per update, one GEMM for the data phase, two
-per Gibbs step, and two accumulate the weight gradient straight into the weights or their
-momentum buffer (``addmm_``), so PCD-1 is five GEMMs. As in scikit-learn's BernoulliRBM, the
-persistent chains keep the hidden sample drawn at the end of the previous update.
+The statistics are written out (no autograd), on the model rows and the data rows stacked
+in one tensor: the hidden probabilities of both come from one GEMM where the weights allow it
+(PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}} -
+\langle h t(v)^\top\rangle_{\text{model}}` is one GEMM over the stacked rows, weighted
+:math:`\pm 1/n`, accumulated straight into the weights or their momentum buffer
+(``addmm_``). PCD-1 is thus the work of the five textbook GEMMs in three calls. As in
+scikit-learn's BernoulliRBM, the persistent chains keep the hidden sample drawn at the end of
+the previous update.
 """
 
 from __future__ import annotations
@@ -169,6 +173,7 @@ class _Trainer:
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
         self.sparsity_q: Tensor | None = None
+        self._weights_key: tuple[int, int] | None = None
         self.params = self._params()
         self._allocate()
 
@@ -202,60 +207,89 @@ class _Trainer:
 
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
+        if self.settings.method == "pcd":
+            v, t, p = self._phases_stacked(v0)
+        else:
+            v, t, p = self._phases_apart(v0)
+        self._update(v, t, p, n_chains=len(v) - len(v0))
+
+    def _phases_stacked(self, v0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
         rbm, g = self.rbm, self.generator
-        std = rbm.visible_std
+        vk = self._chain(self.chain_h, self.settings.k, self._sampler())
+        v = torch.cat([vk, v0])  # (chains + batch, n_visible): model rows, then data rows
+        t = rbm.visible_units.stat(v, rbm.visible_std)
+        x = torch.addmm(rbm.hidden_bias, t, rbm.weight.t())  # (chains + batch, n_hidden)
+        p = rbm.hidden_units.mean(x)
+        n = len(vk)
+        self.chain_h = rbm.hidden_units.sample(x[:n], None, g, p[:n])
+        return v, t, p
+
+    def _phases_apart(self, v0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """CD (chains start at the data) and FPCD (chains run on regular + fast weights)."""
+        rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
+        std, (w, b, c) = rbm.visible_std, self._sampler()
         t0 = rbm.visible_units.stat(v0, std)
         x0 = torch.addmm(rbm.hidden_bias, t0, rbm.weight.t())  # (batch, n_hidden)
-        ph0 = rbm.hidden_units.mean(x0)
-        h = self.chain_h if self.settings.persistent else rbm.hidden_units.sample(x0, None, g, ph0)
-        vk, tk, phk = self._negative_phase(h)
-        self._update(v0, t0, ph0, vk, tk, phk)
+        p0 = hid.mean(x0)
+        h = self.chain_h if self.settings.persistent else hid.sample(x0, None, g, p0)
+        vk = self._chain(h, self.settings.k, (w, b, c))
+        tk = rbm.visible_units.stat(vk, std)
+        xk = torch.addmm(c, tk, w.t())  # (chains, n_hidden)
+        pk = hid.mean(xk)
+        if self.settings.persistent:
+            self.chain_h = hid.sample(xk, None, g, pk)
+        return torch.cat([vk, v0]), torch.cat([tk, t0]), torch.cat([pk, p0])
 
-    def _negative_phase(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """k Gibbs steps from hidden states ``h``; returns (v_k, t(v_k), E[h | v_k])."""
+    def _chain(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """k Gibbs half-sweeps h -> v, with k - 1 v -> h between; returns the last v."""
         vis, hid, g = self.rbm.visible_units, self.rbm.hidden_units, self.generator
-        std, (w, b, c) = self.rbm.visible_std, self._sampler()
-        k, keep = self.settings.k, self.settings.persistent
+        std, (w, b, c) = self.rbm.visible_std, params
         for i in range(k):
-            vk = vis.sample(torch.addmm(b, h, w), std, g)  # (chains, n_visible)
-            tk = vis.stat(vk, std)
-            xk = torch.addmm(c, tk, w.t())  # (chains, n_hidden)
-            phk = hid.mean(xk)
-            if keep or i + 1 < k:
-                h = hid.sample(xk, None, g, phk)
-        if keep:
-            self.chain_h = h
-        return vk, tk, phk
+            if i:
+                h = hid.sample(torch.addmm(c, vis.stat(v, std), w.t()), None, g)
+            v = vis.sample(torch.addmm(b, h, w), std, g)  # (chains, n_visible)
+        return v
 
-    def _update(self, v0: Tensor, t0: Tensor, ph0: Tensor, vk: Tensor, tk: Tensor,
-                phk: Tensor) -> None:
-        """Apply the CD statistics to every parameter (and the fast ones)."""
-        rbm = self.rbm
-        std = rbm.visible_std
-        vis, b = rbm.visible_units, rbm.visible_bias
-        grads = {"visible_bias": vis.bias_stat(v0, b, std).mean(0) - vis.bias_stat(vk, b, std).mean(0),
-                 "hidden_bias": ph0.mean(0) - phk.mean(0)}
+    def _update(self, v: Tensor, t: Tensor, p: Tensor, n_chains: int) -> None:
+        r"""Apply the CD statistics of stacked rows (model rows first, then data rows).
+
+        ``v``: visible states, ``t``: :math:`t(v)`, ``p``: :math:`E[h \mid v]`. With row
+        weights :math:`a = (-1/m, \dots, -1/m, 1/n, \dots, 1/n)` every statistic is one
+        product: :math:`a^\top p` (hidden biases), :math:`a^\top s_b(v)` (visible biases) and,
+        after ``p`` is scaled by ``a`` in place, :math:`p^\top t` (weights).
+        """
+        rbm, m, a = self.rbm, n_chains, self._row_weights(n_chains, len(p) - n_chains, p)
+        std, vis, b = rbm.visible_std, rbm.visible_units, rbm.visible_bias
+        grads = {"visible_bias": a @ vis.bias_stat(v, b, std), "hidden_bias": a @ p}
         if self.sparsity_q is not None:
-            grads["hidden_bias"] -= self._sparsity_penalty(ph0)
+            grads["hidden_bias"] -= self._sparsity_penalty(p[m:])
         if rbm.learn_std:
-            grads["visible_log_std"] = self._log_std_grad(v0, ph0, vk, phk)
-        self._update_weight(t0, ph0, tk, phk)
+            grads["visible_log_std"] = self._log_std_grad(v, p, m)
+        self._update_weight(t, p.mul_(a[:, None]))
         for name, grad in grads.items():
             self._apply(name, grad)
 
-    def _update_weight(self, t0: Tensor, ph0: Tensor, tk: Tensor, phk: Tensor) -> None:
-        r""":math:`\Delta W = \text{lr}\,(\langle h t(v)^\top\rangle_0 - \langle h t(v)^\top\rangle_k - \lambda W)`, via addmm."""
+    def _row_weights(self, m: int, n: int, like: Tensor) -> Tensor:
+        """``(-1/m,) * m + (1/n,) * n``, cached per (m, n)."""
+        key = (m, n)
+        if self._weights_key != key:
+            kw = {"dtype": like.dtype, "device": like.device}
+            self._weights = torch.cat([torch.full((m,), -1.0 / m, **kw), torch.full((n,), 1.0 / n, **kw)])
+            self._weights_key = key
+        return self._weights
+
+    def _update_weight(self, t: Tensor, p: Tensor) -> None:
+        r""":math:`\Delta W = \text{lr}\,(p^\top t - \lambda W)`, with momentum, via one addmm."""
         s, w = self.settings, self.rbm.weight
-        a0, ak = 1.0 / len(t0), 1.0 / len(tk)
         if self.fast:  # the gradient feeds two sets of weights: form it once
-            grad = torch.mm(ph0.t(), t0).mul_(a0).addmm_(phk.t(), tk, alpha=-ak)
+            grad = torch.mm(p.t(), t)  # (n_hidden, n_visible)
             self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
             self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
             return
         vel = self.velocity.get("weight")
         target, beta = (w, 1.0 - s.lr * s.weight_decay) if vel is None else (vel, s.momentum)
-        target.addmm_(ph0.t(), t0, beta=beta, alpha=s.lr * a0)  # (n_hidden, n_visible)
-        target.addmm_(phk.t(), tk, alpha=-s.lr * ak)
+        target.addmm_(p.t(), t, beta=beta, alpha=s.lr)  # (n_hidden, n_visible)
         if vel is not None:
             if s.weight_decay:
                 vel.add_(w, alpha=-s.lr * s.weight_decay)
@@ -281,13 +315,12 @@ class _Trainer:
         q.mul_(SPARSITY_DECAY).add_(ph0.mean(0), alpha=1 - SPARSITY_DECAY)
         return s.sparsity_cost * (q - s.sparsity_target)
 
-    def _log_std_grad(self, v0: Tensor, ph0: Tensor, vk: Tensor, phk: Tensor) -> Tensor:
-        r""":math:`\langle -\partial E/\partial\log\sigma\rangle_0 - \langle\cdot\rangle_k` (Cho et al., 2011)."""
+    def _log_std_grad(self, v: Tensor, p: Tensor, m: int) -> Tensor:
+        r""":math:`\langle -\partial E/\partial\log\sigma\rangle_{\text{data}} - \langle\cdot\rangle_{\text{model}}` (Cho et al., 2011)."""
         rbm = self.rbm
-        b, std, w = rbm.visible_bias, rbm.visible_std, rbm.weight
-        pos = rbm.visible_units.log_std_stat(v0, ph0 @ w, b, std).mean(0)
-        neg = rbm.visible_units.log_std_stat(vk, phk @ w, b, std).mean(0)
-        return pos - neg
+        u = p @ rbm.weight  # (rows, n_visible): W^T E[h | v]
+        stat = rbm.visible_units.log_std_stat(v, u, rbm.visible_bias, rbm.visible_std)
+        return stat[m:].mean(0) - stat[:m].mean(0)
 
     # --- epochs, monitoring, state ---------------------------------------------------------
 

@@ -65,7 +65,8 @@ def bernoulli(p: Tensor, generator: Generator | None) -> Tensor:
     n = p.numel()
     bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device).random_(generator=generator)
     u = bits.view(torch.int32)[:n].view(p.shape).bitwise_and_(0xFFFFFF)  # uniform on 0..2^24-1
-    return u.to(p.dtype).mul_(2.0**-24).lt_(p)
+    f = u.mul(2.0**-24)  # float32 in [0, 1), exact
+    return (f if f.dtype == p.dtype else f.to(p.dtype)).lt_(p)
 
 
 class Units:

@@ -59,19 +59,23 @@ def _best_valid_test_error(history: list[dict[str, Any]], member: int) -> float:
     return best["test_error"][member]
 
 
-def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset,
-              fs_inputs: torch.Tensor) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Start, fine-tune and measure ``spec.seeds`` networks; return the record and tensors."""
+def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs: torch.Tensor,
+              device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Start, fine-tune and measure ``spec.seeds`` networks; return the record and tensors.
+
+    Starts and measurements run on the CPU; the batched fine-tuning runs on ``device``.
+    """
     t0 = time.perf_counter()
-    models = [starts.build(start, spec, depth, data, derived_generator(spec.seed, depth, start, s))
-              for s in range(spec.seeds)]
+    models = starts.build(start, spec, depth, data,
+                          [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)])
     flow_init = _gradient_flow(models, data)
-    ens = EnsembleMLP.from_models(models)
-    snapshots = [torch.softmax(ens(fs_inputs), dim=2).detach()]
+    ens = EnsembleMLP.from_models(models).to(device)
+    fs_inputs = fs_inputs.to(device)
+    snapshots = [torch.softmax(ens(fs_inputs), dim=2).detach().cpu()]
     history = finetune_ensemble(
         ens, data, [derived_generator(spec.seed, s) for s in range(spec.seeds)],
         epochs=spec.epochs, lr=spec.lr, momentum=spec.momentum, batch_size=spec.batch_size,
-        progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach()))
+        progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach().cpu()))
     trained = ens.to_models()
     record = {
         "depth": depth, "start": start, "seeds": spec.seeds,
@@ -89,7 +93,7 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset,
 
 
 def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, resume: bool = False,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True, device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
     """Run every trial not yet finished; return all trial records.
 
     Args:
@@ -97,6 +101,7 @@ def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, resume: bool =
         data: the data set (with its validation split).
         out: the run folder; trials go to ``out/trials``.
         resume: keep finished trials (else start afresh).
+        device: where the batched fine-tuning runs.
     """
     store = TrialStore(out)
     if not resume:
@@ -107,7 +112,7 @@ def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, resume: bool =
                       completed=len(spec.depths) * len(spec.starts) - len(todo), enabled=progress) as bar:
         for depth, start in todo:
             bar.describe(f"study: depth {depth}, {start}")
-            record, tensors = run_trial(spec, depth, start, data, fs_inputs)
+            record, tensors = run_trial(spec, depth, start, data, fs_inputs, device)
             store.save(record, tensors)
             bar.advance({"median_test_error": statistics.median(record["test_error"])})
     return [store.load(d, s)[0] for d in spec.depths for s in spec.starts]

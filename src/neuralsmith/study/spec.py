@@ -27,11 +27,14 @@ class StudySpec:
         hidden: units per hidden layer.
         epochs, lr, momentum, batch_size: the fine-tuning budget, the same for every start.
         validation: fraction of train held out for validation.
-        pretrain_epochs, pretrain_lr: the unsupervised budget per layer for ``dbn`` / ``sda``.
+        pretrain_epochs, pretrain_batch_size: the unsupervised budget per layer (``dbn``, ``sda``).
+        rbm_lr, dae_lr: the learning rates of CD-1 (DBN) and of the denoising autoencoders.
         corruption: the SdA's masking level.
         function_space_examples: test examples whose outputs place a network in function space.
         families: the two starts drawn together in the function-space picture.
         seed: the root seed; every trial derives its own from it.
+        threads: torch threads (small digits-sized nets run fastest on one; 0 keeps torch's choice).
+        n_train: use only this many training examples (seeded subset; 0 = all).
     """
 
     name: str = "quick"
@@ -46,18 +49,24 @@ class StudySpec:
     momentum: float = 0.9
     batch_size: int = 32
     validation: float = 0.15
-    pretrain_epochs: int = 10
-    pretrain_lr: float = 0.05
+    pretrain_epochs: int = 20
+    pretrain_batch_size: int = 10
+    rbm_lr: float = 0.05
+    dae_lr: float = 0.1
     corruption: float = 0.2
     function_space_examples: int = 200
     families: tuple[str, str] = ("uniform", "dbn")
     seed: int = 0
+    threads: int = 1
+    n_train: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs",
+        for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs", "pretrain_batch_size",
                      "function_space_examples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"study: {name} must be >= 1; got {getattr(self, name)}")
+        if self.threads < 0 or self.n_train < 0:
+            raise ValueError(f"study: threads and n_train must be >= 0; got {self.threads}, {self.n_train}")
         if not self.depths or min(self.depths) < 1:
             raise ValueError(f"study: depths must be one or more numbers >= 1; got {self.depths}")
         if self.activation not in ("sigmoid", "tanh", "relu"):

@@ -1,24 +1,38 @@
 """How a study's networks start: initializer schemes, or greedy pre-training.
 
-Every start maps (spec, depth, data, generator) to a plain ``nn.Sequential`` MLP with
-``depth`` hidden layers of ``spec.hidden`` units, ready for the common fine-tuning budget.
-New starts plug in by adding a function to :data:`STARTS`.
+Every start maps (spec, depth, data, one generator per seed) to plain ``nn.Sequential`` MLPs
+with ``depth`` hidden layers of ``spec.hidden`` units, ready for the common fine-tuning budget.
+A start may build its seeds together (the SdA pre-trains them as one batched model). New starts
+plug in by adding a function to :data:`STARTS`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from neuralsmith import init, nets
 from neuralsmith.data import Dataset
-from neuralsmith.stack import StackedDAE, greedy_pretrain_sda
+from neuralsmith.ensemble import pretrain_dbns, pretrain_sdas
+from neuralsmith.stack import DBN, StackedDAE
 from neuralsmith.study.spec import StudySpec
 
-Start = Callable[[StudySpec, int, Dataset, torch.Generator], nn.Sequential]
+Start = Callable[[StudySpec, int, Dataset, Sequence[torch.Generator]], list[nn.Sequential]]
+OneSeed = Callable[[StudySpec, int, Dataset, torch.Generator], nn.Sequential]
+
+
+def per_seed(build_one: OneSeed) -> Start:
+    """Lift a one-network start to a start for every seed, built one after another."""
+
+    def start(spec: StudySpec, depth: int, data: Dataset,
+              generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+        return [build_one(spec, depth, data, g) for g in generators]
+
+    start.__doc__ = build_one.__doc__
+    return start
 
 
 def layer_sizes(spec: StudySpec, depth: int, data: Dataset) -> list[int]:
@@ -29,15 +43,15 @@ def layer_sizes(spec: StudySpec, depth: int, data: Dataset) -> list[int]:
 def _scheme(name: str, **options) -> Start:
     """A start that builds the MLP with the initializer ``name`` from :mod:`neuralsmith.init`."""
 
-    def start(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
+    def start_one(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
         extra = dict(options)
         if name == "lsuv":  # data-driven: unit variance on a seeded batch of training examples
             extra["batch"] = data.x_train[torch.randperm(len(data.x_train), generator=generator)[:256]]
         return nets.mlp(layer_sizes(spec, depth, data), spec.activation, init=name,
                         generator=generator, **extra)
 
-    start.__doc__ = f"Initializer scheme {name!r} {options or ''}"
-    return start
+    start_one.__doc__ = f"Initializer scheme {name!r} {options or ''}"
+    return per_seed(start_one)
 
 
 def _uniform_fan_in(spec: StudySpec, depth: int, data: Dataset,
@@ -51,28 +65,28 @@ def _uniform_fan_in(spec: StudySpec, depth: int, data: Dataset,
     return model
 
 
-def _sda(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
-    """Stacked denoising autoencoders (masking noise), greedily pre-trained, then dumped."""
+def _sda(spec: StudySpec, depth: int, data: Dataset,
+         generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    """Stacked denoising autoencoders (masking noise), all seeds pre-trained as one batched model."""
     sizes = layer_sizes(spec, depth, data)[:-1]
-    sda = StackedDAE(sizes, levels=spec.corruption, generator=generator)
-    greedy_pretrain_sda(sda, data.x_train, epochs=spec.pretrain_epochs, lr=spec.pretrain_lr * 2,
-                        batch_size=spec.batch_size, generator=generator, progress=False)
-    return sda.to_mlp(data.n_classes, spec.activation)
+    sdas = [StackedDAE(sizes, levels=spec.corruption, generator=g) for g in generators]
+    pretrain_sdas(sdas, data.x_train, generators, epochs=spec.pretrain_epochs, lr=spec.dae_lr,
+                  batch_size=spec.pretrain_batch_size)
+    return [sda.to_mlp(data.n_classes, spec.activation) for sda in sdas]
 
 
-def _dbn(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
-    """A Deep Belief Network: RBMs trained greedily with CD-1, then dumped."""
-    from neuralsmith.stack import DBN, greedy_pretrain_dbn
-
-    dbn = DBN(layer_sizes(spec, depth, data)[:-1])
-    greedy_pretrain_dbn(dbn, data.x_train, epochs=spec.pretrain_epochs, lr=spec.pretrain_lr,
-                        batch_size=spec.batch_size, generator=generator, progress=False)
-    return dbn.to_mlp(data.n_classes, spec.activation)
+def _dbn(spec: StudySpec, depth: int, data: Dataset,
+         generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    """Deep Belief Networks: RBMs trained greedily with CD-1, all seeds as one batched model."""
+    dbns = [DBN(layer_sizes(spec, depth, data)[:-1], generator=g) for g in generators]
+    pretrain_dbns(dbns, data.x_train, generators, epochs=spec.pretrain_epochs, lr=spec.rbm_lr,
+                  batch_size=spec.pretrain_batch_size)
+    return [dbn.to_mlp(data.n_classes, spec.activation) for dbn in dbns]
 
 
 STARTS: dict[str, Start] = {
     "default": _scheme("default"),
-    "uniform": _uniform_fan_in,
+    "uniform": per_seed(_uniform_fan_in),
     "normal": _scheme("normal", std=0.01),
     "glorot": _scheme("glorot_uniform"),
     "he": _scheme("he_uniform"),
@@ -85,12 +99,12 @@ STARTS: dict[str, Start] = {
 
 
 def build(start: str, spec: StudySpec, depth: int, data: Dataset,
-          generator: torch.Generator) -> nn.Sequential:
-    """The network that ``start`` gives.
+          generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    """The networks that ``start`` gives, one per generator (seed).
 
     Raises:
         ValueError: for an unknown start.
     """
     if start not in STARTS:
         raise ValueError(f"unknown start {start!r}; known: {', '.join(STARTS)}")
-    return STARTS[start](spec, depth, data, generator)
+    return STARTS[start](spec, depth, data, generators)

@@ -1,0 +1,172 @@
+"""Speed of one PCD epoch, 784 -> 500, on Fashion-MNIST: neuralsmith vs scikit-learn vs the GEMM floor.
+
+    python benchmarks/rbm_speed.py [--n 60000] [--rounds 3] [--threads 2] [--configs main,batch10,k15]
+
+Configurations:
+
+* ``main``: PCD-1, batch 100, on ``--n`` images (the acceptance case), against
+  ``sklearn.neural_network.BernoulliRBM(n_components=500, batch_size=100, n_iter=1)``,
+  which is PCD-1 with the same updates (plain SGD: no momentum, no weight decay).
+* ``batch10``: the same with batch 10 (sklearn too), on ``--n-small`` images.
+* ``k15``: PCD-15, batch 100, on ``--n-small`` images; sklearn has no k, so only the floor.
+
+The *floor* is the bare fp32 GEMMs a PCD-k update needs, timed with ``torch.mm`` into
+preallocated outputs over the same batches: one for the data phase, two per Gibbs step, two
+for the weight statistics (five for k = 1). ``floor / ours`` is the fraction of the machine's
+GEMM throughput our whole training loop reaches.
+
+The three are interleaved round by round in one process (the machine is shared and noisy);
+the ratios are per round, with the median reported. Threads: ``torch.set_num_threads`` and,
+for scikit-learn's OpenBLAS, ``threadpoolctl``. The environment may set OPENBLAS_CORETYPE /
+OPENBLAS_L2_SIZE, which slow numpy's BLAS down; both are unset below, before numpy is first
+imported, so that scikit-learn gets a fair timing.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # before numpy is imported (see above)
+    os.environ.pop(_var, None)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fashion  # noqa: E402
+
+from neuralsmith.rbm import RBM, train  # noqa: E402
+
+N_HIDDEN, LR = 500, 0.05
+CONFIGS = {"main": (100, 1, True), "batch10": (10, 1, True), "k15": (100, 15, False)}
+
+
+def time_floor(x: torch.Tensor, batch: int, k: int) -> float:
+    """Seconds for the bare GEMMs of one PCD-k epoch (3 + 2k per batch)."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(N_HIDDEN, x.shape[1], generator=g) * 0.01
+    h0 = (torch.rand(batch, N_HIDDEN, generator=g) < 0.5).float()
+    vk = (torch.rand(batch, x.shape[1], generator=g) < 0.3).float()
+    out_h, out_v = torch.empty(batch, N_HIDDEN), torch.empty(batch, x.shape[1])
+    grad = torch.empty(N_HIDDEN, x.shape[1])
+    start = time.perf_counter()
+    for lo in range(0, len(x), batch):
+        v = x[lo:lo + batch]
+        n = len(v)
+        torch.mm(v, w.t(), out=out_h[:n])  # data phase
+        for _ in range(k):
+            torch.mm(h0, w, out=out_v)  # h -> v
+            torch.mm(vk, w.t(), out=out_h)  # v -> h
+        torch.mm(out_h[:n].t(), v, out=grad)  # positive statistics
+        torch.mm(out_h.t(), vk, out=grad)  # negative statistics
+    return time.perf_counter() - start
+
+
+def time_ours(x: torch.Tensor, batch: int, k: int) -> float:
+    """Seconds for ``neuralsmith.rbm.train``: one PCD-k epoch, plain SGD as sklearn."""
+    g = torch.Generator().manual_seed(0)
+    rbm = RBM(x.shape[1], N_HIDDEN, generator=g)
+    start = time.perf_counter()
+    train(rbm, x, epochs=1, batch_size=batch, lr=LR, k=k, method="pcd", momentum=0.0,
+          weight_decay=0.0, generator=g, progress=False)
+    return time.perf_counter() - start
+
+
+def time_sklearn(x_np: np.ndarray, batch: int, threads: int) -> float:
+    """Seconds for ``BernoulliRBM.fit`` with n_iter=1 (one PCD-1 epoch)."""
+    from sklearn.neural_network import BernoulliRBM
+
+    try:
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(threads)
+    except ImportError:  # without it, OpenBLAS uses its default thread count
+        limits = contextlib.nullcontext()
+    est = BernoulliRBM(n_components=N_HIDDEN, batch_size=batch, n_iter=1, learning_rate=LR,
+                       random_state=0)
+    with limits:
+        start = time.perf_counter()
+        est.fit(x_np)
+        return time.perf_counter() - start
+
+
+def run_config(name: str, x: torch.Tensor, rounds: int, threads: int) -> dict:
+    batch, k, with_sklearn = CONFIGS[name]
+    x_np = x.numpy()
+    time_ours(x[: batch * 20], batch, k)  # warm up both libraries
+    if with_sklearn:
+        time_sklearn(x_np[: batch * 20], batch, threads)
+    rows = []
+    for r in range(rounds):
+        row = {"floor": time_floor(x, batch, k), "ours": time_ours(x, batch, k)}
+        if with_sklearn:
+            row["sklearn"] = time_sklearn(x_np, batch, threads)
+        rows.append(row)
+        print(f"  [{name}] round {r + 1}: " + ", ".join(f"{k} {v:.3f}s" for k, v in row.items()),
+              flush=True)
+    return summarize(name, len(x), batch, k, rows)
+
+
+def summarize(name: str, n: int, batch: int, k: int, rows: list[dict]) -> dict:
+    """Median of the per-round ratios, and the ratio of the best (least disturbed) times."""
+    best = {key: min(r[key] for r in rows) for key in rows[0]}
+    out = {"config": name, "n": n, "batch": batch, "k": k, "rounds": rows, "best_seconds": best,
+           "floor_over_ours": statistics.median(r["floor"] / r["ours"] for r in rows),
+           "floor_over_ours_best": best["floor"] / best["ours"]}
+    if "sklearn" in rows[0]:
+        out["sklearn_over_ours"] = statistics.median(r["sklearn"] / r["ours"] for r in rows)
+        out["sklearn_over_ours_best"] = best["sklearn"] / best["ours"]
+    return out
+
+
+def gemm_rate(threads: int) -> float:
+    """The machine's fp32 GEMM rate now (GFLOP/s) on one 100 x 784 x 500 product."""
+    a, b = torch.rand(100, 784), torch.rand(784, 500)
+    out = torch.empty(100, 500)
+    best = float("inf")
+    for _ in range(50):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 100 * 784 * 500 / best / 1e9
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=60000, help="training images for 'main'")
+    p.add_argument("--n-small", type=int, default=10000, help="images for batch10 and k15")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--configs", default="main,batch10,k15")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    x, _ = _fashion.load()
+    print(f"torch {torch.__version__}, {args.threads} threads, "
+          f"best single-GEMM rate now {gemm_rate(args.threads):.0f} GFLOP/s")
+    results = []
+    for name in args.configs.split(","):
+        n = args.n if name == "main" else args.n_small
+        results.append(run_config(name, x[:n].contiguous(), args.rounds, args.threads))
+    print("ratios: median over rounds [best time over best time]")
+    for res in results:
+        line = f"{res['config']:8s} n={res['n']} batch={res['batch']} k={res['k']}: " \
+               f"floor/ours = {res['floor_over_ours']:.2f} [{res['floor_over_ours_best']:.2f}]"
+        if "sklearn_over_ours" in res:
+            line += f", sklearn/ours = {res['sklearn_over_ours']:.2f}x " \
+                    f"[{res['sklearn_over_ours_best']:.2f}x]"
+        best = ", ".join(f"{k} {v:.3f}" for k, v in res["best_seconds"].items())
+        print(line + f"  (best s: {best})")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
