@@ -21,6 +21,8 @@ from neuralsmith.cli import evaluate as evaluate_cmd
 from neuralsmith.cli import pretrain as pretrain_cmd
 from neuralsmith.cli import sample as sample_cmd
 from neuralsmith.cli import linear_depth as linear_depth_cmd, rnn as rnn_cmd
+from neuralsmith.cli.classrbm import classrbm_cmd
+from neuralsmith.cli.hybrid import hybrid_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -34,6 +36,8 @@ app.command("evaluate")(evaluate_cmd.evaluate_cmd)
 app.command("sample")(sample_cmd.sample_cmd)
 app.command("rnn")(rnn_cmd.rnn_cmd)
 app.command("linear-depth")(linear_depth_cmd.linear_depth_cmd)
+app.command("classrbm")(classrbm_cmd)
+app.command("hybrid")(hybrid_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
                PermissionError, KeyError, ConnectionError)

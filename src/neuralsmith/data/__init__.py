@@ -16,11 +16,13 @@ from neuralsmith.data.arrays import ImageSet
 from neuralsmith.data.dataset import Dataset, binarize, split_validation
 from neuralsmith.data.fetch import fetch
 from neuralsmith.data.idx import read_idx, read_idx_folder, write_idx
+from neuralsmith.data.labels import labeled_subset, split_labeled
 from neuralsmith.data.npz import read_npz
 from neuralsmith.data.registry import catalog, info, list_sources, load, load_images
 from neuralsmith.data.synthetic import convex, rectangles, rectangles_image
 from neuralsmith.data.variations import vary
 
 __all__ = ["Dataset", "ImageSet", "binarize", "catalog", "convex", "fetch", "info",
-           "list_sources", "load", "load_images", "read_idx", "read_idx_folder", "read_npz",
-           "rectangles", "rectangles_image", "split_validation", "vary", "write_idx"]
+           "labeled_subset", "list_sources", "load", "load_images", "read_idx",
+           "read_idx_folder", "read_npz", "rectangles", "rectangles_image", "split_labeled",
+           "split_validation", "vary", "write_idx"]
