@@ -58,9 +58,11 @@ def test_task_bad_size_is_refused():
 # --- networks and starts --------------------------------------------------------------------------
 
 
-def test_deep_linear_has_no_biases():
+def test_deep_linear_has_no_biases_and_draws_nothing():
+    state = torch.random.get_rng_state()
     net = ld.deep_linear(5, 4)
     assert len(net) == 4 and all(isinstance(m, nn.Linear) and m.bias is None for m in net)
+    assert torch.equal(torch.random.get_rng_state(), state) and all(float(m.weight.detach().abs().sum()) == 0 for m in net)
 
 
 def test_deep_linear_bad_depth_is_refused():

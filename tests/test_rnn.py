@@ -94,6 +94,7 @@ def test_nn_rnn_weights_load_and_give_the_same_outputs(nonlinearity):
     torch.manual_seed(0)
     reference = nn.RNN(3, 6, nonlinearity=nonlinearity)  # sequence-first, PyTorch's own init
     net = rnn.ElmanRNN.from_rnn(reference, output_size=2)
+    nn.init.normal_(net.readout.weight, generator=gen(5))
     x = torch.randn(4, 7, 3, generator=gen())
     expected, _ = reference(x.transpose(0, 1))
     assert torch.allclose(net.states(x), expected.transpose(0, 1), atol=1e-6)
@@ -111,7 +112,7 @@ def test_elman_scan_matches_nn_rnn(nonlinearity):
 
 
 def test_flat_rows_and_3d_batches_agree():
-    net = rnn.ElmanRNN(2, 4, 1)
+    net = rnn.start(rnn.ElmanRNN(2, 4, 1), "orthogonal", generator=gen())
     x = torch.rand(5, 12)
     assert torch.equal(net(x), net(x.reshape(5, 6, 2)))
 
@@ -132,6 +133,13 @@ def test_tanh_with_identity_does_not_copy():
 def test_bad_nonlinearity_is_refused():
     with pytest.raises(ValueError, match="nonlinearity must be one of relu, tanh"):
         rnn.ElmanRNN(2, 4, 1, "sigmoid")
+
+
+def test_construction_draws_nothing():
+    state = torch.random.get_rng_state()
+    net = rnn.ElmanRNN(3, 5, 2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(float(p.detach().abs().sum()) == 0.0 for p in net.parameters())
 
 
 def test_zero_size_is_refused():

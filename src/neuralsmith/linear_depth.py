@@ -95,7 +95,7 @@ def linear_task(width: int = 32, n_train: int = 512, n_test: int = 256, *,
 
 
 def deep_linear(width: int, depth: int) -> nn.Sequential:
-    """``depth`` bias-free ``nn.Linear(width, width)`` layers in a row (weights left to a start).
+    """``depth`` bias-free ``nn.Linear(width, width)`` layers in a row, at zero until :func:`start` fills them.
 
     Example:
         >>> deep_linear(3, 2)
@@ -106,7 +106,11 @@ def deep_linear(width: int, depth: int) -> nn.Sequential:
     """
     if width < 1 or depth < 1:
         raise ValueError(f"width and depth (weight layers) must be >= 1; got {width} and {depth}")
-    return nn.Sequential(*(nn.Linear(width, width, bias=False) for _ in range(depth)))
+    net = nn.Sequential(*(nn.utils.skip_init(nn.Linear, width, width, bias=False) for _ in range(depth)))
+    with torch.no_grad():  # no draws from torch's global generator
+        for layer in net:
+            layer.weight.zero_()
+    return net
 
 
 def _principal_axes(h: Tensor) -> Tensor:

@@ -71,7 +71,8 @@ class ElmanRNN(nn.Module):
 
     ``rnn`` is a plain ``nn.RNN``, so :func:`neuralsmith.init.apply`, the identity constraint
     and penalty, LSUV and the diagnostics treat it as any recurrent layer, and an ``nn.RNN``'s
-    state dict loads into it (see :meth:`from_rnn`). The input is a batch of flat rows
+    state dict loads into it (see :meth:`from_rnn`). Every weight starts at zero, drawn from
+    nothing: give it a scheme with :func:`start`. The input is a batch of flat rows
     ``(batch, steps * input_size)``, step-major, or already ``(batch, steps, input_size)``.
 
     Args:
@@ -94,8 +95,13 @@ class ElmanRNN(nn.Module):
         if min(input_size, hidden_size, output_size) < 1:
             raise ValueError("input_size, hidden_size and output_size must be >= 1; got "
                              f"{input_size}, {hidden_size}, {output_size}")
-        self.rnn = nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity, batch_first=True)
-        self.readout = nn.Linear(hidden_size, output_size)
+        # built on the meta device, so torch's own init draws nothing; start() fills the weights
+        self.rnn = nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity, batch_first=True, device="meta")
+        self.readout = nn.Linear(hidden_size, output_size, device="meta")
+        self.to_empty(device="cpu")
+        with torch.no_grad():
+            for p in self.parameters():
+                p.zero_()
 
     @classmethod
     def from_rnn(cls, rnn: nn.RNN, output_size: int) -> ElmanRNN:

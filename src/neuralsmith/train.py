@@ -148,7 +148,7 @@ class FinetuneConfig:
                              f"got {self.early_stopping}")
 
 
-def make_optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
+def _make_optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
     """SGD with momentum (the default), Adam or RMSprop over ``model``'s parameters.
 
     ``momentum`` is SGD's heavy ball and RMSprop's momentum; Adam keeps its own betas (0.9, 0.999).
@@ -256,7 +256,7 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
         schedule: ``constant``, ``linear`` or ``cosine`` learning-rate decay.
         clip_grad: clip the global gradient norm to this value.
         generator: the source of the data order (seeded 0 if None).
-        optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop`` (see :func:`make_optimizer`).
+        optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop`` (see :func:`_make_optimizer`).
         loss: the training objective ``loss(model, x_batch, y_batch)`` (e.g. with a penalty
             added); the recorded losses and errors are always the plain supervised ones.
 
@@ -271,7 +271,7 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
     device = torch.device(device)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     model.to(device)
-    opt = make_optimizer(model, cfg)
+    opt = _make_optimizer(model, cfg)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     st = _restore(folder, model, opt, generator) if folder and checkpoint.exists(folder, CHECKPOINT) else _State()
     x, y = data.x_train.to(device), data.y_train.to(device)
