@@ -18,7 +18,7 @@ import torch
 
 from neuralsmith import data as data_api
 from neuralsmith import plots
-from neuralsmith.runs import RunFolder, load_toml
+from neuralsmith.runs import RunFolder
 from neuralsmith.stack import (DBN, StackedDAE, greedy_pretrain_dbn, greedy_pretrain_sda, load_stack,
                                save_stack)
 
@@ -68,14 +68,6 @@ def _train(model: DBN | StackedDAE, cfg: StackConfig, x: torch.Tensor, run: RunF
     return greedy_pretrain_sda(model, x, **common)
 
 
-def _check_resumable(run: RunFolder, config: dict[str, Any]) -> None:
-    """Refuse to resume a run folder written with other settings."""
-    path = run.path / "config.toml"
-    if path.is_file() and load_toml(path) != config:
-        raise ValueError(f"{run.path} holds a run with other settings; use another --out, or delete "
-                         "the folder to start afresh")
-
-
 def pretrain_stack(out: str | Path, cfg: StackConfig, *, progress: bool = True) -> dict[str, Any]:
     """Pre-train the stack ``cfg`` describes into run folder ``out``; return results.json's content.
 
@@ -84,9 +76,7 @@ def pretrain_stack(out: str | Path, cfg: StackConfig, *, progress: bool = True) 
     """
     t0 = time.perf_counter()
     run = RunFolder(out)
-    config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-    _check_resumable(run, config)
-    run.write_config(config)
+    run.claim({k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()})
     ds = data_api.load(cfg.data, binarize=None if cfg.binarize == "none" else cfg.binarize, seed=cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model = _build(cfg, ds.n_features, generator)
