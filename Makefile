@@ -16,7 +16,7 @@ install-test: $(BIN)/python
 	$(PIP) -e '.[test]'
 
 demo: install
-	$(BIN)/neuralsmith data info digits
+	$(BIN)/neuralsmith study --out runs/study
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -12,11 +12,11 @@ Example:
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from neuralsmith import data, rbm
+from neuralsmith import data, diagnostics, hybrid, init, linear_depth, nets, rbm, rnn
 
 try:
     __version__ = _version("neuralsmith")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "data", "rbm"]
+__all__ = ["__version__", "data", "diagnostics", "hybrid", "init", "linear_depth", "nets", "rbm", "rnn"]

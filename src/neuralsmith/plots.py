@@ -60,3 +60,168 @@ def image_grid(images: torch.Tensor, image_shape: tuple[int, int], title: str = 
     if title:
         ax.set_title(title)
     return fig
+
+
+# --- study figures -------------------------------------------------------------------------
+
+def error_boxplots(errors: dict[int, dict[str, list[float]]], title: str = "") -> Figure:
+    """Test error (%) by start, one panel per depth: Erhan et al. (2010), figure 2."""
+    depths = sorted(errors)
+    fig, axes = plt.subplots(1, len(depths), figsize=(4.2 * len(depths), 4.2), sharey=True, squeeze=False)
+    for ax, depth in zip(axes[0], depths):
+        names = list(errors[depth])
+        ax.boxplot([errors[depth][n] for n in names], showmeans=True)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=60, ha="right")
+        ax.set_title(f"{depth} hidden layer{'s' if depth > 1 else ''}")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("test error (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: dict[str, list[float]], ylabel: str = "test error (%)",
+                    title: str = "") -> Figure:
+    """One line per start: the mean over seeds of a per-epoch quantity."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def layer_lines(values: dict[str, list[float]], ylabel: str = "weight-gradient norm",
+                title: str = "", log: bool = True) -> Figure:
+    """One line per start of a per-layer quantity (layer 1 = nearest the input)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, ys in values.items():
+        ax.plot(range(1, len(ys) + 1), ys, marker="o", label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def function_space(points: np.ndarray, family: np.ndarray, epoch: np.ndarray,
+                   names: tuple[str, str], title: str = "") -> Figure:
+    """2-D embedding of network trajectories; colour darkens with training time (Erhan, fig. 5)."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    for f, (name, cmap) in enumerate(zip(names, ("Blues", "Oranges"))):
+        sel = family == f
+        ax.scatter(points[sel, 0], points[sel, 1], c=epoch[sel], cmap=cmap, s=8,
+                   vmin=-0.3 * epoch.max(), vmax=epoch.max(), label=name)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(markerscale=2)
+    return fig
+# --- initializers and gradient flow (neuralsmith.init, neuralsmith.diagnostics) --------------
+
+
+def sigmoid_derivative(max_depth: int = 12) -> Figure:
+    """The logistic sigmoid and its derivative (at most 1/4), and what k such factors do to a gradient.
+
+    Left: sigma(z) and sigma'(z) = sigma(z)(1 - sigma(z)). Right, on a log scale: the bound
+    (1/4)^k and E[sigma'(z)]^k for z ~ N(0, 1), the factor a gradient picks up through k
+    sigmoid layers before the weights are counted.
+    """
+    z = np.linspace(-6.0, 6.0, 601)
+    s = 1.0 / (1.0 + np.exp(-z))
+    ds = s * (1.0 - s)
+    mean_ds = float(np.sum(ds * np.exp(-z * z / 2) / np.sqrt(2 * np.pi)) * (z[1] - z[0]))  # E[sigma'(z)]
+    k = np.arange(1, max_depth + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(z, s, label="σ(z)")
+    left.plot(z, ds, label="σ'(z) = σ(z)(1 − σ(z))")
+    left.axhline(0.25, color="grey", ls=":", lw=1)
+    left.annotate("max σ' = 1/4 at z = 0", (0, 0.25), (1.2, 0.4), arrowprops={"arrowstyle": "->"})
+    left.set(xlabel="z", title="logistic sigmoid and its derivative")
+    left.legend(fontsize=8)
+    right.semilogy(k, 0.25**k, "o-", ms=3, label="bound (1/4)^k")
+    right.semilogy(k, mean_ds**k, "s-", ms=3, label=f"E[σ'(z)]^k = {mean_ds:.3f}^k, z ~ N(0, 1)")
+    right.set(xlabel="k (sigmoid layers)", ylabel="gradient factor", title="product of k derivatives")
+    right.grid(alpha=0.3, which="both")
+    right.legend(fontsize=8)
+    return fig
+
+
+def gradient_norms(panels: dict[str, dict[str, list[float]]], ylabel: str = "gradient norm",
+                   n_cols: int | None = None) -> Figure:
+    """Gradient norm by layer on a log scale: one panel per net or quantity, one line per curve.
+
+    ``panels`` maps a panel title (e.g. "sigmoid: ||dL/dW||") to ``{label: norms by layer}``
+    (a label is typically an init scheme); panels fill rows of ``n_cols`` (default: one row).
+    """
+    n_cols = n_cols or len(panels)
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.4 * n_cols, 3.4 * n_rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels.items()):
+        for label, norms in curves.items():
+            y = np.asarray(norms, dtype=float)
+            ax.semilogy(np.arange(1, len(y) + 1), np.where(y > 0, y, np.nan), "o-", ms=2.5, label=label)
+        ax.set(title=title, xlabel="layer (input → output)", ylabel=ylabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+# --- recurrent and deep linear starts (neuralsmith.rnn, neuralsmith.linear_depth) -------------
+
+
+def curves_by_step(curves: dict[str, tuple[list[float], list[float]]], ylabel: str = "test MSE",
+                   title: str = "", log: bool = False, reference: float | None = None,
+                   reference_label: str = "", xlabel: str = "step") -> Figure:
+    """One line per label of ``(steps, values)``; an optional dotted reference level (e.g. a baseline)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls=":", lw=1, label=reference_label or None)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def learning_time_by_depth(panels: dict[str, dict[str, dict[int, int | None]]],
+                           cap: int | None = None) -> Figure:
+    """Epochs to reach a loss level against depth, one line per start, one panel per level (Saxe et al. 2013).
+
+    ``panels`` maps a title to ``{start: {depth: epochs or None}}``; a depth that never reached
+    the level is drawn as an open marker at ``cap``.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False, sharey=True)
+    for ax, (title, times) in zip(axes[0], panels.items()):
+        for name, by_depth in times.items():
+            depths = sorted(by_depth)
+            line, = ax.plot(depths, [np.nan if by_depth[d] is None else by_depth[d] for d in depths],
+                            "o-", ms=4, label=name)
+            missed = [d for d in depths if by_depth[d] is None]
+            if missed and cap is not None:
+                ax.plot(missed, [cap] * len(missed), "o", mfc="none", color=line.get_color())
+        if cap is not None:
+            ax.axhline(cap, color="grey", ls=":", lw=1, label=f"budget ({cap} epochs)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        all_depths = sorted({d for by_depth in times.values() for d in by_depth})
+        ax.set_xticks(all_depths, [str(d) for d in all_depths])
+        ax.set(xlabel="depth (weight layers)", title=title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("epochs to reach the level")
+    fig.tight_layout()
+    return fig

@@ -137,6 +137,12 @@ class RunFolder:
         self.checkpoints.mkdir(exist_ok=True)
         self.figures.mkdir(exist_ok=True)
 
+    def clear_training_state(self) -> None:
+        """Forget checkpoints and metrics of an earlier run in this folder (a fresh start)."""
+        for path in [*self.checkpoints.iterdir(), self.path / "metrics.csv"]:
+            if path.is_file():
+                path.unlink()
+
     def write_config(self, config: Mapping[str, Any]) -> Path:
         """Write the resolved settings to ``config.toml``."""
         return atomic_write_text(self.path / "config.toml", dumps_toml(config))
@@ -168,3 +174,15 @@ class RunFolder:
             return []
         with path.open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
+
+    def claim(self, config: Mapping[str, Any]) -> Path:
+        """Write ``config.toml``, refusing a folder whose earlier run had other settings.
+
+        A rerun with the same settings resumes from the folder's checkpoints; one with other
+        settings would mix two runs, so it raises ``ValueError`` naming the fix.
+        """
+        path, text = self.path / "config.toml", dumps_toml(config)
+        if path.is_file() and path.read_text(encoding="utf-8") != text:
+            raise ValueError(f"{self.path} holds a run with other settings; use another --out, or delete "
+                             "the folder to start afresh")
+        return atomic_write_text(path, text)

@@ -2,7 +2,8 @@
 
 :class:`RBMTransformer` mirrors :class:`sklearn.neural_network.BernoulliRBM` (same parameter
 names and defaults where they overlap, ``fit / partial_fit / transform / score_samples``),
-trained by :func:`neuralsmith.rbm.train`.
+trained by :func:`neuralsmith.rbm.train`. :class:`ClassRBMClassifier` is a classification
+RBM (:class:`neuralsmith.rbm.ClassRBM`) as a scikit-learn classifier.
 
 Example:
     >>> import numpy as np
@@ -15,14 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, \
+    TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neuralsmith.rbm import RBM, pseudo_likelihood, train
+from neuralsmith.rbm import RBM, ClassRBM, pseudo_likelihood, train, train_classrbm
 
-__all__ = ["RBMTransformer"]
+__all__ = ["ClassRBMClassifier", "RBMTransformer"]
 
 
 class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -148,3 +151,141 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+UNLABELED = -1  # scikit-learn's mark for a row without a label (as in SelfTrainingClassifier)
+
+
+class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
+    """A classification RBM (Larochelle et al. 2012) as a scikit-learn classifier.
+
+    Parameters:
+        n_components: hidden units.
+        objective: ``"generative"``, ``"discriminative"``, ``"hybrid"`` or
+            ``"semisupervised"``; with the latter, rows whose label is -1 are unlabeled.
+        alpha, beta, supervised: see :class:`neuralsmith.rbm.ClassSettings`.
+        learning_rate, batch_size, n_iter (epochs), method (``cd``/``pcd``), k, momentum,
+            weight_decay: see :func:`neuralsmith.rbm.train_classrbm`.
+        visible, hidden: unit types (``"bernoulli"``/``"gaussian"``, ``"bernoulli"``/``"relu"``).
+        verbose: show a progress bar while fitting.
+        random_state: seeds every draw; resolved in ``fit``.
+
+    Attributes:
+        model_: the trained :class:`neuralsmith.rbm.ClassRBM`.
+        classes_: the class labels; ``n_features_in_``; ``history_`` of the last fit.
+
+    Example:
+        >>> X = np.random.RandomState(0).rand(60, 4)
+        >>> y = (X[:, 0] > 0.5).astype(int)
+        >>> clf = ClassRBMClassifier(n_components=8, n_iter=30, learning_rate=0.2,
+        ...                          random_state=0).fit(X, y)
+        >>> clf.score(X, y) > 0.9
+        True
+    """
+
+    def __init__(self, n_components: int = 100, *, objective: str = "hybrid", alpha: float = 0.01,
+                 beta: float = 0.1, supervised: str = "hybrid", learning_rate: float = 0.05,
+                 batch_size: int = 20, n_iter: int = 20, method: str = "cd", k: int = 1,
+                 momentum: float = 0.9, weight_decay: float = 0.0, visible: str = "bernoulli",
+                 hidden: str = "bernoulli", verbose: int = 0, random_state=None):
+        self.n_components = n_components
+        self.objective = objective
+        self.alpha = alpha
+        self.beta = beta
+        self.supervised = supervised
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter = n_iter
+        self.method = method
+        self.k = k
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.visible = visible
+        self.hidden = hidden
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def fit(self, X, y) -> "ClassRBMClassifier":
+        """Initialize from (X, y) and train ``n_iter`` epochs (-1 labels: unlabeled rows)."""
+        x, y = self._validate_xy(X, y, reset=True)
+        self._rng = check_random_state(self.random_state)
+        labeled = self._labeled(y)
+        self.classes_ = np.unique(y[labeled])
+        self._start(x, y, labeled)
+        self.history_ = self._train(x, y, labeled, self.n_iter)
+        return self
+
+    def partial_fit(self, X, y, classes=None) -> "ClassRBMClassifier":
+        """One epoch over (X, y); the first call needs ``classes`` (or takes those in y)."""
+        first = not hasattr(self, "model_")
+        x, y = self._validate_xy(X, y, reset=first)
+        labeled = self._labeled(y)
+        if first:
+            self._rng = check_random_state(self.random_state)
+            self.classes_ = np.unique(y[labeled] if classes is None else classes)
+            self._start(x, y, labeled)
+        self.history_ = self._train(x, y, labeled, 1)
+        return self
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        r""":math:`\log p(y \mid x)` per class, in the order of ``classes_``."""
+        check_is_fitted(self)
+        x = self._validate(X)
+        return self.model_.log_proba(x.to(self.model_.weight.dtype)).numpy().astype(x.numpy().dtype)
+
+    def predict_proba(self, X) -> np.ndarray:
+        r""":math:`p(y \mid x)` per class, computed exactly from free energies."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row."""
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+
+    def _labeled(self, y: np.ndarray) -> np.ndarray:
+        if self.objective == "semisupervised" and y.dtype.kind in "iuf":
+            return y != UNLABELED
+        return np.ones(len(y), dtype=bool)
+
+    def _start(self, x: torch.Tensor, y: np.ndarray, labeled: np.ndarray) -> None:
+        if len(self.classes_) < 2:
+            raise ValueError(f"ClassRBMClassifier needs at least 2 classes in y; got "
+                             f"{len(self.classes_)} class ({self.classes_.tolist()})")
+        yl = torch.from_numpy(np.searchsorted(self.classes_, y[labeled]))
+        self.model_ = ClassRBM.from_data(x[torch.from_numpy(labeled)], yl, self.n_components,
+                                         n_classes=len(self.classes_), visible=self.visible,
+                                         hidden=self.hidden, generator=self._generator())
+
+    def _train(self, x: torch.Tensor, y: np.ndarray, labeled: np.ndarray, epochs: int):
+        unknown = ~np.isin(y[labeled], self.classes_)
+        if unknown.any():
+            raise ValueError(f"y holds classes {np.unique(y[labeled][unknown]).tolist()} not in "
+                             f"classes_ {self.classes_.tolist()}; pass every class to the first partial_fit")
+        mask = torch.from_numpy(labeled)
+        yl = torch.from_numpy(np.searchsorted(self.classes_, y[labeled]))
+        xu = x[~mask] if (~mask).any() else None
+        return train_classrbm(self.model_, x[mask], yl, epochs=epochs, objective=self.objective,
+                              alpha=self.alpha, beta=self.beta, supervised=self.supervised,
+                              x_unlabeled=xu, batch_size=self.batch_size, lr=self.learning_rate,
+                              k=self.k, method=self.method, momentum=self.momentum,
+                              weight_decay=self.weight_decay, generator=self._generator(),
+                              progress=bool(self.verbose))
+
+    def _validate_xy(self, X, y, reset: bool) -> tuple[torch.Tensor, np.ndarray]:
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=reset)
+        check_classification_targets(y)
+        return self._tensor(X), y
+
+    def _validate(self, X) -> torch.Tensor:
+        return self._tensor(validate_data(self, X, dtype=(np.float64, np.float32), reset=False))
+
+    def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        if self.visible == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError("X must lie in [0, 1] for Bernoulli visible units; scale it "
+                             "(e.g. MinMaxScaler) or use visible='gaussian' on standardized data")
+        return torch.from_numpy(np.array(X, copy=True, order="C"))
+
+    def _generator(self) -> torch.Generator:
+        if not hasattr(self, "_rng"):
+            self._rng = check_random_state(self.random_state)
+        return torch.Generator().manual_seed(int(self._rng.randint(np.iinfo(np.int32).max)))

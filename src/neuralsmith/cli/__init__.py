@@ -13,17 +13,34 @@ import typer
 
 from neuralsmith import __version__
 from neuralsmith.cli import data as data_cmd
+from neuralsmith.cli import finetune as finetune_cmd
+from neuralsmith.cli import study as study_cmd
+from neuralsmith.cli import diagnose as diagnose_cmd
+from neuralsmith.cli import init as init_cmd
 from neuralsmith.cli import evaluate as evaluate_cmd
 from neuralsmith.cli import pretrain as pretrain_cmd
+from neuralsmith.cli import sample as sample_cmd
+from neuralsmith.cli import linear_depth as linear_depth_cmd, rnn as rnn_cmd
+from neuralsmith.cli.classrbm import classrbm_cmd
+from neuralsmith.cli.hybrid import hybrid_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_cmd.app, name="data")
+app.command("study")(study_cmd.study)
+app.command("finetune")(finetune_cmd.finetune_cmd)
+app.add_typer(init_cmd.app, name="init")
+app.command("diagnose")(diagnose_cmd.diagnose_cmd)
 app.add_typer(pretrain_cmd.app, name="pretrain")
 app.command("evaluate")(evaluate_cmd.evaluate_cmd)
+app.command("sample")(sample_cmd.sample_cmd)
+app.command("rnn")(rnn_cmd.rnn_cmd)
+app.command("linear-depth")(linear_depth_cmd.linear_depth_cmd)
+app.command("classrbm")(classrbm_cmd)
+app.command("hybrid")(hybrid_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-               PermissionError, KeyError)
+               PermissionError, KeyError, ConnectionError)
 
 
 def _version(value: bool) -> None:

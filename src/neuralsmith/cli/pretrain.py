@@ -1,4 +1,4 @@
-"""``neuralsmith pretrain``: layer-wise pre-training (RBMs here; DBN and SdA stacks join later)."""
+"""``neuralsmith pretrain``: an RBM, a Deep Belief Network or stacked denoising autoencoders."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import typer
 
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, \
     emit_mapping
+from neuralsmith.pretraining import StackConfig, pretrain_stack
 from neuralsmith.rbm.experiment import PretrainConfig, pretrain
 
-app = typer.Typer(help="Pre-train layers: RBMs.", no_args_is_help=True)
+app = typer.Typer(help="Pre-train an RBM, a DBN or stacked DAEs.", no_args_is_help=True)
 
 Opt = typer.Option
 
@@ -47,3 +48,41 @@ def rbm_cmd(
     summary = {"run": str(out), **results["final"], "epochs": results["epochs"],
                "diverged": results["diverged"], "total_seconds": results["seconds"]}
     emit_mapping("pretrain rbm", summary, as_json=json, quiet=quiet)
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ValueError(f"{what} takes comma-separated numbers, e.g. 500,500,2000; got {text!r}") from None
+
+
+def _stack_cmd(kind: str):
+    def command(
+        data: DataOpt = "digits",
+        layers: Annotated[str, Opt("--layers", help="Hidden sizes, e.g. 500,500,2000.")] = "500,500,2000",
+        epochs: Annotated[int, Opt("--epochs", help="Epochs per layer.")] = 10,
+        lr: Annotated[float, Opt("--lr", help="Learning rate.")] = 0.05 if kind == "dbn" else 0.1,
+        batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = 20,
+        method: Annotated[str, Opt("--method", help="DBN: cd, pcd or fpcd.")] = "cd",
+        k: Annotated[int, Opt("--k", help="DBN: Gibbs steps per update.")] = 1,
+        corruption: Annotated[str, Opt("--corruption", help="SdA: masking level(s), one per layer.")] = "0.1,0.2,0.3",
+        binarize: Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")] = "none",
+        seed: SeedOpt = 0, out: OutOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
+    ) -> None:
+        layer_sizes = tuple(int(v) for v in _floats(layers, "--layers"))
+        cfg = StackConfig(kind=kind, data=data, layers=layer_sizes, epochs=epochs, lr=lr,
+                          batch_size=batch_size, method=method, k=k, corruption=_floats(corruption, "--corruption"),
+                          binarize=binarize, seed=seed)
+        out = out or Path("runs") / f"{kind}-{Path(data).stem}-{layers.replace(',', '-')}"
+        results = pretrain_stack(out, cfg, progress=not (quiet or json))
+        emit_mapping(f"pretrain {kind}", {"run": str(out), "layers": layers, "epochs_per_layer": epochs,
+                                          "seconds": results["seconds"]}, as_json=json, quiet=quiet)
+
+    command.__doc__ = {"dbn": "Greedily pre-train a Deep Belief Network (a stack of RBMs).",
+                       "sda": "Greedily pre-train stacked denoising autoencoders."}[kind]
+    return command
+
+
+app.command("dbn")(_stack_cmd("dbn"))
+app.command("sda")(_stack_cmd("sda"))

@@ -12,13 +12,15 @@ Example:
     True
 """
 
-from neuralsmith.rbm import units
+from neuralsmith.rbm import classrbm, units
+from neuralsmith.rbm.classrbm import ClassRBM, ClassSettings, train_classrbm
 from neuralsmith.rbm.learning import METHODS, History, Settings, free_energy_gap, \
     reconstruction_error, train
 from neuralsmith.rbm.model import RBM, load, save
 from neuralsmith.rbm.partition import AISResult, ais_log_partition, default_betas, \
     exact_log_partition, log_likelihood, pseudo_likelihood
 
-__all__ = ["AISResult", "History", "METHODS", "RBM", "Settings", "ais_log_partition",
+__all__ = ["AISResult", "ClassRBM", "ClassSettings", "History", "METHODS", "RBM", "Settings",
+           "ais_log_partition", "classrbm",
            "default_betas", "exact_log_partition", "free_energy_gap", "load", "log_likelihood",
-           "pseudo_likelihood", "reconstruction_error", "save", "train", "units"]
+           "pseudo_likelihood", "reconstruction_error", "save", "train", "train_classrbm", "units"]

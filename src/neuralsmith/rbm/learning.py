@@ -174,6 +174,7 @@ class _Trainer:
         self.chain_h: Tensor | None = None
         self.sparsity_q: Tensor | None = None
         self._weights_key: tuple[int, int] | None = None
+        self.params = self._params()
         self._allocate()
 
     def _params(self) -> dict[str, Tensor]:
@@ -296,7 +297,7 @@ class _Trainer:
 
     def _apply(self, name: str, grad: Tensor) -> None:
         """Gradient ascent with momentum on one parameter; fast copy for FPCD biases."""
-        s, p = self.settings, getattr(self.rbm, name)
+        s, p = self.settings, self.params[name]
         if name in self.fast and name != "weight":
             self.fast[name].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
         vel = self.velocity.get(name)
@@ -322,6 +323,22 @@ class _Trainer:
         return stat[m:].mean(0) - stat[:m].mean(0)
 
     # --- epochs, monitoring, state ---------------------------------------------------------
+
+    def label(self) -> str:
+        """What the progress bar calls this run."""
+        return f"RBM {self.settings.method}-{self.settings.k}"
+
+    def describe(self, row: dict[str, Any]) -> str:
+        """The progress bar's text after an epoch with record ``row``."""
+        text = f"{self.label()} epoch {row['epoch']}/{self.settings.epochs} " \
+               f"rec {row['reconstruction_error']:.4f}"
+        if row.get("pseudo_likelihood") is not None:
+            text += f" PL {row['pseudo_likelihood']:.1f}"
+        return text
+
+    def n_batches(self) -> int:
+        """Updates per epoch."""
+        return math.ceil(len(self.x) / self.settings.batch_size)
 
     def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> float:
         """One pass over the shuffled data; returns the seconds it took."""
@@ -508,14 +525,13 @@ def _loop(trainer: _Trainer, callbacks: list[Callable], checkpoint_dir: Any,
     if hist.diverged:
         log.warning("the checkpointed run had diverged; not training further")
         return
-    n_batches = math.ceil(len(trainer.x) / s.batch_size)
     with _progress_bar(progress) as bar:
-        task = bar.add_task(f"RBM {s.method}-{s.k}", total=(s.epochs - trainer.epoch) * n_batches)
+        task = bar.add_task(trainer.label(), total=(s.epochs - trainer.epoch) * trainer.n_batches())
         while trainer.epoch < s.epochs:
             if not _one_epoch(trainer, lambda: bar.advance(task), checkpoint_dir):
                 break
             row = hist.rows[-1]
-            bar.update(task, description=_describe(row, s))
+            bar.update(task, description=trainer.describe(row))
             if any(cb(row) is True for cb in callbacks):
                 hist.stopped_early = True
                 break
@@ -536,13 +552,6 @@ def _one_epoch(trainer: _Trainer, on_batch: Callable[[], None], checkpoint_dir: 
     if checkpoint_dir is not None:
         trainer.save(checkpoint_dir)
     return not trainer.history.diverged
-
-
-def _describe(row: dict[str, Any], s: Settings) -> str:
-    text = f"RBM {s.method}-{s.k} epoch {row['epoch']}/{s.epochs} rec {row['reconstruction_error']:.4f}"
-    if row.get("pseudo_likelihood") is not None:
-        text += f" PL {row['pseudo_likelihood']:.1f}"
-    return text
 
 
 def _progress_bar(enabled: bool):

@@ -214,6 +214,53 @@ class ReLU(Units):
         return -(terms.sum(-1) + x.shape[-1] * LOG_SQRT_2PI)
 
 
+class Softmax(Units):
+    r"""One categorical variable as a one-hot group: the label layer of a classification RBM.
+
+    .. math::
+        E(s) = -d^\top s, \quad s \in \{e_1, \dots, e_C\}, \qquad
+        p(s = e_y \mid x) = \frac{e^{x_y}}{\sum_{y'} e^{x_{y'}}}, \qquad
+        F(x) = -\log \sum_y e^{x_y}
+
+    (Hinton, Osindero & Teh, 2006, the label units of a DBN's top RBM; Larochelle & Bengio,
+    2008). Not a layer-wide unit type of :class:`~neuralsmith.rbm.RBM` (not in ``VISIBLE``):
+    the whole group is *one* variable.
+
+    Example:
+        >>> Softmax().mean(torch.zeros(1, 4)).tolist()
+        [[0.25, 0.25, 0.25, 0.25]]
+    """
+
+    name = "softmax"
+
+    def energy(self, s: Tensor, bias: Tensor, std: Tensor | None = None) -> Tensor:
+        return -(s @ bias)  # (batch,)
+
+    def mean(self, x: Tensor, std: Tensor | None = None) -> Tensor:
+        return torch.softmax(x, dim=-1)
+
+    def sample(self, x: Tensor, std: Tensor | None, generator: Generator | None,
+               mean: Tensor | None = None) -> Tensor:
+        """One-hot rows: the class whose cumulative probability first exceeds one uniform."""
+        p = torch.softmax(x, dim=-1) if mean is None else mean
+        return torch.nn.functional.one_hot(categorical(p, generator), p.shape[-1]).to(p.dtype)
+
+    def free_energy(self, x: Tensor, bias: Tensor, std: Tensor | None = None) -> Tensor:
+        return -torch.logsumexp(x, dim=-1)
+
+
+def categorical(p: Tensor, generator: Generator | None) -> Tensor:
+    """Draw one class index per row of probabilities ``p`` (batch, C), by inverse CDF.
+
+    Example:
+        >>> categorical(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.Generator()).tolist()
+        [1, 0]
+    """
+    u = torch.empty(p.shape[:-1] + (1,), dtype=p.dtype, device=p.device).uniform_(generator=generator)
+    below = (p.cumsum(-1) <= u).sum(-1)  # classes whose cumulative mass is still under u
+    return below.clamp_(max=p.shape[-1] - 1)
+
+
 def _one(std: Tensor | None) -> Tensor | float:
     return 1.0 if std is None else std
 

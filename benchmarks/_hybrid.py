@@ -1,0 +1,79 @@
+"""Shared by the hybrid-model benchmarks: data, one training run, a time budget, summaries.
+
+Benchmark-only helper: every run goes through the public API (``train_classrbm``,
+``train_hybrid``), selects the epoch on the same validation rows, and reports the test error
+of the kept parameters in percent.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from neuralsmith import data, hybrid
+from neuralsmith.rbm import ClassRBM, train_classrbm
+from neuralsmith.rbm.classrbm import class_scores
+
+RESULTS = Path(__file__).parent / "results"
+FIGURES = Path(__file__).parent.parent / "docs" / "figures"
+
+
+def load(subset: int, valid: int, seed: int = 0):
+    """Fashion-MNIST with ``valid`` training rows held out; the first ``subset`` others (0: all)."""
+    ds = data.load("fashion-mnist", validation=valid / 60000, seed=seed)
+    if subset:
+        ds = replace(ds, x_train=ds.x_train[:subset], y_train=ds.y_train[:subset])
+    return ds
+
+
+class Budget:
+    """Callback: stop once the epochs' training seconds reach ``seconds`` (None: never)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds, self.used = seconds, 0.0
+
+    def __call__(self, row: dict) -> bool:
+        self.used += row["seconds"]
+        return self.seconds is not None and self.used >= self.seconds
+
+
+def run(model_kind: str, layers: list[int], ds, xl, yl, xu, seed: int, *, objective: str,
+        seconds: float | None = None, **kw) -> dict:
+    """Train one model; return test error (%), kept epoch, training seconds and the curves."""
+    g = torch.Generator().manual_seed(seed)
+    if model_kind == "classrbm":
+        model = ClassRBM.from_data(xl, yl, layers[0], n_classes=ds.n_classes, generator=g)
+        fit = train_classrbm
+    else:
+        model = hybrid.build(model_kind, [ds.n_features, *layers], ds.n_classes, generator=g)
+        model.init_biases_(xl, yl)
+        fit = hybrid.train_hybrid
+    budget = Budget(seconds)
+    start = time.perf_counter()
+    hist = fit(model, xl, yl, objective=objective, x_unlabeled=xu, x_valid=ds.x_valid,
+               y_valid=ds.y_valid, generator=g, callbacks=[budget], **kw)
+    wall = time.perf_counter() - start
+    _, test_error = class_scores(model, ds.x_test, ds.y_test)
+    out = {"test_error": test_error, "best_epoch": hist.best_epoch, "epochs": len(hist),
+           "train_seconds": round(budget.used, 1), "wall_seconds": round(wall, 1),
+           "valid_curve": hist.column("valid_error"), "train_curve": hist.column("train_error")}
+    if isinstance(model, hybrid.DeepHybrid):
+        wrong = model.expert_log_probs(ds.x_test).argmax(-1) != ds.y_test
+        out["expert_test_errors"] = (100.0 * wrong.float().mean(1)).tolist()
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def write(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

@@ -1,0 +1,80 @@
+"""Speed of DBN pre-training: one CD-1 epoch per layer against the sum of its GEMM floors.
+
+For each layer of the stack, one epoch of ``neuralsmith.rbm.train`` (CD-1, the DBN default
+method) on that layer's inputs, timed beside the bare fp32 GEMMs the same epoch needs (five
+per batch: data phase, h -> v, v -> h, positive and negative statistics), interleaved in one
+run. Prints per-layer seconds, the sum, and ours / floor (target: within 1.3x).
+
+    python benchmarks/dbn_speed.py                                  # 784-500-500-2000, batch 100
+    python benchmarks/dbn_speed.py --layers 1000,1000,1000 --batch 10   # the Theano tutorial's DBN
+
+The Theano deep-learning tutorial reports 2.05 minutes per layer-epoch for its 3 x 1000 DBN
+(batch 10, CD-1, MNIST): compare with the per-layer seconds printed for that shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from neuralsmith import data
+from neuralsmith.rbm import RBM, train
+
+
+def gemm_floor(x: torch.Tensor, n_hidden: int, batch: int) -> float:
+    """Seconds for the five bare GEMMs per batch of one CD-1 epoch on ``x``."""
+    n_visible = x.shape[1]
+    w = torch.randn(n_hidden, n_visible) * 0.01
+    h, v = torch.empty(batch, n_hidden), torch.empty(batch, n_visible)
+    grad = torch.empty(n_hidden, n_visible)
+    start = time.perf_counter()
+    for lo in range(0, len(x), batch):
+        xb = x[lo:lo + batch]
+        m = len(xb)
+        torch.mm(xb, w.t(), out=h[:m])
+        torch.mm(h[:m], w, out=v[:m])
+        torch.mm(v[:m], w.t(), out=h[:m])
+        torch.mm(h[:m].t(), xb, out=grad)
+        torch.mm(h[:m].t(), v[:m], out=grad)
+    return time.perf_counter() - start
+
+
+def ours(x: torch.Tensor, n_hidden: int, batch: int) -> tuple[float, torch.Tensor]:
+    """Seconds for one CD-1 epoch of ``rbm.train``, and the layer's mean-field codes."""
+    g = torch.Generator().manual_seed(0)
+    rbm = RBM.from_data(x, n_hidden, generator=g)
+    start = time.perf_counter()
+    train(rbm, x, epochs=1, batch_size=batch, lr=0.05, method="cd", generator=g, progress=False)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        return seconds, rbm.hidden_probs(x)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", default="500,500,2000")
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--n", type=int, default=60000)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    x = data.load("fashion-mnist").x_train[:a.n]
+    sizes = [int(s) for s in a.layers.split(",")]
+    total_ours = total_floor = 0.0
+    print(f"DBN {x.shape[1]}-{a.layers.replace(',', '-')}, CD-1, batch {a.batch}, {len(x)} images, "
+          f"{a.threads} threads")
+    for l, n_hidden in enumerate(sizes, start=1):
+        floor = gemm_floor(x, n_hidden, a.batch)
+        seconds, codes = ours(x, n_hidden, a.batch)
+        total_ours, total_floor = total_ours + seconds, total_floor + floor
+        print(f"layer {l} ({x.shape[1]} -> {n_hidden}): ours {seconds:.2f} s, GEMM floor {floor:.2f} s, "
+              f"ratio {seconds / floor:.2f}", flush=True)
+        x = codes
+    print(f"all layers, one epoch each: ours {total_ours:.2f} s, sum of floors {total_floor:.2f} s, "
+          f"ratio {total_ours / total_floor:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Two layers against one at equal training time: deep hybrid models against the hybrid
+ClassRBM on Fashion-MNIST with 10% of the labels.
+
+Each model gets the same seconds of training (epochs run until the budget is spent; the
+epoch is picked on 5 000 held-out labeled rows), the same labeled subset, objective, learning
+rate and seed. Writes ``benchmarks/results/deep_hybrid.json`` and ``docs/figures/deep_hybrid.png``.
+
+    python benchmarks/deep_hybrid.py                                   # full: 500 / 500,500, 600 s each, 3 seeds
+    python benchmarks/deep_hybrid.py --hidden 250 --seconds 40 --seeds 1 --valid 2000   # small budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import _hybrid
+from neuralsmith import data, plots
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hidden", type=int, default=500, help="units per layer")
+    p.add_argument("--seconds", type=float, default=600.0, help="training time of each model")
+    p.add_argument("--fraction", type=float, default=0.1)
+    p.add_argument("--objective", default="semisupervised")
+    p.add_argument("--alpha", type=float, default=0.01)
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--valid", type=int, default=5000)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    ds = _hybrid.load(0, a.valid)
+    models = {"classrbm": [a.hidden], "dhbm": [a.hidden] * 2, "dhda": [a.hidden] * 2}
+    runs: dict[str, list[dict]] = {m: [] for m in models}
+    start = time.perf_counter()
+    for seed in range(a.seeds):
+        xl, yl, xu = data.split_labeled(ds.x_train, ds.y_train, a.fraction, seed)
+        for model, sizes in models.items():
+            r = _hybrid.run(model, sizes, ds, xl, yl, xu if a.objective == "semisupervised" else None,
+                            seed, objective=a.objective, seconds=a.seconds, epochs=10**6,
+                            alpha=a.alpha, beta=a.beta, lr=a.lr, batch_size=a.batch_size,
+                            progress=False)
+            runs[model].append(r)
+            print(f"seed {seed} {model:8s} {'-'.join(map(str, sizes)):8s} test {r['test_error']:.2f}%"
+                  f"  {r['epochs']} epochs in {r['train_seconds']:.0f} s"
+                  + (f"  experts {', '.join(f'{e:.2f}' for e in r['expert_test_errors'])}"
+                     if "expert_test_errors" in r else ""), flush=True)
+    table = {m: _hybrid.median([r["test_error"] for r in rs]) for m, rs in runs.items()}
+    print("median test error:", ", ".join(f"{m} {e:.2f}%" for m, e in table.items()))
+    curves = {m: [_hybrid.median(v) for v in zip(*(r["valid_curve"] for r in rs))] for m, rs in runs.items()}
+    plots.save(plots.learning_curves(curves, "validation error (%)",
+                                     f"{a.fraction:.0%} labels, {a.seconds:.0f} s each (epochs differ)"),
+               _hybrid.FIGURES / "deep_hybrid.png")
+    _hybrid.write("deep_hybrid", {"args": vars(a), "median_test_error": table, "runs": runs,
+                                  "wall_seconds": round(time.perf_counter() - start, 1)})
+
+
+if __name__ == "__main__":
+    main()

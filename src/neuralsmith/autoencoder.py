@@ -1,0 +1,145 @@
+"""Denoising autoencoders (Vincent, Larochelle, Bengio & Manzagol 2008; Vincent et al. 2010).
+
+A DAE corrupts its input :math:`\\tilde x \\sim q(\\tilde x \\mid x)`, encodes
+:math:`h = \\mathrm{sigm}(W \\tilde x + b)`, decodes :math:`z = \\mathrm{sigm}(W' h + c)` (tied:
+:math:`W' = W^\\top`) and is trained by backprop to reconstruct the *clean* input, with the
+cross-entropy :math:`-\\sum_i x_i \\log z_i + (1 - x_i) \\log (1 - z_i)` for inputs in [0, 1]
+or the squared error for real-valued inputs. Weights follow nn.Linear: ``weight`` is
+``(n_hidden, n_in)``, so the encoder copies straight into an ``nn.Linear``.
+
+Example:
+    >>> import torch
+    >>> dae = DenoisingAutoencoder(64, 16, corruption="masking", level=0.25)
+    >>> x = torch.rand(8, 64)
+    >>> dae.encode(x).shape, dae.loss(x, generator=torch.Generator().manual_seed(0)).item() > 0
+    (torch.Size([8, 16]), True)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuralsmith.train import train_epoch
+from neuralsmith.progress import progress_bar
+
+CORRUPTIONS = ("masking", "gaussian", "salt_pepper", "none")
+
+
+def corrupt(x: torch.Tensor, kind: str, level: float, *,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw :math:`\\tilde x \\sim q(\\tilde x \\mid x)` (Vincent et al. 2010, section 4.2).
+
+    * ``masking``: each input set to 0 with probability ``level``;
+    * ``gaussian``: :math:`\\tilde x = x + \\epsilon`, :math:`\\epsilon \\sim N(0, \\mathrm{level}^2)`;
+    * ``salt_pepper``: each input set to 0 or 1 (a fair coin) with probability ``level``;
+    * ``none``: ``x`` unchanged (an ordinary autoencoder).
+
+    Raises:
+        ValueError: for an unknown kind or a level outside its range.
+    """
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"corruption must be one of {', '.join(CORRUPTIONS)}; got {kind!r}")
+    if kind == "gaussian":
+        if level < 0:
+            raise ValueError(f"gaussian corruption level is a std >= 0; got {level}")
+        return x + level * torch.randn(x.shape, generator=generator, device=x.device)
+    if not 0.0 <= level <= 1.0:
+        raise ValueError(f"{kind} corruption level is a probability in [0, 1]; got {level}")
+    if kind == "none" or level == 0.0:
+        return x
+    hit = torch.rand(x.shape, generator=generator, device=x.device) < level
+    if kind == "masking":
+        return x.masked_fill(hit, 0.0)
+    coin = (torch.rand(x.shape, generator=generator, device=x.device) < 0.5).to(x.dtype)
+    return torch.where(hit, coin, x)
+
+
+class DenoisingAutoencoder(nn.Module):
+    """One DAE layer with sigmoid hidden units.
+
+    Args:
+        n_in: number of inputs.
+        n_hidden: number of hidden units.
+        tied: decoder weight is the encoder's transpose (Vincent et al. 2008).
+        corruption: ``masking``, ``gaussian``, ``salt_pepper`` or ``none``.
+        level: corruption probability (or std for ``gaussian``).
+        inputs: ``binary`` (in [0, 1]: sigmoid decoder, cross-entropy) or ``real``
+            (linear decoder, squared error).
+        generator: source of the initial weights, U(-a, a) with
+            :math:`a = 4\\sqrt{6 / (n_{in} + n_{hidden})}` (Glorot & Bengio 2010, for sigmoids).
+    """
+
+    def __init__(self, n_in: int, n_hidden: int, *, tied: bool = True, corruption: str = "masking",
+                 level: float = 0.2, inputs: str = "binary",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if n_in < 1 or n_hidden < 1:
+            raise ValueError(f"n_in and n_hidden must be >= 1; got {n_in}, {n_hidden}")
+        if inputs not in ("binary", "real"):
+            raise ValueError(f"inputs must be 'binary' or 'real'; got {inputs!r}")
+        corrupt(torch.zeros(1), corruption, level)  # validate early
+        self.corruption, self.level, self.inputs, self.tied = corruption, level, inputs, tied
+        a = 4.0 * math.sqrt(6.0 / (n_in + n_hidden))
+        self.weight = nn.Parameter(torch.empty(n_hidden, n_in).uniform_(-a, a, generator=generator))
+        self.hidden_bias = nn.Parameter(torch.zeros(n_hidden))
+        self.visible_bias = nn.Parameter(torch.zeros(n_in))
+        self.decoder_weight = None if tied else nn.Parameter(self.weight.detach().T.clone())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`h = \\mathrm{sigm}(x W^\\top + b)`, shape (batch, n_hidden)."""
+        return torch.sigmoid(F.linear(x, self.weight, self.hidden_bias))
+
+    def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Decoder pre-activation :math:`h W' + c`, shape (batch, n_in)."""
+        w_dec = self.weight.T if self.decoder_weight is None else self.decoder_weight
+        return F.linear(h, w_dec, self.visible_bias)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of the clean input (no corruption)."""
+        z = self.decode_logits(self.encode(x))
+        return torch.sigmoid(z) if self.inputs == "binary" else z
+
+    def loss(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reconstruction loss of clean ``x`` from its corruption, summed over inputs, batch mean."""
+        z = self.decode_logits(self.encode(corrupt(x, self.corruption, self.level, generator=generator)))
+        if self.inputs == "binary":
+            per_input = F.binary_cross_entropy_with_logits(z, x, reduction="none")
+        else:
+            per_input = 0.5 * (z - x) ** 2
+        return per_input.sum(dim=1).mean()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder: the representation the next layer is trained on."""
+        return self.encode(x)
+
+
+def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, lr: float = 0.1,
+              batch_size: int = 20, momentum: float = 0.0, generator: torch.Generator | None = None,
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Train a DAE by minibatch SGD on its denoising loss; return the per-epoch history.
+
+    Uses the same epoch loop as supervised fine-tuning (:func:`neuralsmith.train.train_epoch`).
+
+    Raises:
+        ValueError: for non-positive epochs or batch size, or inputs of the wrong width.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1; got {epochs}, {batch_size}")
+    if x.ndim != 2 or x.shape[1] != dae.weight.shape[1]:
+        raise ValueError(f"x must have shape (n, {dae.weight.shape[1]}); got {tuple(x.shape)}")
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    opt = torch.optim.SGD(dae.parameters(), lr=lr, momentum=momentum)
+    history = []
+    with progress_bar(f"DAE {dae.weight.shape[1]}->{dae.weight.shape[0]}", epochs,
+                      enabled=progress) as bar:
+        for epoch in range(1, epochs + 1):
+            loss = train_epoch(dae, opt, x, x, batch_size, generator,
+                               loss=lambda m, xb, _: m.loss(xb, generator=generator))
+            history.append({"epoch": epoch, "loss": loss})
+            bar.advance(history[-1])
+    return history

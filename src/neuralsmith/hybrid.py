@@ -1,0 +1,322 @@
+r"""Deep hybrid models: stacks of label-connected experts, trained jointly in one stage.
+
+Ororbia, Giles & Reitter (2015, "Online semi-supervised learning with deep hybrid Boltzmann
+machines and denoising autoencoders", arXiv:1511.06964), building on the Stacked Boltzmann
+Experts Network of Ororbia, Reitter, Wu & Giles (2015). Instead of pre-training a stack
+greedily and then fine-tuning it, every layer :math:`\ell` is an *expert*: a classification
+RBM (:class:`~neuralsmith.rbm.ClassRBM`) over the representation below it,
+:math:`r^{\ell-1}` (:math:`r^0 = x`), connected to the labels by its own :math:`U^\ell`. All
+experts learn at once, on every mini-batch, each from its hybrid objective (Larochelle et al.
+2012)
+
+.. math::
+    L^\ell = -\log p_\ell(y \mid r^{\ell-1}) + \alpha\, L^\ell_{\text{gen}}(r^{\ell-1}, y)
+             + \beta\, L^\ell_{\text{unsup}}(r^{\ell-1}_{\text{unlabeled}})
+
+and the model predicts by combining the experts' label beliefs,
+
+.. math::
+    p(y \mid x) = \frac1L \sum_\ell p_\ell(y \mid r^{\ell-1}) \quad (\text{``mean''}), \qquad
+    p(y \mid x) \propto \prod_\ell p_\ell(y \mid r^{\ell-1})^{1/L} \quad (\text{``product''}).
+
+Two families differ only in the generative term of each expert:
+
+* :class:`DHBM`, the Deep Hybrid Boltzmann Machine: :math:`L_{\text{gen}} = -\log p(r, y)` by
+  CD-k (for unlabeled rows :math:`-\log p(r)`, y drawn from the expert's :math:`p(y \mid r)`);
+* :class:`DHDA`, the Deep Hybrid Denoising Autoencoder: :math:`L_{\text{gen}}` is the
+  reconstruction cross-entropy of a tied denoising autoencoder sharing the expert's
+  :math:`W, b, c` (Vincent et al. 2008): encode :math:`\sigma(c + W\tilde r)`, decode
+  :math:`\sigma(b + W^\top h)`; labeled and unlabeled rows alike.
+
+The representations come from one bottom-up pass, :math:`r^\ell = \sigma(c^\ell + W^\ell r^{\ell-1})`,
+then (``top_down=True``) one top-down mean-field sweep, as in a DBM,
+:math:`r^\ell \leftarrow \sigma(c^\ell + W^\ell r^{\ell-1} + W^{\ell+1\top} r^{\ell+1})` for
+:math:`\ell = L-1, \dots, 1`, so each expert's input also carries what the layer above believes.
+
+Where the paper leaves room, we chose (and say so here):
+
+* the representations are label-free (no :math:`U^\ell y` term), so training and prediction see
+  the same features; the labels enter only through each expert's own objective;
+* the top-down sweep adds :math:`W^{\ell+1\top} r^{\ell+1}` without the upper expert's visible
+  bias, and runs once;
+* each expert learns from its *local* gradient with its input held fixed (no back-propagation
+  across layers): the stack is trained jointly, not end to end;
+* the hybrid DAE's discriminative part is the ClassRBM conditional on the same :math:`W, c`;
+* experts combine by the arithmetic mean of their :math:`p_\ell(y \mid \cdot)` by default.
+
+Training goes through the one RBM loop (:mod:`neuralsmith.rbm.learning`) with the ClassRBM
+trainer's batching, checkpoints and model selection; ``batching="stream"`` with one epoch is
+the online setting: one pass over a stream of rows, labeled and unlabeled mixed.
+
+Example:
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.bernoulli(torch.full((80, 6), 0.5), generator=g)
+    >>> y = (x[:, 0] + x[:, 1] > 0.5).long()
+    >>> model = DHBM([6, 8, 8], 2, generator=g)
+    >>> hist = train_hybrid(model, x[:40], y[:40], x_unlabeled=x[40:], objective="semisupervised",
+    ...                     epochs=10, batch_size=10, lr=0.2, generator=g, progress=False)
+    >>> model.predict_proba(x).shape, len(hist)
+    (torch.Size([80, 2]), 10)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import Generator, Tensor, nn
+
+from neuralsmith import checkpoint
+from neuralsmith.autoencoder import corrupt
+from neuralsmith.rbm.classrbm import ClassHistory, ClassRBM, ClassSettings, _ClassTrainer, \
+    check_class_data, fit, objective_gradients
+from neuralsmith.rbm.learning import _resolve_generator
+
+__all__ = ["COMBINE", "DHBM", "DHDA", "DeepHybrid", "denoising_gradients", "load", "save",
+           "train_hybrid"]
+
+COMBINE = ("mean", "product")
+KINDS = ("dhbm", "dhda")
+
+
+class DeepHybrid(nn.Module):
+    """A stack of ClassRBM experts over ``sizes = [n_in, h1, ..., hL]``; see the module docstring.
+
+    Args:
+        sizes: input width, then one hidden size per layer.
+        n_classes: label values.
+        top_down: refine the representations with one top-down sweep.
+        combine: ``"mean"`` or ``"product"`` of the experts' label beliefs.
+        generator: draws the initial weights (as :class:`~neuralsmith.rbm.ClassRBM`).
+        dtype, device: where the parameters live.
+
+    Raises:
+        ValueError: for fewer than two sizes, a size below 1, or an unknown ``combine``.
+    """
+
+    kind = ""
+
+    def __init__(self, sizes: Sequence[int], n_classes: int, *, top_down: bool = True,
+                 combine: str = "mean", generator: Generator | None = None,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+        super().__init__()
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError("sizes must be [n_in, h1, ...] with at least one hidden layer, all "
+                             f">= 1 (e.g. [784, 500, 500]); got {sizes}")
+        if combine not in COMBINE:
+            raise ValueError(f"combine must be one of {', '.join(COMBINE)}; got {combine!r}")
+        self.sizes, self.top_down, self.combine = sizes, bool(top_down), combine
+        self.layers = nn.ModuleList(ClassRBM(a, b, n_classes, generator=generator, dtype=dtype, device=device)
+                                    for a, b in zip(sizes[:-1], sizes[1:]))
+
+    @property
+    def n_classes(self) -> int:
+        return self.layers[0].n_classes
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-ready (for checkpoints)."""
+        return {"kind": self.kind, "sizes": self.sizes, "n_classes": self.n_classes,
+                "top_down": self.top_down, "combine": self.combine}
+
+    def init_biases_(self, x: Tensor, y: Tensor) -> "DeepHybrid":
+        """Bottom expert's visible biases from the data, every label bias the log class prior."""
+        first = ClassRBM.from_data(x, y, 1, n_classes=self.n_classes)
+        with torch.no_grad():
+            self.layers[0].visible_bias.copy_(first.visible_bias)
+            for layer in self.layers:
+                layer.label_bias.copy_(first.label_bias)
+        return self
+
+    @torch.no_grad()
+    def represent(self, x: Tensor) -> list[Tensor]:
+        r"""Each expert's input :math:`[r^0 = x, r^1, \dots, r^{L-1}]` (bottom-up, then top-down)."""
+        reps = [x]
+        for layer in self.layers:
+            reps.append(layer.hidden_units.mean(layer.hidden_input(reps[-1])))  # (batch, h_l)
+        if self.top_down:
+            for i in range(len(self.layers) - 2, -1, -1):
+                a = self.layers[i].hidden_input(reps[i]) + reps[i + 2] @ self.layers[i + 1].weight
+                reps[i + 1] = self.layers[i].hidden_units.mean(a)
+        return reps[:-1]
+
+    @torch.no_grad()
+    def expert_log_probs(self, x: Tensor) -> Tensor:
+        r""":math:`\log p_\ell(y \mid r^{\ell-1})` of every expert, shape (L, batch, C)."""
+        return torch.stack([layer.log_proba(r) for layer, r in zip(self.layers, self.represent(x))])
+
+    @torch.no_grad()
+    def log_proba(self, x: Tensor) -> Tensor:
+        r"""The combined :math:`\log p(y \mid x)`, shape (batch, C)."""
+        logp = self.expert_log_probs(x)
+        if self.combine == "product":
+            return torch.log_softmax(logp.mean(0), dim=-1)
+        return torch.logsumexp(logp, dim=0) - math.log(len(self.layers))
+
+    def predict_proba(self, x: Tensor) -> Tensor:
+        r""":math:`p(y \mid x)`, shape (batch, C)."""
+        return self.log_proba(x).exp()
+
+    def predict(self, x: Tensor) -> Tensor:
+        """The most probable class, int64, shape (batch,)."""
+        return self.log_proba(x).argmax(-1)
+
+
+class DHBM(DeepHybrid):
+    """Deep Hybrid Boltzmann Machine: ClassRBM experts whose generative term is CD-k.
+
+    Example:
+        >>> DHBM([6, 4, 3], 2).predict(torch.rand(5, 6)).shape
+        torch.Size([5])
+    """
+
+    kind = "dhbm"
+
+
+class DHDA(DeepHybrid):
+    """Deep Hybrid Denoising Autoencoder: experts whose generative term is denoising.
+
+    Args:
+        corruption, level: the corruption process of every expert's input
+            (:func:`neuralsmith.autoencoder.corrupt`).
+        **kwargs: as :class:`DeepHybrid`.
+
+    Example:
+        >>> DHDA([6, 4], 2, level=0.3).config()["level"]
+        0.3
+    """
+
+    kind = "dhda"
+
+    def __init__(self, sizes: Sequence[int], n_classes: int, *, corruption: str = "masking",
+                 level: float = 0.2, **kwargs: Any):
+        super().__init__(sizes, n_classes, **kwargs)
+        corrupt(torch.zeros(1), corruption, level)  # check early
+        self.corruption, self.level = corruption, float(level)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "corruption": self.corruption, "level": self.level}
+
+
+def build(kind: str, sizes: Sequence[int], n_classes: int, **kwargs: Any) -> DeepHybrid:
+    """A :class:`DHBM` (``"dhbm"``) or :class:`DHDA` (``"dhda"``)."""
+    if kind not in KINDS:
+        raise ValueError(f"model must be one of {', '.join(KINDS)}; got {kind!r}")
+    return (DHBM if kind == "dhbm" else DHDA)(sizes, n_classes, **kwargs)
+
+
+def denoising_gradients(layer: ClassRBM, x: Tensor, corruption: str, level: float,
+                        generator: Generator | None) -> dict[str, Tensor]:
+    r"""Ascent direction of the tied denoising autoencoder's loss on an expert's W, b, c.
+
+    .. math::
+        \tilde x \sim q(\tilde x \mid x), \quad h = \sigma(c + W\tilde x), \quad
+        z = \sigma(b + W^\top h), \quad
+        L = -\sum_i x_i \log z_i + (1 - x_i)\log(1 - z_i)
+
+    (Vincent et al. 2008), so with :math:`\delta_z = x - z` and
+    :math:`\delta_h = (W \delta_z) \odot h(1-h)`:
+    :math:`-\nabla_W L = h\,\delta_z^\top + \delta_h \tilde x^\top`,
+    :math:`-\nabla_b L = \delta_z`, :math:`-\nabla_c L = \delta_h` (batch means). This is the
+    gradient autograd gives for :meth:`neuralsmith.autoencoder.DenoisingAutoencoder.loss`.
+    """
+    xt = corrupt(x, corruption, level, generator=generator)
+    h = torch.sigmoid(layer.hidden_input(xt))  # (batch, n_hidden)
+    dz = x - torch.sigmoid(layer.visible_input(h))  # (batch, n_visible)
+    dh = torch.mm(dz, layer.weight.t()).mul_(h * (1 - h))  # (batch, n_hidden)
+    n = len(x)
+    return {"weight": torch.mm(h.t(), dz).addmm_(dh.t(), xt).div_(n),
+            "visible_bias": dz.mean(0), "hidden_bias": dh.mean(0)}
+
+
+class _HybridTrainer(_ClassTrainer):
+    """The ClassRBM trainer, stepping every expert of a stack on its own input."""
+
+    def step(self, xl: Tensor, yl: Tensor, xu: Tensor | None) -> None:
+        model = self.rbm
+        reps_l = model.represent(xl)
+        reps_u = None if xu is None else model.represent(xu)
+        for i, layer in enumerate(model.layers):
+            grads = objective_gradients(layer, reps_l[i], yl, None if reps_u is None else reps_u[i],
+                                        self.settings.weights(), self._generative)
+            self._apply_grads(grads, prefix=f"layers.{i}.")
+
+    def _generative(self, layer: nn.Module, x: Tensor, e: Tensor | None,
+                    hidden_in: Tensor | None) -> dict[str, Tensor]:
+        if isinstance(self.rbm, DHDA):
+            return denoising_gradients(layer, x, self.rbm.corruption, self.rbm.level, self.generator)
+        return super()._generative(layer, x, e, hidden_in)
+
+    def label(self) -> str:
+        return f"{self.rbm.kind.upper()} {'-'.join(map(str, self.rbm.sizes[1:]))} {self.settings.objective}"
+
+
+def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
+                 objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
+                 x_unlabeled: Tensor | None = None, batching: str = "paired",
+                 batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
+                 weight_decay: float = 0.0, x_valid: Tensor | None = None,
+                 y_valid: Tensor | None = None, patience: int | None = None,
+                 generator: Generator | None = None,
+                 callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
+                 checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
+                 monitor_size: int = 1000) -> ClassHistory:
+    r"""Train every expert of ``model`` jointly, in one stage, on labeled (and unlabeled) rows.
+
+    Each update computes the representations of the batch (:meth:`DeepHybrid.represent`) and
+    moves every expert along its own objective's gradient (momentum, weight decay on W, U),
+    exactly as :func:`neuralsmith.rbm.train_classrbm` moves one ClassRBM: a one-layer
+    :class:`DHBM` trains as a ClassRBM does. ``objective`` is ``hybrid`` (or ``discriminative``,
+    ``generative``) on the labeled rows, or ``semisupervised`` (the hybrid plus ``beta`` times
+    the unsupervised term on ``x_unlabeled``). ``batching="stream", epochs=1`` is online
+    learning: one pass over all rows in a random order.
+
+    Args:
+        model: a :class:`DHBM` or :class:`DHDA`; trained in place.
+        x, y, x_unlabeled, x_valid, y_valid, patience: as :func:`~neuralsmith.rbm.train_classrbm`.
+        epochs, objective, alpha, beta, batching, batch_size, lr, k, momentum, weight_decay:
+            as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
+        generator, callbacks, checkpoint_dir, progress, monitor_size: as ``train_classrbm``.
+
+    Returns:
+        The :class:`~neuralsmith.rbm.classrbm.ClassHistory`; ``model`` holds the
+        best-validation parameters when validation rows are given.
+
+    Raises:
+        ValueError: for a bad setting or data that do not fit the model.
+    """
+    settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method="cd",
+                             momentum=momentum, weight_decay=weight_decay,
+                             monitor_size=monitor_size, objective=objective, alpha=alpha,
+                             beta=beta, supervised="hybrid", batching=batching)
+    data = check_class_data(model.layers[0], x, y, x_unlabeled, x_valid, y_valid, settings)
+    trainer = _HybridTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
+    return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,
+               progress=progress)
+
+
+def save(model: DeepHybrid, folder: str | os.PathLike, name: str = "model",
+         meta: dict[str, Any] | None = None) -> None:
+    """Write ``model`` as checkpoint ``name`` in ``folder`` (safetensors + JSON, atomic)."""
+    checkpoint.save(folder, name, model.state_dict(), {"hybrid": model.config(), **(meta or {})})
+
+
+def load(folder: str | os.PathLike, name: str = "model",
+         device: torch.device | str | None = None) -> DeepHybrid:
+    """Read a model written by :func:`save`.
+
+    Raises:
+        FileNotFoundError: if the checkpoint is missing.
+        ValueError: if it holds no deep hybrid model.
+    """
+    tensors, meta = checkpoint.load(folder, name)
+    if "hybrid" not in meta:
+        raise ValueError(f"{folder}/{name}.json holds no deep hybrid model; is it a `neuralsmith "
+                         "hybrid` run?")
+    config = dict(meta["hybrid"])
+    kind = config.pop("kind")
+    model = build(kind, config.pop("sizes"), config.pop("n_classes"), **config, device=device)
+    model.load_state_dict(tensors)
+    return model

@@ -1,0 +1,814 @@
+r"""Initializers: one variance-scaling core, named presets, orthogonal, identity, sparse, LSUV.
+
+Conventions, written once:
+
+* **Layout.** Weights follow ``nn.Linear``: ``(out, in, *kernel)``. So
+  ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)`` (see :func:`fans`).
+* **Truncated normals** are cut at ``TRUNCATION = 2`` standard deviations of the underlying
+  normal, and that normal is widened by ``1 / 0.8796...`` so that the values *kept* have the
+  standard deviation asked for (the JAX / Keras convention, not ``torch.nn.init.trunc_normal_``,
+  whose ``std`` is the untruncated one).
+* **Randomness.** Every draw goes through the keyword-only ``generator`` (a ``torch.Generator``
+  on the tensor's device); ``None`` uses torch's global generator.
+* Every function fills the tensor in place, under ``torch.no_grad()``, and returns it.
+
+:data:`SCHEMES` names every initializer (the function name without the trailing ``_``, plus
+``default`` for PyTorch's own ``reset_parameters()``); :func:`apply` runs one on every Linear,
+Conv and RNN weight of a model.
+
+Example:
+    >>> import torch
+    >>> from neuralsmith import init
+    >>> g = torch.Generator().manual_seed(0)
+    >>> w = init.glorot_uniform_(torch.empty(300, 200), generator=g)
+    >>> round(w.abs().max().item(), 2) <= round((6 / 500) ** 0.5, 2)
+    True
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Generator, Tensor, nn
+from torch.nn.utils import parametrize
+
+from neuralsmith._layers import RECURRENT, forward_hooks, forward_order, weight_layers
+
+__all__ = [
+    "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "calculate_gain",
+    "constrain_identity", "fans", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",
+    "identity_", "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "normal_",
+    "orthogonal_", "sparse_", "uniform_", "variance_scaling_",
+]
+
+logger = logging.getLogger(__name__)
+
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
+NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+TRUNCATION = 2.0  # truncated normals keep values within +-2 standard deviations
+
+
+def _truncated_std(c: float) -> float:
+    """Standard deviation of N(0, 1) restricted to [-c, c]."""
+    density = math.exp(-c * c / 2) / math.sqrt(2 * math.pi)
+    mass = math.erf(c / math.sqrt(2))
+    return math.sqrt(1 - 2 * c * density / mass)
+
+
+_TRUNCATED_STD = _truncated_std(TRUNCATION)  # 0.8796...
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+        raise ValueError(f"{name} must be {options}; got {value!r}")
+
+
+def fans(tensor: Tensor) -> tuple[int, int]:
+    r"""Fan-in and fan-out of a weight in ``nn.Linear`` layout ``(out, in, *kernel)``.
+
+    .. math::
+        \text{fan\_in} = \text{in} \cdot \prod \text{kernel}, \qquad
+        \text{fan\_out} = \text{out} \cdot \prod \text{kernel}
+
+    Raises:
+        ValueError: for a tensor of fewer than 2 dims (a bias has no fan).
+
+    Example:
+        >>> fans(torch.empty(8, 3, 5, 5))  # Conv2d(3, 8, 5)
+        (75, 200)
+    """
+    if tensor.dim() < 2:
+        raise ValueError(f"fan-based initializers need a weight of 2 or more dims (out, in, *kernel); "
+                         f"got shape {tuple(tensor.shape)}. Fill a 1-D bias with tensor.zero_() "
+                         "or neuralsmith.init.normal_ instead")
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def uniform_(tensor: Tensor, a: float, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill from U(-a, a).
+
+    .. math::
+        W_{ij} \sim \mathcal{U}(-a, a), \qquad \operatorname{Var} W_{ij} = a^2 / 3
+
+    Args:
+        tensor: any shape.
+        a: the bound, >= 0.
+        generator: the source of randomness.
+
+    Example:
+        >>> w = uniform_(torch.empty(3, 4), 0.5, generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= 0.5)
+        True
+
+    References:
+        No paper: the building block of the uniform presets, which use a = sqrt(3) * std.
+    """
+    if not a >= 0:
+        raise ValueError(f"a (the bound of U(-a, a)) must be >= 0; got {a}")
+    with torch.no_grad():
+        return tensor.uniform_(-a, a, generator=generator)
+
+
+def normal_(tensor: Tensor, std: float, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill from N(0, std^2).
+
+    .. math::
+        W_{ij} \sim \mathcal{N}(0, \sigma^2)
+
+    Args:
+        tensor: any shape.
+        std: the standard deviation, >= 0.
+        generator: the source of randomness.
+
+    Example:
+        >>> w = normal_(torch.empty(100, 100), 0.01, generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item(), 3)
+        0.01
+
+    References:
+        Hinton (2010). A practical guide to training restricted Boltzmann machines (weights from N(0, 0.01^2)).
+    """
+    if not std >= 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    with torch.no_grad():
+        return tensor.normal_(0.0, std, generator=generator)
+
+
+def _truncated_normal_(tensor: Tensor, std: float, *, generator: Generator | None = None) -> Tensor:
+    """Fill from a normal cut at +-TRUNCATION sigma whose kept values have standard deviation ``std``."""
+    sigma = std / _TRUNCATED_STD  # widen so that the kept values have std ``std``
+    edge = math.erf(TRUNCATION / math.sqrt(2))  # inverse CDF: x = sqrt(2) erfinv(v), |v| < edge
+    with torch.no_grad():
+        tensor.uniform_(-edge, edge, generator=generator).erfinv_()
+        bound = TRUNCATION * sigma
+        return tensor.mul_(math.sqrt(2) * sigma).clamp_(-bound, bound)
+
+
+_DRAWS = {
+    "uniform": lambda t, std, g: uniform_(t, math.sqrt(3.0) * std, generator=g),  # U(-a, a) has std a / sqrt(3)
+    "normal": lambda t, std, g: normal_(t, std, generator=g),
+    "truncated_normal": lambda t, std, g: _truncated_normal_(t, std, generator=g),
+}
+
+
+def variance_scaling_(tensor: Tensor, scale: float, mode: str = "fan_in",
+                      distribution: str = "truncated_normal", *,
+                      generator: Generator | None = None) -> Tensor:
+    r"""Fill from a distribution of variance scale / n, n = fan_in, fan_out or (fan_in + fan_out) / 2.
+
+    .. math::
+        \sigma^2 = \frac{\text{scale}}{n}, \qquad
+        n = \text{fan\_in},\ \text{fan\_out}\ \text{or}\ \tfrac{1}{2}(\text{fan\_in} + \text{fan\_out})
+
+    ``uniform`` draws U(-sqrt(3) sigma, sqrt(3) sigma), ``normal`` draws N(0, sigma^2), and
+    ``truncated_normal`` draws a normal cut at +-2 of its standard deviations, widened so the
+    kept values have standard deviation sigma (see the module notes). Every preset is this
+    function with fixed (scale, mode, distribution).
+
+    Args:
+        tensor: weight of layout (out, in, *kernel), 2 or more dims.
+        scale: the variance times n, > 0 (1 keeps a linear layer's signal variance).
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+        distribution: ``"uniform"``, ``"normal"`` or ``"truncated_normal"``.
+        generator: the source of randomness.
+
+    Raises:
+        ValueError: for a bad scale, mode, distribution or a tensor of fewer than 2 dims.
+
+    Example:
+        >>> w = variance_scaling_(torch.empty(400, 400), 2.0, generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item() * 20, 1)  # sqrt(2 / 400) * 20 = 1.41
+        1.4
+
+    References:
+        The general form behind Glorot (2010), He (2015) and LeCun (1998); JAX / Keras ``VarianceScaling``.
+    """
+    _check_choice("mode", mode, MODES)
+    _check_choice("distribution", distribution, DISTRIBUTIONS)
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0 (the weight variance times the fan); got {scale}")
+    fan_in, fan_out = fans(tensor)
+    if tensor.numel() == 0:
+        return tensor  # nothing to fill, and no fan to divide by
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    return _DRAWS[distribution](tensor, math.sqrt(scale / n), generator)
+
+
+def calculate_gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
+    r"""The gain g for a nonlinearity: the factor that keeps the signal's scale through it.
+
+    .. math::
+        g_{\text{linear}} = g_{\text{sigmoid}} = 1,\quad g_{\tanh} = \tfrac{5}{3},\quad
+        g_{\text{relu}} = \sqrt{2},\quad g_{\text{leaky}} = \sqrt{2 / (1 + \alpha^2)},\quad
+        g_{\text{selu}} = \tfrac{3}{4}
+
+    The values are PyTorch's, so presets agree with ``torch.nn.init``. For a self-normalizing
+    SELU net use ``lecun_normal_`` (gain 1) as Klambauer et al. (2017) do.
+
+    Args:
+        nonlinearity: ``"linear"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"`` or ``"selu"``.
+        negative_slope: the slope alpha of ``leaky_relu`` for x < 0.
+
+    Example:
+        >>> calculate_gain("tanh")
+        1.6666666666666667
+
+    References:
+        He, Zhang, Ren & Sun (2015) for ReLU; PyTorch's ``torch.nn.init.calculate_gain`` for the table.
+    """
+    _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+    gains = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
+             "leaky_relu": math.sqrt(2.0 / (1 + negative_slope**2)), "selu": 0.75}
+    return gains[nonlinearity]
+
+
+def glorot_uniform_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill from U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    .. math::
+        a = g \sqrt{\frac{6}{\text{fan\_in} + \text{fan\_out}}}
+
+    ``variance_scaling_(tensor, gain**2, "fan_avg", "uniform")``; PyTorch's ``xavier_uniform_``.
+
+    Example:
+        >>> w = glorot_uniform_(torch.empty(30, 20), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= (6 / 50) ** 0.5)
+        True
+
+    References:
+        Glorot & Bengio (2010). Understanding the difficulty of training deep feedforward neural networks. AISTATS.
+    """
+    return variance_scaling_(tensor, gain**2, "fan_avg", "uniform", generator=generator)
+
+
+def glorot_normal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill from N(0, s^2), s = gain * sqrt(2 / (fan_in + fan_out)).
+
+    .. math::
+        \sigma = g \sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
+
+    ``variance_scaling_(tensor, gain**2, "fan_avg", "normal")``; PyTorch's ``xavier_normal_``.
+
+    Example:
+        >>> w = glorot_normal_(torch.empty(300, 200), generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item() * (500 / 2) ** 0.5, 1)
+        1.0
+
+    References:
+        Glorot & Bengio (2010). Understanding the difficulty of training deep feedforward neural networks. AISTATS.
+    """
+    return variance_scaling_(tensor, gain**2, "fan_avg", "normal", generator=generator)
+
+
+def he_uniform_(tensor: Tensor, nonlinearity: str = "relu", mode: str = "fan_in", *,
+                negative_slope: float = 0.01, generator: Generator | None = None) -> Tensor:
+    r"""Fill from U(-a, a), a = gain * sqrt(3 / fan), fan = fan_in (or fan_out).
+
+    .. math::
+        a = g \sqrt{\frac{3}{n}}, \qquad g = \text{calculate\_gain(nonlinearity)}
+
+    ``variance_scaling_(tensor, gain**2, mode, "uniform")``; PyTorch's ``kaiming_uniform_``.
+
+    Example:
+        >>> w = he_uniform_(torch.empty(30, 20), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= (6 / 20) ** 0.5)
+        True
+
+    References:
+        He, Zhang, Ren & Sun (2015). Delving deep into rectifiers. ICCV.
+    """
+    gain = calculate_gain(nonlinearity, negative_slope)
+    return variance_scaling_(tensor, gain**2, mode, "uniform", generator=generator)
+
+
+def he_normal_(tensor: Tensor, nonlinearity: str = "relu", mode: str = "fan_in", *,
+               negative_slope: float = 0.01, generator: Generator | None = None) -> Tensor:
+    r"""Fill from N(0, s^2), s = gain / sqrt(fan), fan = fan_in (or fan_out).
+
+    .. math::
+        \sigma = \frac{g}{\sqrt{n}}, \qquad g = \text{calculate\_gain(nonlinearity)}
+
+    ``variance_scaling_(tensor, gain**2, mode, "normal")``; PyTorch's ``kaiming_normal_``.
+
+    Example:
+        >>> w = he_normal_(torch.empty(300, 200), generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item() * (200 / 2) ** 0.5, 1)
+        1.0
+
+    References:
+        He, Zhang, Ren & Sun (2015). Delving deep into rectifiers. ICCV.
+    """
+    gain = calculate_gain(nonlinearity, negative_slope)
+    return variance_scaling_(tensor, gain**2, mode, "normal", generator=generator)
+
+
+def lecun_uniform_(tensor: Tensor, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill from U(-a, a), a = sqrt(3 / fan_in).
+
+    .. math::
+        a = \sqrt{\frac{3}{\text{fan\_in}}}
+
+    ``variance_scaling_(tensor, 1, "fan_in", "uniform")``.
+
+    Example:
+        >>> w = lecun_uniform_(torch.empty(30, 12), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= 0.5)
+        True
+
+    References:
+        LeCun, Bottou, Orr & Mueller (1998). Efficient BackProp. Neural Networks: Tricks of the Trade.
+    """
+    return variance_scaling_(tensor, 1.0, "fan_in", "uniform", generator=generator)
+
+
+def lecun_normal_(tensor: Tensor, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill from N(0, s^2), s = 1 / sqrt(fan_in).
+
+    .. math::
+        \sigma = \frac{1}{\sqrt{\text{fan\_in}}}
+
+    ``variance_scaling_(tensor, 1, "fan_in", "normal")`` (plain normal, as in the paper; use
+    ``variance_scaling_`` with ``"truncated_normal"`` for the JAX flavour).
+
+    Example:
+        >>> w = lecun_normal_(torch.empty(300, 100), generator=torch.Generator().manual_seed(0))
+        >>> round(w.std().item() * 10, 1)
+        1.0
+
+    References:
+        LeCun, Bottou, Orr & Mueller (1998). Efficient BackProp. Neural Networks: Tricks of the Trade.
+    """
+    return variance_scaling_(tensor, 1.0, "fan_in", "normal", generator=generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill with gain * U V^T from the SVD of a Gaussian matrix A = U S V^T.
+
+    .. math::
+        A_{ij} \sim \mathcal{N}(0, 1),\quad A = U S V^\top,\quad W = g\, U V^\top
+
+    The weight is viewed as ``(out, in * prod(kernel))``; ``U V^T`` (the orthogonal polar factor,
+    uniformly distributed) has orthonormal rows when out <= in and orthonormal columns otherwise.
+
+    Example:
+        >>> w = orthogonal_(torch.empty(3, 5, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(w @ w.T, torch.eye(3, dtype=torch.float64))
+        True
+
+    References:
+        Saxe, McClelland & Ganguli (2013). Exact solutions to the nonlinear dynamics of learning in deep linear neural networks. ICLR 2014.
+    """
+    fans(tensor)  # refuses tensors of fewer than 2 dims
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    a = torch.empty(rows, tensor.numel() // rows, dtype=torch.float64, device=tensor.device)
+    u, _, vh = torch.linalg.svd(a.normal_(generator=generator), full_matrices=False)
+    with torch.no_grad():
+        return tensor.copy_((gain * u @ vh).reshape(tensor.shape))
+
+
+def identity_(tensor: Tensor, scale: float = 1.0) -> Tensor:
+    r"""Fill a square recurrent matrix with scale * I.
+
+    .. math::
+        W_{hh} = s\, I
+
+    Draws nothing. For the stacked gates of nn.GRU / nn.LSTM use ``apply(model, "identity")``,
+    which fills each (hidden, hidden) gate block.
+
+    Example:
+        >>> identity_(torch.empty(2, 2), 0.5)
+        tensor([[0.5000, 0.0000],
+                [0.0000, 0.5000]])
+
+    References:
+        Le, Jaitly & Hinton (2015). A simple way to initialize recurrent networks of rectified linear units. arXiv:1504.00941.
+    """
+    if tensor.dim() != 2 or tensor.shape[0] != tensor.shape[1]:
+        raise ValueError(f"identity_ needs a square 2-D matrix such as an RNN's weight_hh (hidden, hidden); "
+                         f"got shape {tuple(tensor.shape)}. Use apply(model, 'identity') for stacked gates, "
+                         "or orthogonal_ for a non-square weight")
+    with torch.no_grad():
+        return tensor.copy_(scale * torch.eye(tensor.shape[0], dtype=tensor.dtype, device=tensor.device))
+
+
+def sparse_(tensor: Tensor, n_nonzero: int = 15, std: float = 1.0, *,
+            generator: Generator | None = None) -> Tensor:
+    r"""Give each unit n_nonzero incoming weights from N(0, std^2); the rest are 0.
+
+    .. math::
+        W_{i,:} = \text{n\_nonzero entries} \sim \mathcal{N}(0, \sigma^2)\ \text{at random positions, else } 0
+
+    Row i (an output unit) of the ``(out, in * prod(kernel))`` view gets its own uniformly random
+    set of positions; the scale no longer depends on the fan, which is Martens' point.
+
+    Example:
+        >>> w = sparse_(torch.empty(4, 50), 15, generator=torch.Generator().manual_seed(0))
+        >>> (w != 0).sum(dim=1).tolist()
+        [15, 15, 15, 15]
+
+    References:
+        Martens (2010). Deep learning via Hessian-free optimization. ICML.
+    """
+    fan_in, _ = fans(tensor)
+    if not 1 <= n_nonzero <= fan_in:
+        raise ValueError(f"n_nonzero must be between 1 and fan_in = {fan_in} (incoming weights per unit); "
+                         f"got {n_nonzero}")
+    rows = tensor.shape[0]
+    keys = torch.rand(rows, fan_in, generator=generator, device=tensor.device)
+    where = keys.argsort(dim=1)[:, :n_nonzero]  # (rows, n_nonzero): a uniform random subset per row
+    values = torch.empty(rows, n_nonzero, dtype=tensor.dtype, device=tensor.device)
+    dense = torch.zeros(rows, fan_in, dtype=tensor.dtype, device=tensor.device)
+    dense.scatter_(1, where, normal_(values, std, generator=generator))
+    with torch.no_grad():
+        return tensor.copy_(dense.reshape(tensor.shape))
+
+
+# --- the identity constraint, hard (a parametrization) and soft (a penalty) ------------------
+
+
+def _stacked_identity(like: Tensor, scale: float) -> Tensor:
+    """scale * I repeated over the gate blocks of a (gates * hidden, hidden) recurrent weight."""
+    rows, cols = like.shape
+    if like.dim() != 2 or rows % cols:
+        raise ValueError(f"the identity constraint needs a (gates * hidden, hidden) recurrent weight; "
+                         f"got shape {tuple(like.shape)}. Constrain weight_hh, not weight_ih")
+    return scale * torch.eye(cols, dtype=like.dtype, device=like.device).repeat(rows // cols, 1)
+
+
+class IdentityConstraint(nn.Module):
+    r"""Parametrization keeping a recurrent matrix near scale * I: W = scale * I + D * min(1, r / ||D||_F).
+
+    .. math::
+        W = s I + D \min\!\left(1, \frac{r}{\lVert D \rVert_F}\right), \qquad
+        \lVert W - s I \rVert_2 \le \lVert W - s I \rVert_F \le r
+
+    The learned part D is free; what the layer sees is D projected onto the Frobenius ball of
+    radius r, so every singular value of W stays in [s - r, s + r]. Stacked gates (nn.GRU,
+    nn.LSTM) get scale * I in every gate block. Register it with :func:`constrain_identity`.
+
+    Example:
+        >>> c = IdentityConstraint(scale=1.0, radius=0.1)
+        >>> bool(torch.linalg.matrix_norm(c(torch.ones(3, 3)) - torch.eye(3)) <= 0.1 + 1e-6)
+        True
+
+    References:
+        Le, Jaitly & Hinton (2015). A simple way to initialize recurrent networks of rectified linear units. arXiv:1504.00941.
+    """
+
+    def __init__(self, scale: float = 1.0, radius: float = 0.1):
+        super().__init__()
+        if not radius > 0:
+            raise ValueError(f"radius must be > 0 (how far W may move from scale * I); got {radius}")
+        self.scale, self.radius = float(scale), float(radius)
+
+    def forward(self, deviation: Tensor) -> Tensor:
+        norm = (deviation * deviation).sum().clamp_min(self.radius**2).sqrt()  # >= r, so no 0/0 at D = 0
+        return _stacked_identity(deviation, self.scale) + deviation * (self.radius / norm)
+
+    def right_inverse(self, weight: Tensor) -> Tensor:
+        return weight - _stacked_identity(weight, self.scale)
+
+
+def constrain_identity(module: nn.Module, name: str = "weight_hh_l0", *, scale: float = 1.0,
+                       radius: float = 0.1) -> nn.Module:
+    r"""Hold ``module.<name>`` within Frobenius distance ``radius`` of ``scale * I`` while it trains.
+
+    .. math::
+        \lVert W - s I \rVert_F \le r
+
+    Registers an :class:`IdentityConstraint` through ``torch.nn.utils.parametrize``. Initialize
+    first (``identity_`` or ``apply(model, "identity")``) so the learned part starts at zero.
+
+    Example:
+        >>> rnn = constrain_identity(apply(nn.RNN(3, 4), "identity"), radius=0.05)
+        >>> torch.equal(rnn.weight_hh_l0, torch.eye(4))
+        True
+
+    References:
+        Le, Jaitly & Hinton (2015). A simple way to initialize recurrent networks of rectified linear units. arXiv:1504.00941.
+    """
+    if not isinstance(getattr(module, name, None), Tensor):
+        raise ValueError(f"{type(module).__name__} has no weight named {name!r}; "
+                         "name a recurrent weight such as 'weight_hh_l0'")
+    _stacked_identity(getattr(module, name), scale)  # refuses shapes that are not (gates * h, h)
+    parametrize.register_parametrization(module, name, IdentityConstraint(scale, radius))
+    return module
+
+
+def identity_penalty(source: Tensor | nn.Module, strength: float = 1e-3, scale: float = 1.0) -> Tensor:
+    r"""The soft identity constraint lambda * ||W - scale * I||_F^2, to add to any loss.
+
+    .. math::
+        \Omega(W) = \lambda \lVert W - s I \rVert_F^2
+
+    ``source`` is one recurrent weight, or a module: then the sum over the ``weight_hh`` of
+    every nn.RNN / nn.GRU / nn.LSTM inside it (each gate block against scale * I).
+
+    Example:
+        >>> float(identity_penalty(torch.zeros(2, 2), strength=0.5))
+        1.0
+
+    References:
+        Le, Jaitly & Hinton (2015). A simple way to initialize recurrent networks of rectified linear units. arXiv:1504.00941.
+    """
+    if not strength >= 0:
+        raise ValueError(f"strength (lambda) must be >= 0; got {strength}")
+    weights = [source] if isinstance(source, Tensor) else [
+        getattr(rnn, name) for _, rnn in weight_layers(source) if isinstance(rnn, RECURRENT)
+        for name in _rnn_weight_names(rnn, "hh")]
+    if not weights:
+        raise ValueError("identity_penalty found no nn.RNN, nn.GRU or nn.LSTM in the module; "
+                         "pass the recurrent weight tensor itself")
+    return strength * sum((w - _stacked_identity(w, scale)).pow(2).sum() for w in weights)
+
+
+# --- LSUV ------------------------------------------------------------------------------------
+
+
+class _StopForward(Exception):
+    """Raised from a hook once the layer of interest has run: the rest of the forward is not needed."""
+
+
+def _recurrent_preactivation(rnn: nn.RNNBase, args: tuple, output: tuple) -> Tensor:
+    """W_ih x_t + b_ih + W_hh h_{t-1} + b_hh for every step (GRU: reset gate on the candidate's W_hh h)."""
+    x, hx, out = args[0], (args[1] if len(args) > 1 else None), output[0]
+    if x.dim() == 2:  # unbatched (T, features)
+        x, out = x.unsqueeze(1), out.unsqueeze(1)
+    elif rnn.batch_first:
+        x, out = x.transpose(0, 1), out.transpose(0, 1)  # (T, B, features)
+    h0 = hx[0] if isinstance(hx, tuple) else hx  # nn.LSTM takes (h0, c0)
+    h0 = out.new_zeros(out[:1].shape) if h0 is None else h0.reshape(1, -1, rnn.hidden_size)
+    h_prev = torch.cat([h0, out[:-1]])  # (T, B, H): the state each step starts from
+    ih = F.linear(x, rnn.weight_ih_l0, rnn.bias_ih_l0 if rnn.bias else None)
+    hh = F.linear(h_prev, rnn.weight_hh_l0, rnn.bias_hh_l0 if rnn.bias else None)
+    if isinstance(rnn, nn.GRU):  # gates r, z, n; n = tanh(ih_n + r * hh_n)
+        (ih_r, ih_z, ih_n), (hh_r, hh_z, hh_n) = ih.chunk(3, -1), hh.chunk(3, -1)
+        return torch.cat([ih_r + hh_r, ih_z + hh_z, ih_n + torch.sigmoid(ih_r + hh_r) * hh_n], -1)
+    return ih + hh
+
+
+def _layer_response(model: nn.Module, layer: nn.Module, batch: Tensor) -> Tensor:
+    """What LSUV normalizes: a layer's output (recurrent: its gate pre-activations) on ``batch``."""
+    captured = []
+
+    def hook(module, args, output):
+        recurrent = isinstance(module, RECURRENT)
+        captured.append(_recurrent_preactivation(module, args, output) if recurrent else output)
+        raise _StopForward
+
+    with forward_hooks([layer], hook), torch.no_grad():
+        try:
+            model(batch)
+        except _StopForward:
+            pass
+    return captured[0]
+
+
+def _scale_to_unit_variance(model: nn.Module, layer: nn.Module, batch: Tensor, tol: float,
+                            max_iter: int) -> float:
+    """Divide the layer's input weight by the output's std until |Var - 1| < tol; return the last Var."""
+    weight = layer.weight_ih_l0 if isinstance(layer, RECURRENT) else layer.weight
+    for _ in range(max_iter):
+        var = float(_layer_response(model, layer, batch).var())
+        if abs(var - 1.0) < tol or not math.isfinite(var) or var == 0.0:
+            return var
+        with torch.no_grad():
+            weight.mul_(var**-0.5)
+    return float(_layer_response(model, layer, batch).var())
+
+
+def _check_lsuv_layers(model: nn.Module) -> None:
+    for name, layer in weight_layers(model):
+        if isinstance(layer, RECURRENT) and (layer.num_layers != 1 or layer.bidirectional
+                                             or getattr(layer, "proj_size", 0)):
+            kind = type(layer).__name__
+            raise ValueError(f"lsuv_ handles single-layer, one-direction recurrent layers; {name!r} is a "
+                             f"stacked, bidirectional or projected nn.{kind}. Build the stack from "
+                             f"separate nn.{kind}(..., num_layers=1) modules")
+
+
+def lsuv_(model: nn.Module, batch: Tensor, *, tol: float = 0.02, max_iter: int = 20,
+          generator: Generator | None = None) -> nn.Module:
+    r"""Orthogonal start, then scale each layer in forward order to unit output variance on a batch.
+
+    .. math::
+        W \leftarrow W / \sqrt{\operatorname{Var}[\text{output}]}\quad
+        \text{until}\ |\operatorname{Var}[\text{output}] - 1| < \text{tol}
+
+    Linear and Conv layers are scaled on their output. A recurrent layer's output here is its
+    gate pre-activation W_ih x_t + b_ih + W_hh h_{t-1} + b_hh over all steps, and only W_ih is
+    scaled: the orthogonal W_hh keeps its norm-preserving spectrum. Recurrent layers must be
+    single-layer and one-direction. Biases are zeroed. A layer that does not reach the
+    tolerance in ``max_iter`` steps is logged as a warning.
+
+    Args:
+        model: any module with Linear, Conv or nn.RNN / nn.GRU / nn.LSTM layers.
+        batch: an input batch for ``model``.
+        tol: the tolerance on |Var - 1|, > 0.
+        max_iter: the most rescalings per layer, >= 1.
+        generator: the source of randomness for the orthogonal start.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 4))
+        >>> x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+        >>> abs(lsuv_(net, x)[:1](x).var().item() - 1) < 0.02
+        True
+
+    References:
+        Mishkin & Matas (2015). All you need is a good init. ICLR 2016.
+    """
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0 (the tolerance on |Var - 1|); got {tol}")
+    if not max_iter >= 1:
+        raise ValueError(f"max_iter must be >= 1 (rescalings per layer); got {max_iter}")
+    _check_lsuv_layers(model)
+    apply(model, "orthogonal", generator=generator)
+    for name, layer in forward_order(model, batch):
+        var = _scale_to_unit_variance(model, layer, batch, tol, max_iter)
+        if not abs(var - 1.0) < tol:
+            logger.warning("LSUV: layer %s ends with output variance %.4g after %d steps", name, var, max_iter)
+    return model
+
+
+# --- the registry and apply() ----------------------------------------------------------------
+
+
+def _reset_parameters(model: nn.Module, *, generator: Generator | None = None) -> nn.Module:
+    r"""PyTorch's own init: each layer's reset_parameters(), weights and biases.
+
+    .. math::
+        W_{ij} \sim \mathcal{U}(-1/\sqrt{\text{fan\_in}},\ 1/\sqrt{\text{fan\_in}})\ \text{(Linear, Conv)},\quad
+        \mathcal{U}(-1/\sqrt{h},\ 1/\sqrt{h})\ \text{(RNN)}
+
+    With a ``generator``, torch's global generator is seeded from it inside ``fork_rng``, so the
+    draw is reproducible and the global state is left as it was.
+
+    References:
+        PyTorch defaults (He et al. 2015 uniform with a = sqrt(5) for Linear and Conv).
+    """
+    layers = [m for _, m in weight_layers(model)]
+    if generator is None:
+        for layer in layers:
+            layer.reset_parameters()
+        return model
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    cuda = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        for layer in layers:
+            layer.reset_parameters()
+    return model
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A named initializer; its formula and paper are read from the function's docstring."""
+
+    name: str
+    fn: Callable
+
+    @property
+    def formula(self) -> str:
+        return inspect.getdoc(self.fn).splitlines()[0].rstrip(".")
+
+    @property
+    def paper(self) -> str:
+        lines = inspect.getdoc(self.fn).splitlines()
+        return lines[lines.index("References:") + 1].strip()
+
+    def options(self) -> list[str]:
+        """The keyword options ``apply`` passes on (everything but the tensor and the generator)."""
+        skip = {"tensor", "model", "generator"}
+        return [p for p in inspect.signature(self.fn).parameters if p not in skip]
+
+    def required(self) -> list[str]:
+        """The options without a default, which ``apply`` must be given."""
+        params = inspect.signature(self.fn).parameters
+        return [p for p in self.options() if params[p].default is inspect.Parameter.empty]
+
+
+SCHEMES: dict[str, Scheme] = {
+    fn.__name__.rstrip("_"): Scheme(fn.__name__.rstrip("_"), fn)
+    for fn in (uniform_, normal_, variance_scaling_, glorot_uniform_, glorot_normal_, he_uniform_,
+               he_normal_, lecun_uniform_, lecun_normal_, orthogonal_, identity_, sparse_, lsuv_)
+}
+SCHEMES["default"] = Scheme("default", _reset_parameters)
+
+
+def _scheme(name: str, options: dict) -> Scheme:
+    if name not in SCHEMES:
+        raise ValueError(f"unknown init scheme {name!r}; choose one of {', '.join(sorted(SCHEMES))} "
+                         "(`neuralsmith init list` shows them)")
+    scheme = SCHEMES[name]
+    allowed = scheme.options() + (["input_std"] if name == "identity" else [])
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"scheme {name!r} takes the options {allowed}; got unknown {unknown}")
+    missing = [p for p in scheme.required() if p not in options]
+    if missing:
+        example = ", ".join(f"{p}=..." for p in missing)
+        raise ValueError(f"scheme {name!r} needs the option(s) {missing}: apply(model, {name!r}, {example})")
+    return scheme
+
+
+def _rnn_weight_names(rnn: nn.RNNBase, kind: str) -> list[str]:
+    """Names of an RNN's ``weight_<kind>_l<k>[_reverse]`` tensors (kind: ih, hh or hr)."""
+    if kind == "hr" and not getattr(rnn, "proj_size", 0):
+        return []
+    suffixes = ["", "_reverse"] if rnn.bidirectional else [""]
+    return [f"weight_{kind}_l{k}{s}" for k in range(rnn.num_layers) for s in suffixes]
+
+
+def _fill_layer(layer: nn.Module, input_rule: Callable, recurrent_rule: Callable) -> None:
+    """Fill a layer's weights: recurrent ones gate block by gate block, W_hh with ``recurrent_rule``."""
+    if not isinstance(layer, RECURRENT):
+        input_rule(layer.weight)
+        return
+    for kind, rule in (("ih", input_rule), ("hh", recurrent_rule), ("hr", input_rule)):
+        for name in _rnn_weight_names(layer, kind):
+            weight = getattr(layer, name)
+            gates = weight.shape[0] // layer.hidden_size if kind != "hr" else 1
+            for block in weight.detach().chunk(gates, dim=0):  # views: filled in place
+                rule(block)
+
+
+def _rules(name: str, options: dict, generator: Generator | None) -> tuple[Callable, Callable]:
+    """(input rule, recurrent rule) for a scheme; only ``identity`` tells them apart."""
+    if name == "identity":
+        std = options.get("input_std")
+        fill_input = (lambda w: lecun_normal_(w, generator=generator)) if std is None else (
+            lambda w: normal_(w, std, generator=generator))
+        return fill_input, lambda w: identity_(w, options.get("scale", 1.0))
+    fn = SCHEMES[name].fn
+
+    def rule(w: Tensor) -> Tensor:
+        return fn(w, **options, generator=generator)
+
+    return rule, rule
+
+
+def apply(model: nn.Module, scheme: str, *, bias: float | None = None,
+          generator: Generator | None = None, **options) -> nn.Module:
+    r"""Initialize every Linear, Conv and RNN weight of ``model`` with the named ``scheme``.
+
+    .. math::
+        W \leftarrow \text{SCHEMES[scheme]}(W, \text{options}) \quad \text{for each weight (each gate block)}
+
+    nn.RNN / nn.GRU / nn.LSTM stack their gates in ``weight_ih`` and ``weight_hh``; each
+    (hidden, ...) gate block is filled on its own, so fans and orthogonality are per gate.
+    ``identity`` puts scale * I in each ``weight_hh`` block and N(0, 1 / fan_in) (or
+    N(0, input_std^2)) in every other weight. ``lsuv`` needs ``batch=``. Biases are set to 0,
+    or to ``bias`` if given; ``default`` keeps PyTorch's own biases unless ``bias`` is given.
+
+    Args:
+        model: the module to initialize in place.
+        scheme: a name in :data:`SCHEMES`.
+        bias: the value for every bias (None: the scheme's rule).
+        generator: the source of randomness.
+        **options: the scheme's own options, e.g. ``gain=``, ``nonlinearity=``, ``std=``.
+
+    Raises:
+        ValueError: for an unknown scheme, an option it does not take, or one it needs and lacks.
+
+    Example:
+        >>> net = apply(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), "he_normal", generator=torch.Generator())
+        >>> net[0].bias.abs().sum().item()
+        0.0
+
+    References:
+        See each scheme's own function.
+    """
+    _scheme(scheme, options)
+    if scheme == "lsuv" and bias is not None:
+        raise ValueError("lsuv zeroes the biases before it measures variances; drop bias=, or set "
+                         "biases yourself and call lsuv_ after")
+    if scheme == "lsuv":
+        lsuv_(model, generator=generator, **options)
+    elif scheme == "default":
+        _reset_parameters(model, generator=generator)
+    else:
+        input_rule, recurrent_rule = _rules(scheme, options, generator)
+        for _, layer in weight_layers(model):
+            _fill_layer(layer, input_rule, recurrent_rule)
+    if bias is not None or scheme not in ("default", "lsuv"):
+        _fill_biases(model, 0.0 if bias is None else bias)
+    return model
+
+
+def _fill_biases(model: nn.Module, value: float) -> None:
+    with torch.no_grad():
+        for _, layer in weight_layers(model):
+            for name, p in layer.named_parameters(recurse=False):
+                if name.startswith("bias"):
+                    p.fill_(value)

@@ -1,0 +1,118 @@
+"""Running a study: every (depth, start) trial, its seeds batched into one model.
+
+Seeds are derived, not drawn in sequence: seed ``s`` of (depth, start) initializes from
+``crc32(root seed, depth, start, s)`` and visits the data in the order of
+``crc32(root seed, s)`` (the same order for every start: paired comparisons). So a trial's
+result does not depend on which trials ran before it, and a resumed study ends as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuralsmith.data import Dataset
+from neuralsmith.ensemble import EnsembleMLP, finetune_ensemble
+from neuralsmith.progress import progress_bar
+from neuralsmith.study import starts
+from neuralsmith.study.spec import StudySpec
+from neuralsmith.study.store import TrialStore
+
+log = logging.getLogger(__name__)
+
+
+def derived_generator(*parts: Any) -> torch.Generator:
+    """A generator seeded from a stable hash of ``parts``."""
+    return torch.Generator().manual_seed(zlib.crc32("/".join(map(str, parts)).encode()))
+
+
+def function_space_inputs(spec: StudySpec, data: Dataset) -> torch.Tensor:
+    """The fixed test examples whose outputs place a network in function space."""
+    g = derived_generator(spec.seed, "function-space")
+    n = min(spec.function_space_examples, data.x_test.shape[0])
+    return data.x_test[torch.randperm(data.x_test.shape[0], generator=g)[:n]]
+
+
+def _gradient_flow(models: list[torch.nn.Module], data: Dataset) -> dict[str, Any]:
+    """Per-layer weight-gradient norms (mean over seeds) and the median first/last ratio."""
+    from neuralsmith.diagnostics import gradient_flow
+
+    x, y = data.x_train[:256], data.y_train[:256]
+    reports = [gradient_flow(m, x, y) for m in models]
+    norms = [[layer.grad_norm for layer in r.layers] for r in reports]
+    return {"grad_norm": [statistics.fmean(col) for col in zip(*norms)],
+            "ratio": statistics.median(r.ratio for r in reports)}
+
+
+def _best_valid_test_error(history: list[dict[str, Any]], member: int) -> float:
+    """Test error of ``member`` at its best-validation epoch (early stopping's choice)."""
+    key = "valid_error" if not math.isnan(history[0]["valid_error"][member]) else "train_loss"
+    best = min(history, key=lambda h: h[key][member] if math.isfinite(h[key][member]) else math.inf)
+    return best["test_error"][member]
+
+
+def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs: torch.Tensor,
+              device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Start, fine-tune and measure ``spec.seeds`` networks; return the record and tensors.
+
+    Starts and measurements run on the CPU; the batched fine-tuning runs on ``device``.
+    """
+    t0 = time.perf_counter()
+    models = starts.build(start, spec, depth, data,
+                          [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)])
+    flow_init = _gradient_flow(models, data)
+    ens = EnsembleMLP.from_models(models).to(device)
+    fs_inputs = fs_inputs.to(device)
+    snapshots = [torch.softmax(ens(fs_inputs), dim=2).detach().cpu()]
+    history = finetune_ensemble(
+        ens, data, [derived_generator(spec.seed, s) for s in range(spec.seeds)],
+        epochs=spec.epochs, lr=spec.lr, momentum=spec.momentum, batch_size=spec.batch_size,
+        progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach().cpu()))
+    trained = ens.to_models()
+    record = {
+        "depth": depth, "start": start, "seeds": spec.seeds,
+        "test_error": [_best_valid_test_error(history, s) for s in range(spec.seeds)],
+        "final_test_error": history[-1]["test_error"],
+        "diverged": [not math.isfinite(v) for v in history[-1]["train_loss"]],
+        "curves": {k: [h[k] for h in history] for k in ("train_loss", "valid_error", "test_error")},
+        "gradient_flow_init": flow_init,
+        "gradient_flow_trained": _gradient_flow(trained, data),
+        "seconds": time.perf_counter() - t0,
+    }
+    tensors = {"function_space": torch.stack(snapshots).flatten(2).half(),  # (epochs+1, S, n*C)
+               "first_layer": trained[0][0].weight.detach()}
+    return record, tensors
+
+
+def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, resume: bool = False,
+              progress: bool = True, device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
+    """Run every trial not yet finished; return all trial records.
+
+    Args:
+        spec: what to run.
+        data: the data set (with its validation split).
+        out: the run folder; trials go to ``out/trials``.
+        resume: keep finished trials (else start afresh).
+        device: where the batched fine-tuning runs.
+    """
+    store = TrialStore(out)
+    if not resume:
+        store.clear()
+    fs_inputs = function_space_inputs(spec, data)
+    todo = [(d, s) for d in spec.depths for s in spec.starts if not store.done(d, s)]
+    with progress_bar("study", total=len(spec.depths) * len(spec.starts),
+                      completed=len(spec.depths) * len(spec.starts) - len(todo), enabled=progress) as bar:
+        for depth, start in todo:
+            bar.describe(f"study: depth {depth}, {start}")
+            record, tensors = run_trial(spec, depth, start, data, fs_inputs, device)
+            store.save(record, tensors)
+            bar.advance({"median_test_error": statistics.median(record["test_error"])})
+    return [store.load(d, s)[0] for d in spec.depths for s in spec.starts]

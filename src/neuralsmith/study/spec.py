@@ -1,0 +1,116 @@
+"""What a study runs: a frozen, validated spec read from TOML with command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from neuralsmith.runs import load_toml
+
+ALL_STARTS = ("default", "uniform", "normal", "glorot", "he", "lecun", "orthogonal", "lsuv",
+              "dbn", "sda")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A study: every start x every depth, ``seeds`` networks each, one fine-tuning budget.
+
+    Attributes:
+        name: label for the report.
+        data: data source (see :func:`neuralsmith.data.load`).
+        depths: numbers of hidden layers to compare.
+        starts: how networks start (initializer schemes, ``dbn``, ``sda``, ...).
+        seeds: networks per (depth, start).
+        activation: hidden nonlinearity.
+        hidden: units per hidden layer.
+        epochs, lr, momentum, batch_size: the fine-tuning budget, the same for every start.
+        validation: fraction of train held out for validation.
+        pretrain_epochs, pretrain_batch_size: the unsupervised budget per layer (``dbn``, ``sda``).
+        rbm_lr, dae_lr: the learning rates of CD-1 (DBN) and of the denoising autoencoders.
+        corruption: the SdA's masking level.
+        function_space_examples: test examples whose outputs place a network in function space.
+        families: the two starts drawn together in the function-space picture.
+        seed: the root seed; every trial derives its own from it.
+        threads: torch threads (small digits-sized nets run fastest on one; 0 keeps torch's choice).
+        n_train: use only this many training examples (seeded subset; 0 = all).
+    """
+
+    name: str = "quick"
+    data: str = "digits"
+    depths: tuple[int, ...] = (1, 2, 3)
+    starts: tuple[str, ...] = ALL_STARTS
+    seeds: int = 10
+    activation: str = "sigmoid"
+    hidden: int = 100
+    epochs: int = 30
+    lr: float = 0.1
+    momentum: float = 0.9
+    batch_size: int = 32
+    validation: float = 0.15
+    pretrain_epochs: int = 20
+    pretrain_batch_size: int = 10
+    rbm_lr: float = 0.05
+    dae_lr: float = 0.1
+    corruption: float = 0.2
+    function_space_examples: int = 200
+    families: tuple[str, str] = ("uniform", "dbn")
+    seed: int = 0
+    threads: int = 1
+    n_train: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs", "pretrain_batch_size",
+                     "function_space_examples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"study: {name} must be >= 1; got {getattr(self, name)}")
+        if self.threads < 0 or self.n_train < 0:
+            raise ValueError(f"study: threads and n_train must be >= 0; got {self.threads}, {self.n_train}")
+        if not self.depths or min(self.depths) < 1:
+            raise ValueError(f"study: depths must be one or more numbers >= 1; got {self.depths}")
+        if self.activation not in ("sigmoid", "tanh", "relu"):
+            raise ValueError(f"study: activation must be sigmoid, tanh or relu; got {self.activation!r}")
+        if len(self.families) != 2:
+            raise ValueError(f"study: families names two starts; got {self.families}")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], where: str = "study") -> "StudySpec":
+        """Build a spec from plain values, refusing unknown keys and wrong types loudly."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(mapping) - set(known))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        values = {k: _coerce(k, v, cls.__dataclass_fields__[k].default, where) for k, v in mapping.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> "StudySpec":
+        """Read a spec from a TOML file (a ``[study]`` table or top-level keys), then override."""
+        raw = load_toml(path)
+        raw = raw.get("study", raw)
+        return cls.from_mapping({**raw, **{k: v for k, v in overrides.items() if v is not None}},
+                                where=str(path))
+
+    def replace(self, **changes: Any) -> "StudySpec":
+        """A copy with ``changes`` (None values ignored)."""
+        return StudySpec.from_mapping({**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
+    """Check ``value`` against the type of the field's default (tuples from lists)."""
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: {key} must be a list; got {value!r}")
+        kind = type(default[0])
+        if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{where}: {key} must be a list of {kind.__name__}; got {value!r}")
+        return tuple(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not type(default):
+        raise ValueError(f"{where}: {key} must be {type(default).__name__}; got {value!r}")
+    return value

@@ -1,0 +1,110 @@
+"""How a study's networks start: initializer schemes, or greedy pre-training.
+
+Every start maps (spec, depth, data, one generator per seed) to plain ``nn.Sequential`` MLPs
+with ``depth`` hidden layers of ``spec.hidden`` units, ready for the common fine-tuning budget.
+A start may build its seeds together (the SdA pre-trains them as one batched model). New starts
+plug in by adding a function to :data:`STARTS`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from neuralsmith import init, nets
+from neuralsmith.data import Dataset
+from neuralsmith.ensemble import pretrain_dbns, pretrain_sdas
+from neuralsmith.stack import DBN, StackedDAE
+from neuralsmith.study.spec import StudySpec
+
+Start = Callable[[StudySpec, int, Dataset, Sequence[torch.Generator]], list[nn.Sequential]]
+OneSeed = Callable[[StudySpec, int, Dataset, torch.Generator], nn.Sequential]
+
+
+def per_seed(build_one: OneSeed) -> Start:
+    """Lift a one-network start to a start for every seed, built one after another."""
+
+    def start(spec: StudySpec, depth: int, data: Dataset,
+              generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+        return [build_one(spec, depth, data, g) for g in generators]
+
+    start.__doc__ = build_one.__doc__
+    return start
+
+
+def layer_sizes(spec: StudySpec, depth: int, data: Dataset) -> list[int]:
+    """``[n_features, hidden x depth, n_classes]``."""
+    return [data.n_features] + [spec.hidden] * depth + [data.n_classes]
+
+
+def _scheme(name: str, **options) -> Start:
+    """A start that builds the MLP with the initializer ``name`` from :mod:`neuralsmith.init`."""
+
+    def start_one(spec: StudySpec, depth: int, data: Dataset, generator: torch.Generator) -> nn.Sequential:
+        extra = dict(options)
+        if name == "lsuv":  # data-driven: unit variance on a seeded batch of training examples
+            extra["batch"] = data.x_train[torch.randperm(len(data.x_train), generator=generator)[:256]]
+        return nets.mlp(layer_sizes(spec, depth, data), spec.activation, init=name,
+                        generator=generator, **extra)
+
+    start_one.__doc__ = f"Initializer scheme {name!r} {options or ''}"
+    return per_seed(start_one)
+
+
+def _uniform_fan_in(spec: StudySpec, depth: int, data: Dataset,
+                    generator: torch.Generator) -> nn.Sequential:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights, zero biases: Erhan et al.'s baseline."""
+    model = nets.mlp(layer_sizes(spec, depth, data), spec.activation, init="default", generator=generator)
+    for m in model:
+        if isinstance(m, nn.Linear):
+            init.uniform_(m.weight, 1.0 / math.sqrt(m.weight.shape[1]), generator=generator)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def _sda(spec: StudySpec, depth: int, data: Dataset,
+         generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    """Stacked denoising autoencoders (masking noise), all seeds pre-trained as one batched model."""
+    sizes = layer_sizes(spec, depth, data)[:-1]
+    sdas = [StackedDAE(sizes, levels=spec.corruption, generator=g) for g in generators]
+    pretrain_sdas(sdas, data.x_train, generators, epochs=spec.pretrain_epochs, lr=spec.dae_lr,
+                  batch_size=spec.pretrain_batch_size)
+    return [sda.to_mlp(data.n_classes, spec.activation) for sda in sdas]
+
+
+def _dbn(spec: StudySpec, depth: int, data: Dataset,
+         generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    """Deep Belief Networks: RBMs trained greedily with CD-1, all seeds as one batched model."""
+    dbns = [DBN(layer_sizes(spec, depth, data)[:-1], generator=g) for g in generators]
+    pretrain_dbns(dbns, data.x_train, generators, epochs=spec.pretrain_epochs, lr=spec.rbm_lr,
+                  batch_size=spec.pretrain_batch_size)
+    return [dbn.to_mlp(data.n_classes, spec.activation) for dbn in dbns]
+
+
+STARTS: dict[str, Start] = {
+    "default": _scheme("default"),
+    "uniform": per_seed(_uniform_fan_in),
+    "normal": _scheme("normal", std=0.01),
+    "glorot": _scheme("glorot_uniform"),
+    "he": _scheme("he_uniform"),
+    "lecun": _scheme("lecun_uniform"),
+    "orthogonal": _scheme("orthogonal"),
+    "lsuv": _scheme("lsuv"),
+    "dbn": _dbn,
+    "sda": _sda,
+}
+
+
+def build(start: str, spec: StudySpec, depth: int, data: Dataset,
+          generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    """The networks that ``start`` gives, one per generator (seed).
+
+    Raises:
+        ValueError: for an unknown start.
+    """
+    if start not in STARTS:
+        raise ValueError(f"unknown start {start!r}; known: {', '.join(STARTS)}")
+    return STARTS[start](spec, depth, data, generators)
