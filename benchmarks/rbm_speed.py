@@ -1,25 +1,36 @@
 """Speed of one PCD epoch, 784 -> 500, on Fashion-MNIST: neuralsmith vs scikit-learn vs the GEMM floor.
 
-    python benchmarks/rbm_speed.py [--n 60000] [--rounds 3] [--threads 2] [--configs main,batch10,k15]
+    python benchmarks/rbm_speed.py [--mode batches|epochs] [--n 60000] [--rounds 3]
+                                   [--threads 2] [--configs main,batch10,k15]
 
 Configurations:
 
 * ``main``: PCD-1, batch 100, on ``--n`` images (the acceptance case), against
-  ``sklearn.neural_network.BernoulliRBM(n_components=500, batch_size=100, n_iter=1)``,
-  which is PCD-1 with the same updates (plain SGD: no momentum, no weight decay).
+  ``sklearn.neural_network.BernoulliRBM(n_components=500, batch_size=100)``, which is PCD-1
+  with the same updates (plain SGD: no momentum, no weight decay; learning rate 0.05).
 * ``batch10``: the same with batch 10 (sklearn too), on ``--n-small`` images.
 * ``k15``: PCD-15, batch 100, on ``--n-small`` images; sklearn has no k, so only the floor.
 
 The *floor* is the bare fp32 GEMMs a PCD-k update needs, timed with ``torch.mm`` into
 preallocated outputs over the same batches: one for the data phase, two per Gibbs step, two
-for the weight statistics (five for k = 1). ``floor / ours`` is the fraction of the machine's
-GEMM throughput our whole training loop reaches.
+for the weight statistics (five batch x 784 x 500 products for k = 1). ``floor / ours`` is the
+fraction of the machine's GEMM throughput our whole training loop reaches.
 
-The three are interleaved round by round in one process (the machine is shared and noisy);
-the ratios are per round, with the median reported. Threads: ``torch.set_num_threads`` and,
-for scikit-learn's OpenBLAS, ``threadpoolctl``. The environment may set OPENBLAS_CORETYPE /
-OPENBLAS_L2_SIZE, which slow numpy's BLAS down; both are unset below, before numpy is first
-imported, so that scikit-learn gets a fair timing.
+Two ways to share out a noisy, shared machine fairly:
+
+* ``--mode epochs``: whole epochs through the public APIs (``neuralsmith.rbm.train`` for one
+  epoch, ``BernoulliRBM.fit`` with ``n_iter=1``), interleaved round by round; reported: the
+  median of the per-round ratios and the ratio of the best (least disturbed) times.
+* ``--mode batches`` (default): the three take turns batch by batch through one epoch, so a
+  burst of load from elsewhere hits all three alike: the floor's GEMMs, one update of ours (the
+  ``step`` that ``train`` runs per batch, on a shuffled batch as ``train`` gathers it) and one
+  ``BernoulliRBM._fit`` on the next contiguous batch: the per-batch update ``fit`` loops over,
+  on float32 as ``fit`` keeps it (``partial_fit`` would convert every batch to float64).
+  Reported: the ratio of the summed times.
+
+Threads: ``torch.set_num_threads`` and, for scikit-learn's OpenBLAS, ``threadpoolctl``. The
+environment may set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow numpy's BLAS down; both
+are unset below, before numpy is first imported, so that scikit-learn gets a fair timing.
 """
 
 from __future__ import annotations
@@ -43,35 +54,59 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 import _fashion  # noqa: E402
 
-from neuralsmith.rbm import RBM, train  # noqa: E402
+from neuralsmith.rbm import RBM, Settings, train  # noqa: E402
+from neuralsmith.rbm.learning import _Trainer  # noqa: E402  (the per-batch step of train)
 
 N_HIDDEN, LR = 500, 0.05
 CONFIGS = {"main": (100, 1, True), "batch10": (10, 1, True), "k15": (100, 15, False)}
 
 
-def time_floor(x: torch.Tensor, batch: int, k: int) -> float:
-    """Seconds for the bare GEMMs of one PCD-k epoch (3 + 2k per batch)."""
-    g = torch.Generator().manual_seed(0)
-    w = torch.randn(N_HIDDEN, x.shape[1], generator=g) * 0.01
-    h0 = (torch.rand(batch, N_HIDDEN, generator=g) < 0.5).float()
-    vk = (torch.rand(batch, x.shape[1], generator=g) < 0.3).float()
-    out_h, out_v = torch.empty(batch, N_HIDDEN), torch.empty(batch, x.shape[1])
-    grad = torch.empty(N_HIDDEN, x.shape[1])
+class Floor:
+    """The bare GEMMs of PCD-k updates (3 + 2k per batch), into preallocated outputs."""
+
+    def __init__(self, n_visible: int, batch: int, k: int):
+        g = torch.Generator().manual_seed(0)
+        self.k = k
+        self.w = torch.randn(N_HIDDEN, n_visible, generator=g) * 0.01
+        self.h0 = (torch.rand(batch, N_HIDDEN, generator=g) < 0.5).float()
+        self.vk = (torch.rand(batch, n_visible, generator=g) < 0.3).float()
+        self.out_h, self.out_v = torch.empty(batch, N_HIDDEN), torch.empty(batch, n_visible)
+        self.grad = torch.empty(N_HIDDEN, n_visible)
+
+    def step(self, v: torch.Tensor) -> None:
+        n, w = len(v), self.w
+        torch.mm(v, w.t(), out=self.out_h[:n])  # data phase
+        for _ in range(self.k):
+            torch.mm(self.h0, w, out=self.out_v)  # h -> v
+            torch.mm(self.vk, w.t(), out=self.out_h)  # v -> h
+        torch.mm(self.out_h[:n].t(), v, out=self.grad)  # positive statistics
+        torch.mm(self.out_h.t(), self.vk, out=self.grad)  # negative statistics
+
+
+def _sklearn_rbm(batch: int):
+    from sklearn.neural_network import BernoulliRBM
+
+    return BernoulliRBM(n_components=N_HIDDEN, batch_size=batch, n_iter=1, learning_rate=LR,
+                        random_state=0)
+
+
+def _blas_threads(threads: int):
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(threads)
+    except ImportError:  # without it, OpenBLAS uses its default thread count
+        return contextlib.nullcontext()
+
+
+def epoch_floor(x: torch.Tensor, batch: int, k: int) -> float:
+    floor = Floor(x.shape[1], batch, k)
     start = time.perf_counter()
     for lo in range(0, len(x), batch):
-        v = x[lo:lo + batch]
-        n = len(v)
-        torch.mm(v, w.t(), out=out_h[:n])  # data phase
-        for _ in range(k):
-            torch.mm(h0, w, out=out_v)  # h -> v
-            torch.mm(vk, w.t(), out=out_h)  # v -> h
-        torch.mm(out_h[:n].t(), v, out=grad)  # positive statistics
-        torch.mm(out_h.t(), vk, out=grad)  # negative statistics
+        floor.step(x[lo:lo + batch])
     return time.perf_counter() - start
 
 
-def time_ours(x: torch.Tensor, batch: int, k: int) -> float:
-    """Seconds for ``neuralsmith.rbm.train``: one PCD-k epoch, plain SGD as sklearn."""
+def epoch_ours(x: torch.Tensor, batch: int, k: int) -> float:
     g = torch.Generator().manual_seed(0)
     rbm = RBM(x.shape[1], N_HIDDEN, generator=g)
     start = time.perf_counter()
@@ -80,38 +115,66 @@ def time_ours(x: torch.Tensor, batch: int, k: int) -> float:
     return time.perf_counter() - start
 
 
-def time_sklearn(x_np: np.ndarray, batch: int, threads: int) -> float:
-    """Seconds for ``BernoulliRBM.fit`` with n_iter=1 (one PCD-1 epoch)."""
-    from sklearn.neural_network import BernoulliRBM
-
-    try:
-        from threadpoolctl import threadpool_limits
-        limits = threadpool_limits(threads)
-    except ImportError:  # without it, OpenBLAS uses its default thread count
-        limits = contextlib.nullcontext()
-    est = BernoulliRBM(n_components=N_HIDDEN, batch_size=batch, n_iter=1, learning_rate=LR,
-                       random_state=0)
-    with limits:
+def epoch_sklearn(x_np: np.ndarray, batch: int, threads: int) -> float:
+    est = _sklearn_rbm(batch)
+    with _blas_threads(threads):
         start = time.perf_counter()
         est.fit(x_np)
         return time.perf_counter() - start
 
 
-def run_config(name: str, x: torch.Tensor, rounds: int, threads: int) -> dict:
-    batch, k, with_sklearn = CONFIGS[name]
-    x_np = x.numpy()
-    time_ours(x[: batch * 20], batch, k)  # warm up both libraries
-    if with_sklearn:
-        time_sklearn(x_np[: batch * 20], batch, threads)
+def by_epochs(x: torch.Tensor, batch: int, k: int, with_sklearn: bool, rounds: int,
+              threads: int, name: str) -> list[dict]:
     rows = []
     for r in range(rounds):
-        row = {"floor": time_floor(x, batch, k), "ours": time_ours(x, batch, k)}
+        row = {"floor": epoch_floor(x, batch, k), "ours": epoch_ours(x, batch, k)}
         if with_sklearn:
-            row["sklearn"] = time_sklearn(x_np, batch, threads)
+            row["sklearn"] = epoch_sklearn(x.numpy(), batch, threads)
         rows.append(row)
-        print(f"  [{name}] round {r + 1}: " + ", ".join(f"{k} {v:.3f}s" for k, v in row.items()),
-              flush=True)
-    return summarize(name, len(x), batch, k, rows)
+        _print_round(name, r, row)
+    return rows
+
+
+def by_batches(x: torch.Tensor, batch: int, k: int, with_sklearn: bool, rounds: int,
+               threads: int, name: str) -> list[dict]:
+    rows = []
+    for r in range(rounds):
+        row = _one_interleaved_epoch(x, batch, k, with_sklearn, threads)
+        rows.append(row)
+        _print_round(name, r, row)
+    return rows
+
+
+def _one_interleaved_epoch(x: torch.Tensor, batch: int, k: int, with_sklearn: bool,
+                           threads: int) -> dict:
+    """One epoch of each, taking turns batch by batch; returns the summed seconds."""
+    g = torch.Generator().manual_seed(0)
+    rbm = RBM(x.shape[1], N_HIDDEN, generator=g)
+    ours = _Trainer(rbm, x, None, Settings(epochs=1, batch_size=batch, lr=LR, k=k, method="pcd",
+                                           momentum=0.0, weight_decay=0.0), g)
+    floor, x_np = Floor(x.shape[1], batch, k), x.numpy()
+    sk = _sklearn_rbm(batch).fit(x_np[:batch])  # float32 state, as fit leaves it
+    rng = np.random.RandomState(0)
+    perm = torch.randperm(len(x), generator=g)
+    total = {"floor": 0.0, "ours": 0.0, **({"sklearn": 0.0} if with_sklearn else {})}
+    with torch.no_grad(), _blas_threads(threads):
+        for lo in range(0, len(x), batch):
+            total["floor"] += _timed(floor.step, x[lo:lo + batch])
+            total["ours"] += _timed(lambda: ours.step(x[perm[lo:lo + batch]]))
+            if with_sklearn:
+                total["sklearn"] += _timed(sk._fit, x_np[lo:lo + batch], rng)
+    return total
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def _print_round(name: str, r: int, row: dict) -> None:
+    print(f"  [{name}] round {r + 1}: " + ", ".join(f"{k} {v:.3f}s" for k, v in row.items()),
+          flush=True)
 
 
 def summarize(name: str, n: int, batch: int, k: int, rows: list[dict]) -> dict:
@@ -126,8 +189,8 @@ def summarize(name: str, n: int, batch: int, k: int, rows: list[dict]) -> dict:
     return out
 
 
-def gemm_rate(threads: int) -> float:
-    """The machine's fp32 GEMM rate now (GFLOP/s) on one 100 x 784 x 500 product."""
+def gemm_rate() -> float:
+    """The machine's best fp32 GEMM rate now (GFLOP/s) on one 100 x 784 x 500 product."""
     a, b = torch.rand(100, 784), torch.rand(784, 500)
     out = torch.empty(100, 500)
     best = float("inf")
@@ -138,23 +201,7 @@ def gemm_rate(threads: int) -> float:
     return 2 * 100 * 784 * 500 / best / 1e9
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n", type=int, default=60000, help="training images for 'main'")
-    p.add_argument("--n-small", type=int, default=10000, help="images for batch10 and k15")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--configs", default="main,batch10,k15")
-    p.add_argument("--json", type=Path, help="also write the figures here")
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    x, _ = _fashion.load()
-    print(f"torch {torch.__version__}, {args.threads} threads, "
-          f"best single-GEMM rate now {gemm_rate(args.threads):.0f} GFLOP/s")
-    results = []
-    for name in args.configs.split(","):
-        n = args.n if name == "main" else args.n_small
-        results.append(run_config(name, x[:n].contiguous(), args.rounds, args.threads))
+def _report(results: list[dict]) -> None:
     print("ratios: median over rounds [best time over best time]")
     for res in results:
         line = f"{res['config']:8s} n={res['n']} batch={res['batch']} k={res['k']}: " \
@@ -164,8 +211,34 @@ def main() -> None:
                     f"[{res['sklearn_over_ours_best']:.2f}x]"
         best = ", ".join(f"{k} {v:.3f}" for k, v in res["best_seconds"].items())
         print(line + f"  (best s: {best})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=("batches", "epochs"), default="batches")
+    p.add_argument("--n", type=int, default=60000, help="training images for 'main'")
+    p.add_argument("--n-small", type=int, default=10000, help="images for batch10 and k15")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--configs", default="main,batch10,k15")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    x_all, _ = _fashion.load()
+    print(f"torch {torch.__version__}, {args.threads} threads, mode {args.mode}, "
+          f"best single-GEMM rate now {gemm_rate():.0f} GFLOP/s, load {os.getloadavg()[0]:.1f}")
+    run = by_batches if args.mode == "batches" else by_epochs
+    results = []
+    for name in args.configs.split(","):
+        batch, k, with_sklearn = CONFIGS[name]
+        x = x_all[: args.n if name == "main" else args.n_small].contiguous()
+        run(x[: batch * 20], batch, k, with_sklearn, 1, args.threads, name + " warm-up")
+        rows = run(x, batch, k, with_sklearn, args.rounds, args.threads, name)
+        results.append(summarize(name, len(x), batch, k, rows))
+    _report(results)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"mode": args.mode, "threads": args.threads,
+                                         "results": results}, indent=2))
 
 
 if __name__ == "__main__":

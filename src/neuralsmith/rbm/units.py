@@ -52,10 +52,10 @@ def uniform_like(x: Tensor, generator: Generator | None) -> Tensor:
 def bernoulli(p: Tensor, generator: Generator | None) -> Tensor:
     r"""Draw :math:`s \sim \text{Bernoulli}(p)` as 0./1. floats of ``p``'s dtype.
 
-    The uniforms are 24-bit, cut two from each 63-bit integer draw: on CPUs that is about
-    half the cost of ``torch.rand`` (and a fifth of ``torch.bernoulli``), and it matters
-    because sampling is the largest cost of a CD step after the GEMMs. A probability is
-    rounded up to the next multiple of :math:`2^{-24}` (an error below 6e-8).
+    The uniforms are 24-bit, cut two from each 63-bit integer draw: on CPUs that costs about
+    60% of ``torch.rand`` (and a third of ``torch.bernoulli``), which matters because the
+    serial Mersenne Twister is the largest cost of a CD step after the GEMMs. A probability
+    is rounded up to the next multiple of :math:`2^{-24}` (an error below 6e-8).
 
     Example:
         >>> s = bernoulli(torch.full((10000,), 0.25), torch.Generator().manual_seed(0))
