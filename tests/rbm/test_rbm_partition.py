@@ -158,3 +158,13 @@ def test_ais_needs_two_runs():
 def test_pseudo_likelihood_needs_binary_visibles():
     with pytest.raises(ValueError, match="needs binary"):
         pseudo_likelihood(RBM(3, 2, visible="gaussian"), torch.zeros(2, 3))
+
+
+def test_hidden_free_energy_sums_out_the_visible_layer(make_rbm):
+    from neuralsmith.rbm.partition import hidden_free_energy
+
+    rbm = make_rbm(6, 3)
+    h = binary_states(0, 8, 3)
+    v = binary_states(0, 64, 6)
+    energies = torch.stack([rbm.energy(v, hh.expand(64, -1)) for hh in h])  # (8, 64)
+    assert torch.allclose(hidden_free_energy(rbm, h), -torch.logsumexp(-energies, 1))

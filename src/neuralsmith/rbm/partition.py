@@ -99,16 +99,30 @@ def exact_log_partition(rbm: RBM, *, max_units: int = MAX_ENUMERATED) -> float:
         True
     """
     layer = _enumerated_layer(rbm, max_units)
-    rbm64 = _float64(rbm)
-    n = rbm.n_hidden if layer == "hidden" else rbm.n_visible
-    other = rbm.n_visible if layer == "hidden" else rbm.n_hidden
-    energy = hidden_free_energy if layer == "hidden" else RBM.free_energy
-    chunk = 2 ** max(0, int(math.log2(max(1, CHUNK_ELEMENTS // other))))
+    own, bias, other, w_aug = _enumeration(_float64(rbm), layer)
+    n = len(bias)
+    chunk = 2 ** max(0, int(math.log2(max(1, CHUNK_ELEMENTS // w_aug.shape[1]))))
     parts = []
     for start in range(0, 2**n, chunk):
-        s = binary_states(start, min(chunk, 2**n - start), n, device=rbm.weight.device)
-        parts.append(torch.logsumexp(-energy(rbm64, s), 0))
+        s = binary_states(start, min(chunk, 2**n - start), n, device=w_aug.device)
+        x = torch.cat([s, torch.ones_like(s[:, :1])], 1) @ w_aug  # (chunk, other): bias + input
+        neg_f = -own.energy(s, bias) - other[0].free_energy(x, *other[1:])
+        parts.append(torch.logsumexp(neg_f, 0))
     return float(torch.logsumexp(torch.stack(parts), 0))
+
+
+def _enumeration(rbm: RBM, layer: str):
+    """(own units, own bias, (other units, other bias, other std), [W; other bias]) for ``layer``.
+
+    The other layer's bias rides in the GEMM as a last row of the weights, against a column of
+    ones in the states, which saves a broadcast copy per batch of states.
+    """
+    w, b, c = rbm.weight.detach(), rbm.visible_bias.detach(), rbm.hidden_bias.detach()
+    if layer == "hidden":
+        other = (rbm.visible_units, b, rbm.visible_std)
+        return rbm.hidden_units, c, other, torch.cat([w, b[None]])  # (n_hidden + 1, n_visible)
+    other = (rbm.hidden_units, c, None)  # binary visible units: t(v) = v
+    return rbm.visible_units, b, other, torch.cat([w.t(), c[None]])  # (n_visible + 1, n_hidden)
 
 
 @torch.no_grad()
