@@ -1,7 +1,7 @@
 """Speed of one PCD epoch, 784 -> 500, on Fashion-MNIST: neuralsmith vs scikit-learn vs the GEMM floor.
 
-    python benchmarks/rbm_speed.py [--mode batches|epochs] [--n 60000] [--rounds 3]
-                                   [--threads 2] [--configs main,batch10,k15]
+    python benchmarks/rbm_speed.py [--n 60000] [--n-small 10000] [--rounds 3] [--threads 2]
+                                   [--configs main,batch10,k15]
 
 Configurations:
 
@@ -16,17 +16,13 @@ preallocated outputs over the same batches: one for the data phase, two per Gibb
 for the weight statistics (five batch x 784 x 500 products for k = 1). ``floor / ours`` is the
 fraction of the machine's GEMM throughput our whole training loop reaches.
 
-Two ways to share out a noisy, shared machine fairly:
-
-* ``--mode epochs``: whole epochs through the public APIs (``neuralsmith.rbm.train`` for one
-  epoch, ``BernoulliRBM.fit`` with ``n_iter=1``), interleaved round by round; reported: the
-  median of the per-round ratios and the ratio of the best (least disturbed) times.
-* ``--mode batches`` (default): the three take turns batch by batch through one epoch, so a
-  burst of load from elsewhere hits all three alike: the floor's GEMMs, one update of ours (the
-  ``step`` that ``train`` runs per batch, on a shuffled batch as ``train`` gathers it) and one
-  ``BernoulliRBM._fit`` on the next contiguous batch: the per-batch update ``fit`` loops over,
-  on float32 as ``fit`` keeps it (``partial_fit`` would convert every batch to float64).
-  Reported: the ratio of the summed times.
+Whole epochs through the public APIs (``neuralsmith.rbm.train`` for one epoch,
+``BernoulliRBM.fit`` with ``n_iter=1``), interleaved round by round, since the machine is
+shared and its speed drifts by tens of percent within minutes. Reported: the median of the
+per-round ratios and the ratio of the best (least disturbed) times. After each scikit-learn
+epoch the script pauses a second, untimed: OpenBLAS threads keep spinning for a while after
+a call and would otherwise slow the torch timing that follows (interleaving batch by batch
+was tried and dropped for that reason).
 
 Threads: ``torch.set_num_threads`` and, for scikit-learn's OpenBLAS, ``threadpoolctl``. The
 environment may set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow numpy's BLAS down; both
@@ -54,8 +50,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 import _fashion  # noqa: E402
 
-from neuralsmith.rbm import RBM, Settings, train  # noqa: E402
-from neuralsmith.rbm.learning import _Trainer  # noqa: E402  (the per-batch step of train)
+from neuralsmith.rbm import RBM, train  # noqa: E402
 
 N_HIDDEN, LR = 500, 0.05
 CONFIGS = {"main": (100, 1, True), "batch10": (10, 1, True), "k15": (100, 15, False)}
@@ -130,46 +125,10 @@ def by_epochs(x: torch.Tensor, batch: int, k: int, with_sklearn: bool, rounds: i
         row = {"floor": epoch_floor(x, batch, k), "ours": epoch_ours(x, batch, k)}
         if with_sklearn:
             row["sklearn"] = epoch_sklearn(x.numpy(), batch, threads)
+            time.sleep(1.0)  # let OpenBLAS's spinning threads park before torch is timed
         rows.append(row)
         _print_round(name, r, row)
     return rows
-
-
-def by_batches(x: torch.Tensor, batch: int, k: int, with_sklearn: bool, rounds: int,
-               threads: int, name: str) -> list[dict]:
-    rows = []
-    for r in range(rounds):
-        row = _one_interleaved_epoch(x, batch, k, with_sklearn, threads)
-        rows.append(row)
-        _print_round(name, r, row)
-    return rows
-
-
-def _one_interleaved_epoch(x: torch.Tensor, batch: int, k: int, with_sklearn: bool,
-                           threads: int) -> dict:
-    """One epoch of each, taking turns batch by batch; returns the summed seconds."""
-    g = torch.Generator().manual_seed(0)
-    rbm = RBM(x.shape[1], N_HIDDEN, generator=g)
-    ours = _Trainer(rbm, x, None, Settings(epochs=1, batch_size=batch, lr=LR, k=k, method="pcd",
-                                           momentum=0.0, weight_decay=0.0), g)
-    floor, x_np = Floor(x.shape[1], batch, k), x.numpy()
-    sk = _sklearn_rbm(batch).fit(x_np[:batch])  # float32 state, as fit leaves it
-    rng = np.random.RandomState(0)
-    perm = torch.randperm(len(x), generator=g)
-    total = {"floor": 0.0, "ours": 0.0, **({"sklearn": 0.0} if with_sklearn else {})}
-    with torch.no_grad(), _blas_threads(threads):
-        for lo in range(0, len(x), batch):
-            total["floor"] += _timed(floor.step, x[lo:lo + batch])
-            total["ours"] += _timed(lambda: ours.step(x[perm[lo:lo + batch]]))
-            if with_sklearn:
-                total["sklearn"] += _timed(sk._fit, x_np[lo:lo + batch], rng)
-    return total
-
-
-def _timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def _print_round(name: str, r: int, row: dict) -> None:
@@ -215,7 +174,6 @@ def _report(results: list[dict]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--mode", choices=("batches", "epochs"), default="batches")
     p.add_argument("--n", type=int, default=60000, help="training images for 'main'")
     p.add_argument("--n-small", type=int, default=10000, help="images for batch10 and k15")
     p.add_argument("--rounds", type=int, default=3)
@@ -225,19 +183,18 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     x_all, _ = _fashion.load()
-    print(f"torch {torch.__version__}, {args.threads} threads, mode {args.mode}, "
+    print(f"torch {torch.__version__}, {args.threads} threads, "
           f"best single-GEMM rate now {gemm_rate():.0f} GFLOP/s, load {os.getloadavg()[0]:.1f}")
-    run = by_batches if args.mode == "batches" else by_epochs
     results = []
     for name in args.configs.split(","):
         batch, k, with_sklearn = CONFIGS[name]
         x = x_all[: args.n if name == "main" else args.n_small].contiguous()
-        run(x[: batch * 20], batch, k, with_sklearn, 1, args.threads, name + " warm-up")
-        rows = run(x, batch, k, with_sklearn, args.rounds, args.threads, name)
+        by_epochs(x[: batch * 20], batch, k, with_sklearn, 1, args.threads, name + " warm-up")
+        rows = by_epochs(x, batch, k, with_sklearn, args.rounds, args.threads, name)
         results.append(summarize(name, len(x), batch, k, rows))
     _report(results)
     if args.json:
-        args.json.write_text(json.dumps({"mode": args.mode, "threads": args.threads,
+        args.json.write_text(json.dumps({"threads": args.threads, "load": os.getloadavg()[0],
                                          "results": results}, indent=2))
 
 

@@ -584,9 +584,10 @@ def _check_data(rbm: RBM, x: Tensor, name: str) -> Tensor:
         raise ValueError(f"{name} must have shape (n >= 1, {rbm.n_visible}) for this RBM; "
                          f"got {tuple(x.shape)}")
     x = x.to(dtype=rbm.weight.dtype, device=rbm.weight.device)
-    if not bool(torch.isfinite(x).all()):
+    lo, hi = (float(t) for t in torch.aminmax(x))  # one pass; NaN and inf show up here too
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} holds NaN or inf values; clean or impute them first")
-    if rbm.visible_units.binary and (float(x.min()) < 0 or float(x.max()) > 1):
+    if rbm.visible_units.binary and (lo < 0 or hi > 1):
         raise ValueError(f"{name} must lie in [0, 1] for Bernoulli visible units; scale it, "
                          "or use visible='gaussian' on standardized data")
     return x
