@@ -15,7 +15,11 @@ The Theano deep-learning tutorial reports 2.05 minutes per layer-epoch for its 3
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -52,28 +56,45 @@ def ours(x: torch.Tensor, n_hidden: int, batch: int) -> tuple[float, torch.Tenso
         return seconds, rbm.hidden_probs(x)
 
 
+def time_layer(x: torch.Tensor, n_hidden: int, batch: int, rounds: int):
+    """Median (ours, floor) seconds over interleaved rounds, after a warm-up; and the codes."""
+    gemm_floor(x[:2000], n_hidden, batch), ours(x[:2000], n_hidden, batch)  # warm-up
+    times = []
+    for _ in range(rounds):
+        floor = gemm_floor(x, n_hidden, batch)
+        seconds, codes = ours(x, n_hidden, batch)
+        times.append((seconds, floor))
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times), codes
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layers", default="500,500,2000")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--n", type=int, default=60000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--json", type=Path, help="also write the figures here")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     x = data.load("fashion-mnist").x_train[:a.n]
     sizes = [int(s) for s in a.layers.split(",")]
-    total_ours = total_floor = 0.0
     print(f"DBN {x.shape[1]}-{a.layers.replace(',', '-')}, CD-1, batch {a.batch}, {len(x)} images, "
-          f"{a.threads} threads")
+          f"{a.threads} threads, median of {a.rounds} rounds, load {os.getloadavg()[0]:.1f}")
+    layers = []
     for l, n_hidden in enumerate(sizes, start=1):
-        floor = gemm_floor(x, n_hidden, a.batch)
-        seconds, codes = ours(x, n_hidden, a.batch)
-        total_ours, total_floor = total_ours + seconds, total_floor + floor
+        seconds, floor, x_next = time_layer(x, n_hidden, a.batch, a.rounds)
+        layers.append({"layer": l, "shape": [x.shape[1], n_hidden], "ours": seconds, "floor": floor})
         print(f"layer {l} ({x.shape[1]} -> {n_hidden}): ours {seconds:.2f} s, GEMM floor {floor:.2f} s, "
               f"ratio {seconds / floor:.2f}", flush=True)
-        x = codes
-    print(f"all layers, one epoch each: ours {total_ours:.2f} s, sum of floors {total_floor:.2f} s, "
-          f"ratio {total_ours / total_floor:.2f}")
+        x = x_next
+    ours_s, floor_s = sum(r["ours"] for r in layers), sum(r["floor"] for r in layers)
+    print(f"all layers, one epoch each: ours {ours_s:.2f} s, sum of floors {floor_s:.2f} s, "
+          f"ratio {ours_s / floor_s:.2f}")
+    if a.json:
+        a.json.write_text(json.dumps({"args": vars(a) | {"json": str(a.json)}, "layers": layers,
+                                      "ours": ours_s, "floor": floor_s, "ratio": ours_s / floor_s,
+                                      "torch": torch.__version__}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

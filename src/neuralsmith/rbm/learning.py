@@ -239,7 +239,9 @@ class _Trainer:
         pk = hid.mean(xk)
         if self.settings.persistent:
             self.chain_h = hid.sample(xk, None, g, pk)
-        return torch.cat([vk, v0]), torch.cat([tk, t0]), torch.cat([pk, p0])
+        v = torch.cat([vk, v0])
+        t = v if tk is vk and t0 is v0 else torch.cat([tk, t0])  # t(v) = v: stack once
+        return v, t, torch.cat([pk, p0])
 
     def _chain(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         """k Gibbs half-sweeps h -> v, with k - 1 v -> h between; returns the last v."""
