@@ -50,6 +50,8 @@ def main() -> None:
     p.add_argument("--dae-lr", type=float, default=0.05)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--schedule", default="constant")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--subset", type=int, default=0, help="use only this many training images")
     p.add_argument("--seed", type=int, default=0)
@@ -67,15 +69,16 @@ def main() -> None:
         t0 = time.perf_counter()
         model = start(name, ds, a, g)
         t1 = time.perf_counter()
-        result = finetune(model, ds, epochs=a.epochs, lr=a.lr, momentum=0.9, batch_size=a.batch_size,
+        result = finetune(model, ds, epochs=a.epochs, lr=a.lr, momentum=a.momentum, batch_size=a.batch_size,
+                          schedule=a.schedule,
                           generator=g, progress=a.progress)
         m = result.metrics
         rows.append({"start": name, "test_accuracy": 100 - m["test_error"], "valid_accuracy": 100 - m["valid_error"],
                      "best_epoch": m["best_epoch"], "pretrain_s": t1 - t0, "finetune_s": m["seconds"]})
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps({"args": vars(a), "rows": rows}, indent=2) + "\n")
         print(f"{name:8s} test acc {rows[-1]['test_accuracy']:.2f}%  valid acc {rows[-1]['valid_accuracy']:.2f}%  "
               f"best epoch {m['best_epoch']}  pre-train {t1 - t0:.0f} s  fine-tune {m['seconds']:.0f} s", flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"args": vars(a), "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
