@@ -114,10 +114,13 @@ def _build(build: Callable[[dict[str, Any], dict[str, torch.Tensor]], M], meta: 
     try:
         model = build(meta, tensors)
         model.load_state_dict(tensors)
+    except ValueError as exc:  # the config itself is refused: say which file holds it
+        raise ValueError(f"{path}.json: {exc}") from None
     except (KeyError, TypeError, RuntimeError) as exc:
-        raise ValueError(f"{path}.json/.safetensors do not make a model ({type(exc).__name__}: {exc}); "
-                         f"the checkpoint is damaged or from another version: write it again with "
-                         f"{origin}") from None
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        raise ValueError(f"{path}.safetensors does not fit the model {path.name}.json describes "
+                         f"({why}); the checkpoint is damaged or from another version: write it "
+                         f"again with {origin}") from None
     return model
 
 

@@ -277,5 +277,5 @@ def _build_stack(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "DBN
         return DBN(meta["sizes"], visible=meta.get("visible", "bernoulli"))
     if meta["kind"] == "sda":
         return StackedDAE(meta["sizes"], tied=meta.get("tied", True))
-    raise ValueError(f"{STACK_CHECKPOINT}.json names an unknown stack kind {meta['kind']!r} "
-                     "(expected dbn or sda); is it a `neuralsmith pretrain dbn|sda` run?")
+    raise ValueError(f"unknown stack kind {meta['kind']!r} (expected dbn or sda); is it a "
+                     "`neuralsmith pretrain dbn|sda` run?")
