@@ -7,6 +7,7 @@ of the kept parameters in percent.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import time
@@ -29,6 +30,18 @@ def load(subset: int, valid: int, seed: int = 0):
     if subset:
         ds = replace(ds, x_train=ds.x_train[:subset], y_train=ds.y_train[:subset])
     return ds
+
+
+def parse_common(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the options the deep-hybrid and semi-supervised benchmarks share, then parse."""
+    p.add_argument("--alpha", type=float, default=0.01)
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--valid", type=int, default=5000)
+    p.add_argument("--threads", type=int, default=1)
+    return p.parse_args()
 
 
 class Budget:

@@ -26,14 +26,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=600.0, help="training time of each model")
     p.add_argument("--fraction", type=float, default=0.1)
     p.add_argument("--objective", default="semisupervised")
-    p.add_argument("--alpha", type=float, default=0.01)
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--valid", type=int, default=5000)
-    p.add_argument("--threads", type=int, default=1)
-    return p.parse_args()
+    return _hybrid.parse_common(p)
 
 
 def main() -> None:

@@ -29,14 +29,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--models", default="classrbm,dhbm,dhda")
     p.add_argument("--layers", default="500,500", help="deep models; the ClassRBM takes the first size")
     p.add_argument("--updates", type=int, default=10000, help="labeled mini-batches per run")
-    p.add_argument("--alpha", type=float, default=0.01)
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--valid", type=int, default=5000)
-    p.add_argument("--threads", type=int, default=1)
-    return p.parse_args()
+    return _hybrid.parse_common(p)
 
 
 def main() -> None:

@@ -109,14 +109,6 @@ def test_online_semisupervised_pass_over_a_stream(toy, kind):
     assert float((bottom != y[250:]).float().mean()) < 0.5  # chance: 0.67
 
 
-def test_save_and_load_round_trip(tmp_path):
-    model = DHDA([16, 5, 4], 3, level=0.4, combine="product", generator=torch.Generator().manual_seed(0))
-    hybrid.save(model, tmp_path)
-    back = hybrid.load(tmp_path)
-    assert isinstance(back, DHDA) and back.config() == model.config()
-    assert torch.equal(back.layers[1].label_weight, model.layers[1].label_weight)
-
-
 def test_resumed_run_ends_as_an_uninterrupted_one(toy, tmp_path):
     x, y = toy
 

@@ -66,7 +66,7 @@ def test_bad_activation():
 # --- Deep Belief Networks ------------------------------------------------------------------
 
 from neuralsmith import data  # noqa: E402
-from neuralsmith.stack import DBN, greedy_pretrain_dbn, load_stack, save_stack  # noqa: E402
+from neuralsmith.stack import DBN, greedy_pretrain_dbn  # noqa: E402
 
 
 def binary_digits():
@@ -110,14 +110,3 @@ def test_dbn_resumes_mid_stack_to_the_same_result(tmp_path):
                         checkpoint_dir=tmp_path)
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.allclose(a, b)
-
-
-@pytest.mark.parametrize("make", [lambda: DBN([64, 12, 6], generator=gen()),
-                                  lambda: StackedDAE([64, 12, 6], tied=False, generator=gen())])
-def test_stack_save_load_round_trip(tmp_path, make):
-    model = make()
-    save_stack(model, tmp_path)
-    loaded, meta = load_stack(tmp_path)
-    assert type(loaded) is type(model) and meta["sizes"] == [64, 12, 6]
-    for a, b in zip(model.parameters(), loaded.parameters()):
-        assert torch.equal(a, b)

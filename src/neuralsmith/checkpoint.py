@@ -3,6 +3,11 @@
 A checkpoint named ``NAME`` in a folder is two files, ``NAME.safetensors`` and ``NAME.json``.
 The JSON is written last, so a checkpoint whose JSON exists is complete.
 
+A saved model (:func:`save_module`) is its ``state_dict`` plus JSON that holds its constructor
+arguments under one key naming its kind (``{"rbm": {...}}``, ``{"classrbm": {...}}``,
+``{"hybrid": {...}}``; a pre-trained stack writes ``{"kind": "dbn" | "sda", "sizes": ...}``);
+:func:`load_module` checks that key and rebuilds the model.
+
 Example:
     >>> import tempfile, torch
     >>> d = tempfile.mkdtemp()
@@ -16,13 +21,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
+from torch import nn
 
 from neuralsmith.runs import atomic_write_bytes, read_json, write_json
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def save(folder: str | os.PathLike, name: str, tensors: Mapping[str, torch.Tensor],
@@ -49,8 +57,71 @@ def load(folder: str | os.PathLike, name: str) -> tuple[dict[str, torch.Tensor],
     try:
         tensors = st_load(path.read_bytes())
     except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a valid safetensors file ({exc})") from None
+        raise ValueError(f"{path}: not a valid safetensors file ({exc}); the checkpoint is "
+                         "damaged: write it again") from None
     return tensors, meta
+
+
+def save_module(module: nn.Module, folder: str | os.PathLike, name: str,
+                meta: Mapping[str, Any]) -> Path:
+    """Write ``module.state_dict()`` and ``meta`` (its config under its kind's key) as ``name``.
+
+    Returns:
+        The path of the JSON file.
+    """
+    return save(folder, name, module.state_dict(), meta)
+
+
+def load_module(folder: str | os.PathLike, name: str, key: str,
+                build: Callable[[dict[str, Any], dict[str, torch.Tensor]], M], *,
+                what: str, origin: str) -> tuple[M, dict[str, Any]]:
+    """Read a model written by :func:`save_module` as ``(model, meta)``.
+
+    ``build(meta, tensors)`` makes the empty model from the JSON that holds ``key``; the tensors
+    are then loaded into it. A training checkpoint that keeps the model's tensors under
+    ``KEY.`` (beside optimizer state) loads too.
+
+    Args:
+        key: the JSON entry a checkpoint of this kind holds (``"rbm"``, ``"classrbm"``, ...).
+        what: the kind in words, for messages (``"RBM"``, ``"pre-trained stack"``).
+        origin: what writes such checkpoints (``"`neuralsmith pretrain rbm --out RUN`"``).
+
+    Raises:
+        FileNotFoundError: if either file is missing.
+        ValueError: if the JSON holds no ``key``, or the tensors are corrupt or do not fit.
+    """
+    folder = Path(folder)
+    if not exists(folder, name):
+        raise FileNotFoundError(f"{folder}: no {what} here (expected {name}.json and "
+                                f"{name}.safetensors, written by {origin})")
+    tensors, meta = load(folder, name)
+    if key not in meta:
+        raise ValueError(f"{folder / name}.json holds no {what} (no {key!r} entry); give a "
+                         f"folder written by {origin}")
+    return _build(build, meta, _unprefixed(tensors, f"{key}."), folder / name, origin), meta
+
+
+def _unprefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``prefix`` without it, if any are (a training checkpoint); else all."""
+    if not any(k.startswith(prefix) for k in tensors):
+        return tensors
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _build(build: Callable[[dict[str, Any], dict[str, torch.Tensor]], M], meta: dict[str, Any],
+           tensors: dict[str, torch.Tensor], path: Path, origin: str) -> M:
+    """``build(meta, tensors)`` with the tensors loaded; a mismatch raised as a ValueError."""
+    try:
+        model = build(meta, tensors)
+        model.load_state_dict(tensors)
+    except ValueError as exc:  # the config itself is refused: say which file holds it
+        raise ValueError(f"{path}.json: {exc}") from None
+    except (KeyError, TypeError, RuntimeError) as exc:
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        raise ValueError(f"{path}.safetensors does not fit the model {path.name}.json describes "
+                         f"({why}); the checkpoint is damaged or from another version: write it "
+                         f"again with {origin}") from None
+    return model
 
 
 def exists(folder: str | os.PathLike, name: str) -> bool:

@@ -299,7 +299,7 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
 def save(model: DeepHybrid, folder: str | os.PathLike, name: str = "model",
          meta: dict[str, Any] | None = None) -> None:
     """Write ``model`` as checkpoint ``name`` in ``folder`` (safetensors + JSON, atomic)."""
-    checkpoint.save(folder, name, model.state_dict(), {"hybrid": model.config(), **(meta or {})})
+    checkpoint.save_module(model, folder, name, {"hybrid": model.config(), **(meta or {})})
 
 
 def load(folder: str | os.PathLike, name: str = "model",
@@ -308,15 +308,11 @@ def load(folder: str | os.PathLike, name: str = "model",
 
     Raises:
         FileNotFoundError: if the checkpoint is missing.
-        ValueError: if it holds no deep hybrid model.
+        ValueError: if it holds no deep hybrid model, or is damaged.
     """
-    tensors, meta = checkpoint.load(folder, name)
-    if "hybrid" not in meta:
-        raise ValueError(f"{folder}/{name}.json holds no deep hybrid model; is it a `neuralsmith "
-                         "hybrid` run?")
-    config = dict(meta["hybrid"])
-    kind = config.pop("kind")
-    model = build(kind, config.pop("sizes"), config.pop("n_classes"), **config, device=device,
-                  generator=torch.Generator())  # overwritten; leaves the global RNG alone
-    model.load_state_dict(tensors)
-    return model
+    def make(meta: dict[str, Any], tensors: dict[str, Tensor]) -> DeepHybrid:
+        return build(**meta["hybrid"], dtype=tensors["layers.0.weight"].dtype, device=device,
+                     generator=torch.Generator())  # overwritten; leaves the global RNG alone
+
+    return checkpoint.load_module(folder, name, "hybrid", make, what="deep hybrid model",
+                                  origin="`neuralsmith hybrid --out RUN` or hybrid.save")[0]

@@ -138,6 +138,10 @@ class StackedDAE(nn.Module):
             x = layer.encode(x)
         return x
 
+    def config(self) -> dict[str, Any]:
+        """What :func:`load_stack` needs to rebuild the stack, JSON-ready."""
+        return {"kind": "sda", "sizes": self.sizes, "tied": self.layers[0].tied}
+
     def to_mlp(self, n_classes: int, activation: str = "sigmoid") -> nn.Sequential:
         """Copy every encoder into an ``nn.Linear`` and add a fresh output layer."""
         return stack_to_mlp([(d.weight.detach(), d.hidden_bias.detach()) for d in self.layers],
@@ -205,6 +209,10 @@ class DBN(nn.Module):
             h = rbm.sample_visible(h, generator)
         return self.rbms[0].visible_probs(h) if len(self.rbms) > 1 else h
 
+    def config(self) -> dict[str, Any]:
+        """What :func:`load_stack` needs to rebuild the stack, JSON-ready."""
+        return {"kind": "dbn", "sizes": self.sizes, "visible": self.rbms[0].visible_units.name}
+
     def to_mlp(self, n_classes: int, activation: str = "sigmoid") -> nn.Sequential:
         """Copy each RBM's weight and hidden bias into an ``nn.Linear``; add an output layer."""
         return stack_to_mlp([(r.weight.detach(), r.hidden_bias.detach()) for r in self.rbms],
@@ -248,13 +256,7 @@ STACK_CHECKPOINT = "stack"
 
 def save_stack(model: "DBN | StackedDAE", folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Save a pre-trained stack (its kind, sizes and tensors) as checkpoint ``stack`` in ``folder``."""
-    kind = "dbn" if isinstance(model, DBN) else "sda"
-    info = {"kind": kind, "sizes": model.sizes, **(meta or {})}
-    if kind == "sda":
-        info["tied"] = model.layers[0].tied
-    else:
-        info["visible"] = type(model.rbms[0].visible_units).__name__.lower()
-    return checkpoint.save(folder, STACK_CHECKPOINT, model.state_dict(), info)
+    return checkpoint.save_module(model, folder, STACK_CHECKPOINT, {**(meta or {}), **model.config()})
 
 
 def load_stack(folder: str | Path) -> tuple["DBN | StackedDAE", dict[str, Any]]:
@@ -262,17 +264,18 @@ def load_stack(folder: str | Path) -> tuple["DBN | StackedDAE", dict[str, Any]]:
 
     Raises:
         FileNotFoundError: if ``folder`` holds no pre-trained stack.
-        ValueError: if its metadata names an unknown kind.
+        ValueError: if its metadata names an unknown kind, or it is damaged.
     """
-    if not checkpoint.exists(folder, STACK_CHECKPOINT):
-        raise FileNotFoundError(f"{folder}: no pre-trained stack here (expected {STACK_CHECKPOINT}.json "
-                                "from `neuralsmith pretrain dbn|sda --out RUN`)")
-    tensors, meta = checkpoint.load(folder, STACK_CHECKPOINT)
-    if meta.get("kind") == "dbn":
-        model: DBN | StackedDAE = DBN(meta["sizes"], visible=meta.get("visible", "bernoulli"))
-    elif meta.get("kind") == "sda":
-        model = StackedDAE(meta["sizes"], tied=meta.get("tied", True))
-    else:
-        raise ValueError(f"{folder}: unknown stack kind {meta.get('kind')!r} (expected dbn or sda)")
-    model.load_state_dict(tensors)
-    return model, meta
+    return checkpoint.load_module(folder, STACK_CHECKPOINT, "kind", _build_stack,
+                                  what="pre-trained stack",
+                                  origin="`neuralsmith pretrain dbn|sda --out RUN` (its checkpoints/)")
+
+
+def _build_stack(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "DBN | StackedDAE":
+    """An empty DBN or StackedDAE of the kind and sizes ``meta`` names."""
+    if meta["kind"] == "dbn":
+        return DBN(meta["sizes"], visible=meta.get("visible", "bernoulli"))
+    if meta["kind"] == "sda":
+        return StackedDAE(meta["sizes"], tied=meta.get("tied", True))
+    raise ValueError(f"unknown stack kind {meta['kind']!r} (expected dbn or sda); is it a "
+                     "`neuralsmith pretrain dbn|sda` run?")

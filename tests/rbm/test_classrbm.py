@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from neuralsmith.rbm import ClassRBM, ClassSettings, train_classrbm
 from neuralsmith.rbm.classrbm import _negative_phase, cd_gradients, discriminative_gradients, \
-    load, objective_gradients, save
+    objective_gradients
 
 V, H, C = 4, 3, 3
 GEN = torch.Generator  # every draw seeded: these tests leave the global RNG alone
@@ -222,13 +222,6 @@ def test_resumed_run_ends_as_an_uninterrupted_one(toy, tmp_path):
     resumed = run(3, tmp_path / "b")
     for a, b in zip(whole.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
-
-
-def test_save_and_load_round_trip(tmp_path):
-    m = random_model()
-    save(m, tmp_path)
-    back = load(tmp_path)
-    assert back.config() == m.config() and torch.equal(back.label_weight, m.label_weight)
 
 
 def test_gibbs_draws_one_hot_labels_and_keeps_shapes():

@@ -6,7 +6,7 @@ import torch
 from scipy import stats
 from sklearn.neural_network import BernoulliRBM
 
-from neuralsmith.rbm import RBM, load, pseudo_likelihood, save
+from neuralsmith.rbm import RBM, pseudo_likelihood
 from neuralsmith.rbm.partition import binary_states
 
 
@@ -120,19 +120,6 @@ def test_relu_hidden_free_energy_is_finite_and_probs_nonnegative(make_rbm):
     rbm = make_rbm(5, 4, hidden="relu")
     v = binary_states(0, 32, 5)
     assert torch.isfinite(rbm.free_energy(v)).all() and (rbm.hidden_probs(v) >= 0).all()
-
-
-def test_save_and_load_round_trip(tmp_path, make_rbm):
-    rbm = make_rbm(5, 3, visible="gaussian", learn_std=True)
-    save(rbm, tmp_path, "m")
-    back = load(tmp_path, "m")
-    assert back.config() == rbm.config() and back.weight.dtype == torch.float64
-    assert all(torch.equal(a, b) for a, b in zip(rbm.state_dict().values(), back.state_dict().values()))
-
-
-def test_load_missing_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        load(tmp_path, "nothing")
 
 
 def test_zero_visible_units():

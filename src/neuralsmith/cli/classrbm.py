@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, \
-    emit_mapping
+from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
+    PickEpochOpt, QuietOpt, ResumeOpt, SeedOpt, emit_mapping
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
 Opt = typer.Option
@@ -34,19 +34,19 @@ def classrbm_cmd(
     supervised: Annotated[str, Opt("--supervised", help="Supervised part of semisupervised.")] = "hybrid",
     hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = 500,
     epochs: Annotated[int, Opt("--epochs", help="Passes over the labeled rows.")] = 10,
-    labeled: Annotated[float, Opt("--labeled", help="Fraction of training labels kept (class-stratified).")] = 1.0,
-    lr: Annotated[float, Opt("--lr", help="Learning rate.")] = 0.05,
+    labeled: LabeledOpt = 1.0,
+    lr: LrOpt = 0.05,
     batch_size: Annotated[int, Opt("--batch-size", help="Labeled rows per update.")] = 20,
     k: Annotated[int, Opt("--k", help="Gibbs steps of CD / PCD.")] = 1,
     method: Annotated[str, Opt("--method", help="cd or pcd.")] = "cd",
-    momentum: Annotated[float, Opt("--momentum", help="Momentum of the updates.")] = 0.9,
+    momentum: MomentumOpt = 0.9,
     weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of W and U.")] = 0.0,
     batching: Annotated[str, Opt("--batching", help="paired or stream (online).")] = "paired",
-    validation: Annotated[float, Opt("--validation", help="Fraction of train held out to pick the epoch.")] = 0.1,
+    validation: PickEpochOpt = 0.1,
     patience: Annotated[int, Opt("--patience", help="Stop after this many epochs without a better validation error (0: never).")] = 0,
     seed: SeedOpt = 0, out: OutOpt = None, device: DeviceOpt = "auto",
     json: JsonOpt = False, quiet: QuietOpt = False,
-    resume: Annotated[bool, Opt("--resume", help="Continue an interrupted run in --out.")] = False,
+    resume: ResumeOpt = False,
 ) -> None:
     """Train a classification RBM (Larochelle et al. 2012); results.json holds test_error (%)."""
     config = HybridRunConfig(model="classrbm", data=data, layers=(hidden,), objective=objective,

@@ -21,6 +21,11 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder to wri
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars or tables.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
+MomentumOpt = Annotated[float, typer.Option("--momentum", help="Momentum of the updates.")]
+LabeledOpt = Annotated[float, typer.Option("--labeled", help="Fraction of training labels kept (class-stratified).")]
+PickEpochOpt = Annotated[float, typer.Option("--validation", help="Fraction of train held out to pick the epoch.")]
 
 console = Console()
 err_console = Console(stderr=True)

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith.cli.classrbm import summary
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, \
-    emit_mapping
+from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
+    PickEpochOpt, QuietOpt, ResumeOpt, SeedOpt, emit_mapping
 from neuralsmith.hybrid import KINDS
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
@@ -28,23 +28,23 @@ def hybrid_cmd(
     model: Annotated[str, Opt("--model", help="dhbm (Boltzmann experts) or dhda (denoising-autoencoder experts).")] = "dhbm",
     layers: Annotated[str, Opt("--layers", help="Hidden sizes, e.g. 500,500.")] = "500,500",
     data: DataOpt = "digits",
-    labeled: Annotated[float, Opt("--labeled", help="Fraction of training labels kept (class-stratified).")] = 1.0,
+    labeled: LabeledOpt = 1.0,
     objective: Annotated[Optional[str], Opt("--objective", help="hybrid, discriminative, generative or semisupervised (default: semisupervised when --labeled < 1).")] = None,
     alpha: Annotated[float, Opt("--alpha", help="Weight of each expert's generative term.")] = 0.01,
     beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term.")] = 0.1,
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = 1,
     batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = "stream",
-    lr: Annotated[float, Opt("--lr", help="Learning rate.")] = 0.05,
+    lr: LrOpt = 0.05,
     batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = 20,
     k: Annotated[int, Opt("--k", help="Gibbs steps of CD (dhbm).")] = 1,
-    momentum: Annotated[float, Opt("--momentum", help="Momentum of the updates.")] = 0.9,
+    momentum: MomentumOpt = 0.9,
     corruption: Annotated[float, Opt("--corruption", help="Masking level of the dhda experts.")] = 0.2,
     top_down: Annotated[bool, Opt("--top-down/--no-top-down", help="Refine representations top-down.")] = True,
     combine: Annotated[str, Opt("--combine", help="mean or product of the experts' beliefs.")] = "mean",
-    validation: Annotated[float, Opt("--validation", help="Fraction of train held out to pick the epoch.")] = 0.1,
+    validation: PickEpochOpt = 0.1,
     seed: SeedOpt = 0, out: OutOpt = None, device: DeviceOpt = "auto",
     json: JsonOpt = False, quiet: QuietOpt = False,
-    resume: Annotated[bool, Opt("--resume", help="Continue an interrupted run in --out.")] = False,
+    resume: ResumeOpt = False,
 ) -> None:
     """Train a deep hybrid model, every layer an expert on the labels (Ororbia et al. 2015)."""
     if model not in KINDS:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, \
-    emit_mapping
+from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, QuietOpt, \
+    SeedOpt, emit_mapping
 from neuralsmith.pretraining import StackConfig, pretrain_stack
 from neuralsmith.rbm.experiment import PretrainConfig, pretrain
 
@@ -24,9 +24,9 @@ def rbm_cmd(
     method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = "pcd",
     k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = 1,
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = 20,
-    lr: Annotated[float, Opt("--lr", help="Learning rate.")] = 0.05,
+    lr: LrOpt = 0.05,
     batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = 100,
-    momentum: Annotated[float, Opt("--momentum", help="Momentum of the updates.")] = 0.5,
+    momentum: MomentumOpt = 0.5,
     weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of the weights.")] = 1e-4,
     binarize: Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")] = "none",
     visible: Annotated[str, Opt("--visible", help="bernoulli, or gaussian (standardizes the data).")] = "bernoulli",
@@ -62,7 +62,7 @@ def _stack_cmd(kind: str):
         data: DataOpt = "digits",
         layers: Annotated[str, Opt("--layers", help="Hidden sizes, e.g. 500,500,2000.")] = "500,500,2000",
         epochs: Annotated[int, Opt("--epochs", help="Epochs per layer.")] = 10,
-        lr: Annotated[float, Opt("--lr", help="Learning rate.")] = 0.05 if kind == "dbn" else 0.1,
+        lr: LrOpt = 0.05 if kind == "dbn" else 0.1,
         batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = 20,
         method: Annotated[str, Opt("--method", help="DBN: cd, pcd or fpcd.")] = "cd",
         k: Annotated[int, Opt("--k", help="DBN: Gibbs steps per update.")] = 1,

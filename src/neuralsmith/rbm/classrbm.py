@@ -702,7 +702,7 @@ def check_class_data(model: Any, x: Tensor, y: Tensor, x_unlabeled: Tensor | Non
 def save(model: ClassRBM, folder: str | os.PathLike, name: str = "model",
          meta: dict[str, Any] | None = None) -> None:
     """Write ``model`` as checkpoint ``name`` in ``folder`` (safetensors + JSON, atomic)."""
-    checkpoint.save(folder, name, model.state_dict(), {"classrbm": model.config(), **(meta or {})})
+    checkpoint.save_module(model, folder, name, {"classrbm": model.config(), **(meta or {})})
 
 
 def load(folder: str | os.PathLike, name: str = "model",
@@ -711,13 +711,11 @@ def load(folder: str | os.PathLike, name: str = "model",
 
     Raises:
         FileNotFoundError: if the checkpoint is missing.
-        ValueError: if it holds no ClassRBM.
+        ValueError: if it holds no ClassRBM, or is damaged.
     """
-    tensors, meta = checkpoint.load(folder, name)
-    if "classrbm" not in meta:
-        raise ValueError(f"{folder}/{name}.json holds no ClassRBM config; is it a `neuralsmith "
-                         "classrbm` run?")
-    model = ClassRBM(**meta["classrbm"], dtype=tensors["weight"].dtype, device=device,
-                     generator=torch.Generator())  # overwritten; leaves the global RNG alone
-    model.load_state_dict(tensors)
-    return model
+    def build(meta: dict[str, Any], tensors: dict[str, Tensor]) -> ClassRBM:
+        return ClassRBM(**meta["classrbm"], dtype=tensors["weight"].dtype, device=device,
+                        generator=torch.Generator())  # overwritten; leaves the global RNG alone
+
+    return checkpoint.load_module(folder, name, "classrbm", build, what="ClassRBM",
+                                  origin="`neuralsmith classrbm --out RUN` or classrbm.save")[0]

@@ -252,7 +252,7 @@ def _check_fraction(name: str, value: float) -> None:
 def save(rbm: RBM, folder: str | os.PathLike, name: str = "model",
          meta: dict[str, Any] | None = None) -> None:
     """Write ``rbm`` as checkpoint ``name`` in ``folder`` (safetensors + JSON, atomic)."""
-    checkpoint.save(folder, name, rbm.state_dict(), {"rbm": rbm.config(), **(meta or {})})
+    checkpoint.save_module(rbm, folder, name, {"rbm": rbm.config(), **(meta or {})})
 
 
 def load(folder: str | os.PathLike, name: str = "model",
@@ -261,14 +261,10 @@ def load(folder: str | os.PathLike, name: str = "model",
 
     Raises:
         FileNotFoundError: if the checkpoint is missing.
-        ValueError: if it holds no RBM.
+        ValueError: if it holds no RBM, or is damaged.
     """
-    tensors, meta = checkpoint.load(folder, name)
-    if "rbm" not in meta:
-        raise ValueError(f"{folder}/{name}.json holds no RBM config; is it an RBM checkpoint?")
-    if any(k.startswith("rbm.") for k in tensors):  # a training checkpoint
-        tensors = {k.removeprefix("rbm."): v for k, v in tensors.items() if k.startswith("rbm.")}
-    state = tensors
-    rbm = RBM(**meta["rbm"], dtype=state["weight"].dtype, device=device)
-    rbm.load_state_dict(state)
-    return rbm
+    def build(meta: dict[str, Any], tensors: dict[str, Tensor]) -> RBM:
+        return RBM(**meta["rbm"], dtype=tensors["weight"].dtype, device=device)
+
+    return checkpoint.load_module(folder, name, "rbm", build, what="RBM",
+                                  origin="`neuralsmith pretrain rbm --out RUN` or rbm.save")[0]
