@@ -5,7 +5,7 @@ import torch
 
 from neuralsmith import checkpoint
 from neuralsmith.rbm import RBM, Settings, train
-from neuralsmith.rbm.learning import _Trainer
+from neuralsmith.rbm.learning import Block, _Trainer
 from neuralsmith.rbm.partition import binary_states
 
 NAMES = ("weight", "visible_bias", "hidden_bias")
@@ -22,8 +22,9 @@ def _one_update(rbm, v0, vk, **settings):
     before = _params(rbm)
     std = rbm.visible_std
     with torch.no_grad():
-        v = torch.cat([vk, v0])  # the trainer's layout: model rows, then data rows
-        trainer._update(v, rbm.visible_units.stat(v, std), rbm.hidden_probs(v), n_chains=len(vk))
+        model, data = (Block(v, rbm.visible_units.stat(v, std), rbm.hidden_probs(v), a)
+                       for v, a in ((vk, -1.0 / len(vk)), (v0, 1.0 / len(v0))))
+        trainer._update(model, data)
     return {k: v.detach() - before[k] for k, v in rbm.named_parameters()}
 
 

@@ -17,12 +17,12 @@ and the methods differ only in where the model samples come from:
 * ``"fpcd"``: persistent chains run on the regular plus *fast* parameters, which learn with
   the same gradient but decay by 19/20 each update (Tieleman & Hinton, 2009).
 
-The statistics are written out (no autograd), on the model rows and the data rows stacked
-in one tensor: the hidden probabilities of both come from one GEMM where the weights allow it
-(PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}} -
-\langle h t(v)^\top\rangle_{\text{model}}` is one GEMM over the stacked rows, weighted
-:math:`\pm 1/n`, accumulated straight into the weights or their momentum buffer
-(``addmm_``). PCD-1 is thus the work of the five textbook GEMMs in three calls. As in
+The statistics are written out (no autograd), block by block, model rows and data rows: the
+hidden probabilities of both come from one GEMM over the stacked rows where the weights allow
+it (PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}} -
+\langle h t(v)^\top\rangle_{\text{model}}` is one GEMM per block, weighted :math:`\pm 1/n`,
+accumulated straight into the weights or their momentum buffer (``addmm_``), so no rows are
+copied to form it. A CD-1 or PCD-1 update is thus the work of the five textbook GEMMs. As in
 scikit-learn's BernoulliRBM, the persistent chains keep the hidden sample drawn at the end of
 the previous update.
 """
@@ -34,7 +34,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 from torch import Generator, Tensor
@@ -161,6 +161,15 @@ def reconstruction_error(rbm: RBM, v: Tensor) -> float:
         return float((v - r).square().mean())
 
 
+class Block(NamedTuple):
+    """Rows of one phase: visible states, their statistic t(v), E[h | v], and the row weight."""
+
+    v: Tensor
+    t: Tensor
+    p: Tensor
+    a: float
+
+
 class _Trainer:
     """The state of one training run: the model, chains, buffers, generator, history."""
 
@@ -173,7 +182,6 @@ class _Trainer:
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
         self.sparsity_q: Tensor | None = None
-        self._weights_key: tuple[int, int] | None = None
         self.params = self._params()
         self._allocate()
 
@@ -208,12 +216,11 @@ class _Trainer:
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
         if self.settings.method == "pcd":
-            v, t, p = self._phases_stacked(v0)
+            self._update(*self._phases_stacked(v0))
         else:
-            v, t, p = self._phases_apart(v0)
-        self._update(v, t, p, n_chains=len(v) - len(v0))
+            self._update(*self._phases_apart(v0))
 
-    def _phases_stacked(self, v0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
         rbm, g = self.rbm, self.generator
         vk = self._chain(self.chain_h, self.settings.k, self._sampler())
@@ -223,9 +230,9 @@ class _Trainer:
         p = rbm.hidden_units.mean(x)
         n = len(vk)
         self.chain_h = rbm.hidden_units.sample(x[:n], None, g, p[:n])
-        return v, t, p
+        return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
 
-    def _phases_apart(self, v0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _phases_apart(self, v0: Tensor) -> tuple[Block, Block]:
         """CD (chains start at the data) and FPCD (chains run on regular + fast weights)."""
         rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
         std, (w, b, c) = rbm.visible_std, self._sampler()
@@ -239,9 +246,7 @@ class _Trainer:
         pk = hid.mean(xk)
         if self.settings.persistent:
             self.chain_h = hid.sample(xk, None, g, pk)
-        v = torch.cat([vk, v0])
-        t = v if tk is vk and t0 is v0 else torch.cat([tk, t0])  # t(v) = v: stack once
-        return v, t, torch.cat([pk, p0])
+        return Block(vk, tk, pk, -1.0 / len(vk)), Block(v0, t0, p0, 1.0 / len(v0))
 
     def _chain(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         """k Gibbs half-sweeps h -> v, with k - 1 v -> h between; returns the last v."""
@@ -253,45 +258,41 @@ class _Trainer:
             v = vis.sample(torch.addmm(b, h, w), std, g)  # (chains, n_visible)
         return v
 
-    def _update(self, v: Tensor, t: Tensor, p: Tensor, n_chains: int) -> None:
-        r"""Apply the CD statistics of stacked rows (model rows first, then data rows).
+    def _update(self, model: Block, data: Block) -> None:
+        r"""Apply the CD statistics: each one a sum over the model and data rows, weighted.
 
-        ``v``: visible states, ``t``: :math:`t(v)`, ``p``: :math:`E[h \mid v]`. With row
-        weights :math:`a = (-1/m, \dots, -1/m, 1/n, \dots, 1/n)` every statistic is one
-        product: :math:`a^\top p` (hidden biases), :math:`a^\top s_b(v)` (visible biases) and,
-        after ``p`` is scaled by ``a`` in place, :math:`p^\top t` (weights).
+        With row weights :math:`a = -1/m` (the m chain rows) and :math:`1/n` (the n data
+        rows), every statistic is :math:`\sum_{\text{blocks}} a \sum_{\text{rows}}`: of
+        :math:`p` (hidden biases), :math:`s_b(v)` (visible biases) and :math:`p^\top t(v)`
+        (weights, one ``addmm_`` per block straight into the weights or their momentum).
         """
-        rbm, m, a = self.rbm, n_chains, self._row_weights(n_chains, len(p) - n_chains, p)
+        rbm, blocks = self.rbm, (model, data)
         std, vis, b = rbm.visible_std, rbm.visible_units, rbm.visible_bias
-        grads = {"visible_bias": a @ vis.bias_stat(v, b, std), "hidden_bias": a @ p}
+        grads = {"visible_bias": sum(k.a * vis.bias_stat(k.v, b, std).sum(0) for k in blocks),
+                 "hidden_bias": sum(k.a * k.p.sum(0) for k in blocks)}
         if self.sparsity_q is not None:
-            grads["hidden_bias"] -= self._sparsity_penalty(p[m:])
+            grads["hidden_bias"] -= self._sparsity_penalty(data.p)
         if rbm.learn_std:
-            grads["visible_log_std"] = self._log_std_grad(v, p, m)
-        self._update_weight(t, p.mul_(a[:, None]))
+            grads["visible_log_std"] = sum(k.a * self._log_std_stat(k).sum(0) for k in blocks)
+        self._update_weight(blocks)
         for name, grad in grads.items():
             self._apply(name, grad)
 
-    def _row_weights(self, m: int, n: int, like: Tensor) -> Tensor:
-        """``(-1/m,) * m + (1/n,) * n``, cached per (m, n)."""
-        key = (m, n)
-        if self._weights_key != key:
-            kw = {"dtype": like.dtype, "device": like.device}
-            self._weights = torch.cat([torch.full((m,), -1.0 / m, **kw), torch.full((n,), 1.0 / n, **kw)])
-            self._weights_key = key
-        return self._weights
-
-    def _update_weight(self, t: Tensor, p: Tensor) -> None:
-        r""":math:`\Delta W = \text{lr}\,(p^\top t - \lambda W)`, with momentum, via one addmm."""
+    def _update_weight(self, blocks: tuple[Block, Block]) -> None:
+        r""":math:`\Delta W = \text{lr}\,(\sum a\,p^\top t - \lambda W)`, with momentum."""
         s, w = self.settings, self.rbm.weight
         if self.fast:  # the gradient feeds two sets of weights: form it once
-            grad = torch.mm(p.t(), t)  # (n_hidden, n_visible)
+            grad = torch.zeros_like(w)
+            for k in blocks:
+                grad.addmm_(k.p.t(), k.t, alpha=k.a)  # (n_hidden, n_visible)
             self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
             self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
             return
         vel = self.velocity.get("weight")
         target, beta = (w, 1.0 - s.lr * s.weight_decay) if vel is None else (vel, s.momentum)
-        target.addmm_(p.t(), t, beta=beta, alpha=s.lr)  # (n_hidden, n_visible)
+        for k in blocks:
+            target.addmm_(k.p.t(), k.t, beta=beta, alpha=s.lr * k.a)
+            beta = 1.0
         if vel is not None:
             if s.weight_decay:
                 vel.add_(w, alpha=-s.lr * s.weight_decay)
@@ -317,12 +318,11 @@ class _Trainer:
         q.mul_(SPARSITY_DECAY).add_(ph0.mean(0), alpha=1 - SPARSITY_DECAY)
         return s.sparsity_cost * (q - s.sparsity_target)
 
-    def _log_std_grad(self, v: Tensor, p: Tensor, m: int) -> Tensor:
-        r""":math:`\langle -\partial E/\partial\log\sigma\rangle_{\text{data}} - \langle\cdot\rangle_{\text{model}}` (Cho et al., 2011)."""
+    def _log_std_stat(self, k: Block) -> Tensor:
+        r""":math:`-\partial E/\partial\log\sigma` per row of one block (Cho et al., 2011)."""
         rbm = self.rbm
-        u = p @ rbm.weight  # (rows, n_visible): W^T E[h | v]
-        stat = rbm.visible_units.log_std_stat(v, u, rbm.visible_bias, rbm.visible_std)
-        return stat[m:].mean(0) - stat[:m].mean(0)
+        u = k.p @ rbm.weight  # (rows, n_visible): W^T E[h | v]
+        return rbm.visible_units.log_std_stat(k.v, u, rbm.visible_bias, rbm.visible_std)
 
     # --- epochs, monitoring, state ---------------------------------------------------------
 
