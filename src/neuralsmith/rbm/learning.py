@@ -170,6 +170,17 @@ class Block(NamedTuple):
     a: float
 
 
+def _add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha: float) -> Tensor:
+    r""":math:`\beta\,\text{target} + \alpha \sum_{\text{blocks}} a\,p^\top t(v)`, in place.
+
+    One ``addmm_`` a block. With ``beta = 0`` the target's old values are ignored (an uninitialized buffer will do).
+    """
+    for k in blocks:
+        target.addmm_(k.p.t(), k.t, beta=beta, alpha=alpha * k.a)  # (n_hidden, n_visible)
+        beta = 1.0
+    return target
+
+
 class _Trainer:
     """The state of one training run: the model, chains, buffers, generator, history."""
 
@@ -282,17 +293,13 @@ class _Trainer:
         r""":math:`\Delta W = \text{lr}\,(\sum a\,p^\top t - \lambda W)`, with momentum."""
         s, w = self.settings, self.rbm.weight
         if self.fast:  # the gradient feeds two sets of weights: form it once
-            grad = torch.zeros_like(w)
-            for k in blocks:
-                grad.addmm_(k.p.t(), k.t, alpha=k.a)  # (n_hidden, n_visible)
+            grad = _add_statistics(torch.empty_like(w), blocks, beta=0.0, alpha=1.0)
             self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
             self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
             return
         vel = self.velocity.get("weight")
         target, beta = (w, 1.0 - s.lr * s.weight_decay) if vel is None else (vel, s.momentum)
-        for k in blocks:
-            target.addmm_(k.p.t(), k.t, beta=beta, alpha=s.lr * k.a)
-            beta = 1.0
+        _add_statistics(target, blocks, beta=beta, alpha=s.lr)
         if vel is not None:
             if s.weight_decay:
                 vel.add_(w, alpha=-s.lr * s.weight_decay)
