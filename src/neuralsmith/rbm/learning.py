@@ -173,7 +173,8 @@ class Block(NamedTuple):
 def _add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha: float) -> Tensor:
     r""":math:`\beta\,\text{target} + \alpha \sum_{\text{blocks}} a\,p^\top t(v)`, in place.
 
-    One ``addmm_`` a block. With ``beta = 0`` the target's old values are ignored (an uninitialized buffer will do).
+    One ``addmm_`` a block. With ``beta = 0`` the target's old values are ignored, so an
+    uninitialized buffer will do.
     """
     for k in blocks:
         target.addmm_(k.p.t(), k.t, beta=beta, alpha=alpha * k.a)  # (n_hidden, n_visible)
