@@ -63,6 +63,27 @@ def test_first_update_is_lr_times_gradient_on_every_path(make_rbm, method, momen
         assert torch.allclose(got[name], 0.3 * want[name], atol=1e-10), name
 
 
+def test_heavy_ball_weights_follow_the_velocity_form_over_many_updates(make_rbm):
+    """W_{t+1} = (1 + mu - lr lam) W_t - mu W_{t-1} + lr G_t is the velocity form, step by step."""
+    rbm = make_rbm(5, 4, scale=0.5)
+    g = torch.Generator().manual_seed(3)
+    mu, lr, lam = 0.9, 0.2, 0.01
+    trainer = _Trainer(rbm, binary_states(0, 6, 5), None,
+                       Settings(epochs=1, lr=lr, momentum=mu, weight_decay=lam), torch.Generator())
+    w, vel = rbm.weight.detach().clone(), torch.zeros_like(rbm.weight)
+    for _ in range(6):
+        v0 = torch.randint(0, 2, (7, 5), generator=g).double()
+        vk = torch.randint(0, 2, (9, 5), generator=g).double()
+        grad = _autograd_ascent(rbm, v0, vk)["weight"]
+        vel = mu * vel + lr * (grad - lam * w)
+        w = w + vel
+        with torch.no_grad():
+            trainer._update(*(Block(v, v, rbm.hidden_probs(v), a)
+                              for v, a in ((vk, -1.0 / len(vk)), (v0, 1.0 / len(v0)))))
+        assert torch.allclose(rbm.weight, w, atol=1e-12)
+    assert torch.allclose(trainer.tensors()["previous.weight"], w - vel, atol=1e-12)
+
+
 def _exact_gradient(rbm, data):
     """d/dtheta of the average log-likelihood, by enumerating all visible states."""
     rbm.zero_grad()

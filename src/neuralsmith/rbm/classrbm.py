@@ -482,6 +482,8 @@ class ClassHistory(History):
 class _ClassTrainer(_Trainer):
     """The RBM trainer with a classifier's data (labeled, unlabeled, validation) and update."""
 
+    HEAVY_BALL = False  # every parameter, the weights too, goes through _apply
+
     def __init__(self, model: nn.Module, x: Tensor, y: Tensor, x_unlabeled: Tensor | None,
                  x_valid: Tensor | None, y_valid: Tensor | None, settings: ClassSettings,
                  generator: Generator):

@@ -21,8 +21,17 @@ The statistics are written out (no autograd), block by block, model rows and dat
 hidden probabilities of both come from one GEMM over the stacked rows where the weights allow
 it (PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}} -
 \langle h t(v)^\top\rangle_{\text{model}}` is one GEMM per block, weighted :math:`\pm 1/n`,
-accumulated straight into the weights or their momentum buffer (``addmm_``), so no rows are
-copied to form it. A CD-1 or PCD-1 update is thus the work of the five textbook GEMMs. As in
+accumulated straight into the weights (``addmm_``), so no rows are copied to form it. With
+momentum :math:`\mu` the weights take the heavy-ball form of the same update (Polyak, 1964),
+
+.. math::
+    W_{t+1} = (1 + \mu - \epsilon\lambda)\, W_t - \mu\, W_{t-1} + \epsilon\, G_t
+    \quad\Big(= W_t + \Delta_{t+1},\ \Delta_{t+1} = \mu \Delta_t + \epsilon (G_t - \lambda W_t)\Big),
+
+formed in the buffer that held :math:`W_{t-1}` (the GEMMs scale it by :math:`-\mu` as they add
+:math:`\epsilon G_t`), then one pass adds :math:`W_t`: the velocity form's two passes over W
+(decay into the velocity, velocity into W) become one. A CD-1 or PCD-1 update is thus the work
+of the five textbook GEMMs and one pass over the weights. As in
 scikit-learn's BernoulliRBM, the persistent chains keep the hidden sample drawn at the end of
 the previous update.
 """
@@ -185,12 +194,17 @@ def _add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha:
 class _Trainer:
     """The state of one training run: the model, chains, buffers, generator, history."""
 
+    #: keep :math:`W_{t-1}` instead of the weight velocity (see the module docstring); a
+    #: subclass that updates the weights through :meth:`_apply` sets this False.
+    HEAVY_BALL = True
+
     def __init__(self, rbm: RBM, x: Tensor, x_valid: Tensor | None, settings: Settings,
                  generator: Generator):
         self.rbm, self.x, self.x_valid = rbm, x, x_valid
         self.settings, self.generator = settings, generator
         self.epoch, self.history = 0, History()
         self.velocity: dict[str, Tensor] = {}
+        self.previous: Tensor | None = None  # W_{t-1} of the heavy-ball weight update
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
         self.sparsity_q: Tensor | None = None
@@ -204,6 +218,8 @@ class _Trainer:
         s, params = self.settings, self._params()
         if s.momentum > 0:
             self.velocity = {name: torch.zeros_like(p) for name, p in params.items()}
+            if self.HEAVY_BALL and s.method != "fpcd":  # W_{t-1} = W_t: no velocity yet
+                self.previous = self.velocity.pop("weight").copy_(self.rbm.weight)
         if s.method == "fpcd":
             self.fast = {name: torch.zeros_like(params[name])
                          for name in ("weight", "visible_bias", "hidden_bias")}
@@ -298,13 +314,12 @@ class _Trainer:
             self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
             self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
             return
-        vel = self.velocity.get("weight")
-        target, beta = (w, 1.0 - s.lr * s.weight_decay) if vel is None else (vel, s.momentum)
-        _add_statistics(target, blocks, beta=beta, alpha=s.lr)
-        if vel is not None:
-            if s.weight_decay:
-                vel.add_(w, alpha=-s.lr * s.weight_decay)
-            w.add_(vel)
+        if self.previous is None:
+            _add_statistics(w, blocks, beta=1.0 - s.lr * s.weight_decay, alpha=s.lr)
+            return
+        new = _add_statistics(self.previous, blocks, beta=-s.momentum, alpha=s.lr)
+        new.add_(w, alpha=1.0 + s.momentum - s.lr * s.weight_decay)
+        self.previous, w.data = w.data, new  # swap buffers: W_t becomes W_{t-1}
 
     def _apply(self, name: str, grad: Tensor) -> None:
         """Gradient ascent with momentum on one parameter; fast copy for FPCD biases."""
@@ -388,6 +403,8 @@ class _Trainer:
         """Everything a resumed run needs, flat, for safetensors."""
         out = {f"rbm.{k}": v for k, v in self.rbm.state_dict().items()}
         out.update({f"velocity.{k}": v for k, v in self.velocity.items()})
+        if self.previous is not None:
+            out["previous.weight"] = self.previous
         out.update({f"fast.{k}": v for k, v in self.fast.items()})
         if self.chain_h is not None:
             out["chain_h"] = self.chain_h
@@ -403,6 +420,10 @@ class _Trainer:
         for prefix, table in (("velocity.", self.velocity), ("fast.", self.fast)):
             for name, buf in table.items():
                 buf.copy_(tensors[prefix + name])
+        if self.previous is not None and "previous.weight" in tensors:
+            self.previous.copy_(tensors["previous.weight"])
+        elif self.previous is not None:  # a checkpoint from the velocity form
+            torch.sub(self.rbm.weight, tensors["velocity.weight"], out=self.previous)
         if self.chain_h is not None:
             self.chain_h = tensors["chain_h"].to(self.chain_h).clone()
         if self.sparsity_q is not None:
