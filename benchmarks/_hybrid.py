@@ -11,6 +11,7 @@ import argparse
 import json
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def parse_common(p: argparse.ArgumentParser) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--valid", type=int, default=5000)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process")
     return p.parse_args()
 
 
@@ -90,3 +92,48 @@ def write(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+# --- many runs, several processes at a time -------------------------------------------------
+
+_DATA = None  # each worker's copy of the data set
+
+
+def _load_worker(subset: int, valid: int, threads: int) -> None:
+    global _DATA
+    torch.set_num_threads(threads)
+    _DATA = load(subset, valid)
+
+
+def _task(task: dict) -> dict:
+    """One run described by ``task``: model, layers, seed, objective, the labeled ``fraction``
+    (None: every training label) and whether the other rows go in unlabeled, then ``run``'s
+    keywords."""
+    t = dict(task)
+    model, layers, seed, fraction = t.pop("model"), t.pop("layers"), t.pop("seed"), t.pop("fraction")
+    unlabeled = t.pop("unlabeled")
+    ds = _DATA
+    if fraction is None:
+        xl, yl, xu = ds.x_train, ds.y_train, None
+    else:
+        xl, yl, xu = data.split_labeled(ds.x_train, ds.y_train, fraction, seed)
+    return {**task, "n_labeled": len(xl),
+            **run(model, layers, ds, xl, yl, xu if unlabeled else None, seed, **t)}
+
+
+def run_all(tasks: list[dict], a: argparse.Namespace, report) -> list[dict]:
+    """Run every task (see ``_task``), ``a.jobs`` processes at a time with ``a.threads``
+    threads each; call ``report(result)`` as each finishes; return the results in task order."""
+    init = (getattr(a, "subset", 0), a.valid, a.threads)
+    if a.jobs <= 1:
+        _load_worker(*init)
+        results = []
+        for t in tasks:
+            results.append(_task(t))
+            report(results[-1])
+        return results
+    with ProcessPoolExecutor(a.jobs, initializer=_load_worker, initargs=init) as pool:
+        futures = [pool.submit(_task, t) for t in tasks]
+        for f in futures:
+            report(f.result())  # in task order; later ones may already be done
+        return [f.result() for f in futures]
