@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
 import _hybrid
-from neuralsmith import data, plots
+from neuralsmith import plots
 
 
 def parse() -> argparse.Namespace:
@@ -31,23 +29,18 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     a = parse()
-    torch.set_num_threads(a.threads)
-    ds = _hybrid.load(0, a.valid)
     models = {"classrbm": [a.hidden], "dhbm": [a.hidden] * 2, "dhda": [a.hidden] * 2}
-    runs: dict[str, list[dict]] = {m: [] for m in models}
+    tasks = [dict(model=model, layers=sizes, seed=seed, fraction=a.fraction,
+                  unlabeled=a.objective == "semisupervised", objective=a.objective, seconds=a.seconds,
+                  epochs=10**6, alpha=a.alpha, beta=a.beta, lr=a.lr, batch_size=a.batch_size, progress=False)
+             for seed in range(a.seeds) for model, sizes in models.items()]
     start = time.perf_counter()
-    for seed in range(a.seeds):
-        xl, yl, xu = data.split_labeled(ds.x_train, ds.y_train, a.fraction, seed)
-        for model, sizes in models.items():
-            r = _hybrid.run(model, sizes, ds, xl, yl, xu if a.objective == "semisupervised" else None,
-                            seed, objective=a.objective, seconds=a.seconds, epochs=10**6,
-                            alpha=a.alpha, beta=a.beta, lr=a.lr, batch_size=a.batch_size,
-                            progress=False)
-            runs[model].append(r)
-            print(f"seed {seed} {model:8s} {'-'.join(map(str, sizes)):8s} test {r['test_error']:.2f}%"
-                  f"  {r['epochs']} epochs in {r['train_seconds']:.0f} s"
-                  + (f"  experts {', '.join(f'{e:.2f}' for e in r['expert_test_errors'])}"
-                     if "expert_test_errors" in r else ""), flush=True)
+    done = _hybrid.run_all(tasks, a, lambda r: print(
+        f"seed {r['seed']} {r['model']:8s} {'-'.join(map(str, r['layers'])):8s} test {r['test_error']:.2f}%"
+        f"  {r['epochs']} epochs in {r['train_seconds']:.0f} s"
+        + (f"  experts {', '.join(f'{e:.2f}' for e in r['expert_test_errors'])}"
+           if "expert_test_errors" in r else ""), flush=True))
+    runs = {m: [r for r in done if r["model"] == m] for m in models}
     table = {m: _hybrid.median([r["test_error"] for r in rs]) for m, rs in runs.items()}
     print("median test error:", ", ".join(f"{m} {e:.2f}%" for m, e in table.items()))
     curves = {m: [_hybrid.median(v) for v in zip(*(r["valid_curve"] for r in rs))] for m, rs in runs.items()}

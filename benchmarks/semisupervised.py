@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-
 import _hybrid
 from neuralsmith import data
 
@@ -34,28 +32,40 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     a = parse()
-    torch.set_num_threads(a.threads)
-    ds = _hybrid.load(0, a.valid)
     layers = [int(s) for s in a.layers.split(",")]
-    rows, start = [], time.perf_counter()
+    ds, tasks = _hybrid.load(0, a.valid), []
     for fraction in map(float, a.fractions.split(",")):
         for seed in range(a.seeds):
-            xl, yl, xu = data.split_labeled(ds.x_train, ds.y_train, fraction, seed)
-            epochs = max(1, round(a.updates * a.batch_size / len(xl)))
+            n_labeled = len(data.split_labeled(ds.x_train, ds.y_train, fraction, seed)[0])
+            epochs = max(1, round(a.updates * a.batch_size / n_labeled))
             for model in a.models.split(","):
-                sizes = layers[:1] if model == "classrbm" else layers
-                pair = {obj: _hybrid.run(model, sizes, ds, xl, yl, xu, seed, objective=obj,
-                                         epochs=epochs, alpha=a.alpha, beta=a.beta, lr=a.lr,
-                                         batch_size=a.batch_size, progress=False)
-                        for obj in ("hybrid", "semisupervised")}
-                rows.append({"fraction": fraction, "seed": seed, "model": model, "n_labeled": len(xl),
-                             "epochs": epochs, "supervised": pair["hybrid"], "semisupervised": pair["semisupervised"]})
-                print(f"{fraction:5.0%} seed {seed} {model:8s} supervised-only "
-                      f"{pair['hybrid']['test_error']:.2f}%  semi-supervised "
-                      f"{pair['semisupervised']['test_error']:.2f}%  ({len(xl)} labels, {epochs} epochs, "
-                      f"{pair['hybrid']['train_seconds'] + pair['semisupervised']['train_seconds']:.0f} s)", flush=True)
-    _hybrid.write("semisupervised", {"args": vars(a), "rows": rows,
-                                     "wall_seconds": round(time.perf_counter() - start, 1)})
+                for objective in ("hybrid", "semisupervised"):
+                    tasks.append(dict(model=model, layers=layers[:1] if model == "classrbm" else layers,
+                                      seed=seed, fraction=fraction, unlabeled=True, objective=objective,
+                                      epochs=epochs, alpha=a.alpha, beta=a.beta, lr=a.lr,
+                                      batch_size=a.batch_size, progress=False))
+    start = time.perf_counter()
+    done = _hybrid.run_all(tasks, a, lambda r: print(
+        f"{r['fraction']:5.0%} seed {r['seed']} {r['model']:8s} {r['objective']:15s} test "
+        f"{r['test_error']:.2f}%  valid {min(r['valid_curve']):.2f}%  ({r['n_labeled']} labels, "
+        f"{r['epochs']} epochs, {r['train_seconds']:.0f} s)", flush=True))
+    rows = [{"fraction": sup["fraction"], "seed": sup["seed"], "model": sup["model"],
+             "n_labeled": sup["n_labeled"], "epochs": sup["epochs"], "supervised": sup, "semisupervised": semi}
+            for sup, semi in zip(done[::2], done[1::2])]
+    summary = _summary(rows)
+    for (fraction, model), r in summary.items():
+        print(f"{fraction:5.0%} {model:8s} median test error: supervised-only {r['supervised']:.2f}%, "
+              f"semi-supervised {r['semisupervised']:.2f}%")
+    _hybrid.write("semisupervised", {"args": vars(a), "median_test_error": [
+        {"fraction": f, "model": m, **r} for (f, m), r in summary.items()], "rows": rows,
+        "wall_seconds": round(time.perf_counter() - start, 1)})
+
+
+def _summary(rows: list[dict]) -> dict[tuple[float, str], dict[str, float]]:
+    """Median test error of each (fraction, model) pair of runs over seeds."""
+    keys = dict.fromkeys((r["fraction"], r["model"]) for r in rows)
+    return {k: {side: _hybrid.median([r[side]["test_error"] for r in rows if (r["fraction"], r["model"]) == k])
+                for side in ("supervised", "semisupervised")} for k in keys}
 
 
 if __name__ == "__main__":
