@@ -27,6 +27,7 @@ from torch import nn
 
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
+from neuralsmith.rbm.units import unit_floats_
 from neuralsmith.stack import ACTIVATIONS
 
 _FUNCTIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
@@ -269,8 +270,8 @@ def _bernoulli_each(p: torch.Tensor, generators: Sequence[torch.Generator]) -> t
     bits = torch.empty(S, (n + 1) // 2, dtype=torch.int64, device=p.device)
     for s, g in enumerate(generators):
         bits[s].random_(generator=g)
-    u = bits.view(torch.int32)[:, :n].reshape(p.shape).bitwise_and_(0xFFFFFF)  # 24-bit uniforms
-    return u.to(p.dtype).mul_(2.0**-24).lt_(p)
+    u = unit_floats_(bits.view(torch.int32)[:, :n].reshape(p.shape))
+    return (u if u.dtype == p.dtype else u.to(p.dtype)).lt_(p)
 
 
 class _RBMStack:

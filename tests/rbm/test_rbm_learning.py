@@ -109,6 +109,19 @@ def test_long_cd_chains_give_the_exact_gradient(make_rbm):
         assert torch.allclose(got, want[name], atol=0.03), name
 
 
+@pytest.mark.parametrize("kind", [dict(), dict(visible="gaussian"), dict(hidden="relu")])
+def test_cd_joint_block_is_the_difference_of_the_two_phases(make_rbm, kind):
+    rbm = make_rbm(5, 4, scale=0.5, **kind)
+    x = torch.rand(7, 5, generator=torch.Generator().manual_seed(2)).double()
+    trainer = _Trainer(rbm, x, None, Settings(epochs=1, k=2), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for rows in (x, x[:3]):  # a short last batch reuses the buffers
+            model, data, joint = trainer._phases_cd(rows)
+            want = data.p.t() @ data.t / len(rows) - model.p.t() @ model.t / len(model.v)
+            assert torch.allclose(joint.a * joint.p.t() @ joint.t, want, atol=1e-12)
+            assert torch.equal(data.p, rbm.hidden_units.mean(rows @ rbm.weight.t() + rbm.hidden_bias))
+
+
 def test_persistent_chains_sample_the_model(make_rbm):
     rbm = make_rbm(4, 3, scale=0.5)
     states = binary_states(0, 16, 4)
@@ -177,9 +190,10 @@ def test_fast_pcd_with_vanishing_fast_rate_is_pcd(binary_data):
 
 @pytest.mark.parametrize("method", ["cd", "pcd", "fpcd"])
 def test_training_raises_pseudo_likelihood(binary_data, method):
-    _, hist = _train(binary_data, epochs=8, method=method)
+    # the first epochs sit near the start's -7.6 nats (their noise is +-0.1); 40 epochs reach ~-6
+    _, hist = _train(binary_data, epochs=40, method=method)
     pl = hist.column("pseudo_likelihood")
-    assert pl[-1] > pl[0] and not hist.diverged
+    assert pl[-1] > pl[0] + 0.5 and not hist.diverged
 
 
 def test_gaussian_visible_rbm_learns_standardized_data():

@@ -21,8 +21,9 @@ The statistics are written out (no autograd), block by block, model rows and dat
 hidden probabilities of both come from one GEMM over the stacked rows where the weights allow
 it (PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}} -
 \langle h t(v)^\top\rangle_{\text{model}}` is one GEMM per block, weighted :math:`\pm 1/n`,
-accumulated straight into the weights (``addmm_``), so no rows are copied to form it. With
-momentum :math:`\mu` the weights take the heavy-ball form of the same update (Polyak, 1964),
+accumulated straight into the weights (``addmm_``). CD writes its two phases into stacked row
+buffers as it computes them (the model rows' t(v) negated), so its weight gradient is a single
+GEMM of twice the depth, which reads and writes the weight-sized target once. With momentum :math:`\mu` the weights take the heavy-ball form of the same update (Polyak, 1964),
 
 .. math::
     W_{t+1} = (1 + \mu - \epsilon\lambda)\, W_t - \mu\, W_{t-1} + \epsilon\, G_t
@@ -207,6 +208,7 @@ class _Trainer:
         self.previous: Tensor | None = None  # W_{t-1} of the heavy-ball weight update
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
+        self._stacked: tuple[Tensor, Tensor] | None = None  # CD's row buffers, see _phases_cd
         self.sparsity_q: Tensor | None = None
         self.params = self._params()
         self._allocate()
@@ -243,10 +245,9 @@ class _Trainer:
 
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
-        if self.settings.method == "pcd":
-            self._update(*self._phases_stacked(v0))
-        else:
-            self._update(*self._phases_apart(v0))
+        phases = {"pcd": self._phases_stacked, "cd": self._phases_cd}.get(self.settings.method,
+                                                                          self._phases_apart)
+        self._update(*phases(v0))
 
     def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
@@ -260,8 +261,36 @@ class _Trainer:
         self.chain_h = rbm.hidden_units.sample(x[:n], None, g, p[:n])
         return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
 
+    def _phases_cd(self, v0: Tensor) -> tuple[Block, Block, Block]:
+        r"""CD-k, its rows written into stacked buffers so the weight statistic is one GEMM.
+
+        Rows :math:`[0, m)` of the buffers hold the data phase (t(v), E[h | v]), rows
+        :math:`[m, 2m)` the model phase with t(v) negated, so :math:`P^\top T / m` is
+        :math:`\langle p\,t^\top\rangle_{\text{data}} - \langle p\,t^\top\rangle_{\text{model}}`:
+        one GEMM of depth 2m instead of two of depth m, each reading and writing the whole
+        weight-sized target. Returns the model and data blocks and that joint block.
+        """
+        rbm, g, hid, vis = self.rbm, self.generator, self.rbm.hidden_units, self.rbm.visible_units
+        std, w, c, m = rbm.visible_std, rbm.weight, rbm.hidden_bias, len(v0)
+        t, p = self._stack(m)
+        t0 = t[:m].copy_(vis.stat(v0, std))
+        x0 = torch.addmm(c, t0, w.t())  # (batch, n_hidden)
+        p0 = hid.mean_into(x0, p[:m])
+        vk = self._chain(hid.sample(x0, None, g, p0), self.settings.k, (w, rbm.visible_bias, c))
+        tk = vis.stat(vk, std)
+        pk = hid.mean_into(torch.addmm(c, tk, w.t()), p[m:])
+        torch.neg(tk, out=t[m:])
+        return Block(vk, tk, pk, -1.0 / m), Block(v0, t0, p0, 1.0 / m), Block(None, t, p, 1.0 / m)
+
+    def _stack(self, m: int) -> tuple[Tensor, Tensor]:
+        """(2m, n_visible) and (2m, n_hidden) views of buffers kept between updates."""
+        w = self.rbm.weight
+        if self._stacked is None or len(self._stacked[0]) < 2 * m:
+            self._stacked = (w.new_empty(2 * m, w.shape[1]), w.new_empty(2 * m, w.shape[0]))
+        return self._stacked[0][:2 * m], self._stacked[1][:2 * m]
+
     def _phases_apart(self, v0: Tensor) -> tuple[Block, Block]:
-        """CD (chains start at the data) and FPCD (chains run on regular + fast weights)."""
+        """FPCD: persistent chains that run on the regular plus the fast weights."""
         rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
         std, (w, b, c) = rbm.visible_std, self._sampler()
         t0 = rbm.visible_units.stat(v0, std)
@@ -286,13 +315,14 @@ class _Trainer:
             v = vis.sample(torch.addmm(b, h, w), std, g)  # (chains, n_visible)
         return v
 
-    def _update(self, model: Block, data: Block) -> None:
+    def _update(self, model: Block, data: Block, joint: Block | None = None) -> None:
         r"""Apply the CD statistics: each one a sum over the model and data rows, weighted.
 
         With row weights :math:`a = -1/m` (the m chain rows) and :math:`1/n` (the n data
         rows), every statistic is :math:`\sum_{\text{blocks}} a \sum_{\text{rows}}`: of
         :math:`p` (hidden biases), :math:`s_b(v)` (visible biases) and :math:`p^\top t(v)`
-        (weights, one ``addmm_`` per block straight into the weights or their momentum).
+        (weights, one ``addmm_`` per block straight into the weights, or one for ``joint``, a
+        block whose rows already carry both phases, signs included).
         """
         rbm, blocks = self.rbm, (model, data)
         std, vis, b = rbm.visible_std, rbm.visible_units, rbm.visible_bias
@@ -302,11 +332,11 @@ class _Trainer:
             grads["hidden_bias"] -= self._sparsity_penalty(data.p)
         if rbm.learn_std:
             grads["visible_log_std"] = sum(k.a * self._log_std_stat(k).sum(0) for k in blocks)
-        self._update_weight(blocks)
+        self._update_weight(blocks if joint is None else (joint,))
         for name, grad in grads.items():
             self._apply(name, grad)
 
-    def _update_weight(self, blocks: tuple[Block, Block]) -> None:
+    def _update_weight(self, blocks: tuple[Block, ...]) -> None:
         r""":math:`\Delta W = \text{lr}\,(\sum a\,p^\top t - \lambda W)`, with momentum."""
         s, w = self.settings, self.rbm.weight
         if self.fast:  # the gradient feeds two sets of weights: form it once

@@ -49,13 +49,27 @@ def uniform_like(x: Tensor, generator: Generator | None) -> Tensor:
     return torch.empty_like(x).uniform_(generator=generator)
 
 
+def unit_floats_(words: Tensor) -> Tensor:
+    r"""Uniform floats :math:`k / 2^{23}` on [0, 1), made in place from random int32 ``words``.
+
+    The low 23 bits become the mantissa of a float32 in [1, 2), and 1 is subtracted (exact):
+    no integer-to-float conversion, no new tensor.
+
+    Example:
+        >>> unit_floats_(torch.tensor([0, 1 << 22, -1], dtype=torch.int32)).tolist()
+        [0.0, 0.5, 0.9999998807907104]
+    """
+    return words.bitwise_and_(0x7FFFFF).bitwise_or_(0x3F800000).view(torch.float32).sub_(1.0)
+
+
 def bernoulli(p: Tensor, generator: Generator | None) -> Tensor:
     r"""Draw :math:`s \sim \text{Bernoulli}(p)` as 0./1. floats of ``p``'s dtype.
 
-    The uniforms are 24-bit, cut two from each 63-bit integer draw: on CPUs that costs about
-    60% of ``torch.rand`` (and a third of ``torch.bernoulli``), which matters because the
-    serial Mersenne Twister is the largest cost of a CD step after the GEMMs. A probability
-    is rounded up to the next multiple of :math:`2^{-24}` (an error below 6e-8).
+    The uniforms are 23-bit (:func:`unit_floats_`), cut two from each 63-bit integer draw: on
+    CPUs that costs about 60% of ``torch.rand`` (and a third of ``torch.bernoulli``), which
+    matters because the serial Mersenne Twister is the largest cost of a CD step after the
+    GEMMs. A probability is rounded up to the next multiple of :math:`2^{-23}` (an error below
+    1.2e-7).
 
     Example:
         >>> s = bernoulli(torch.full((10000,), 0.25), torch.Generator().manual_seed(0))
@@ -64,8 +78,7 @@ def bernoulli(p: Tensor, generator: Generator | None) -> Tensor:
     """
     n = p.numel()
     bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device).random_(generator=generator)
-    u = bits.view(torch.int32)[:n].view(p.shape).bitwise_and_(0xFFFFFF)  # uniform on 0..2^24-1
-    f = u.mul(2.0**-24)  # float32 in [0, 1), exact
+    f = unit_floats_(bits.view(torch.int32)[:n].view(p.shape))
     return (f if f.dtype == p.dtype else f.to(p.dtype)).lt_(p)
 
 
@@ -88,6 +101,10 @@ class Units:
 
     def mean(self, x: Tensor, std: Tensor | None = None) -> Tensor:
         raise NotImplementedError
+
+    def mean_into(self, x: Tensor, out: Tensor, std: Tensor | None = None) -> Tensor:
+        """:meth:`mean` written into ``out`` (a view of a larger buffer); returns ``out``."""
+        return out.copy_(self.mean(x, std))
 
     def sample(self, x: Tensor, std: Tensor | None, generator: Generator | None,
                mean: Tensor | None = None) -> Tensor:
@@ -117,6 +134,9 @@ class Bernoulli(Units):
 
     def mean(self, x: Tensor, std: Tensor | None = None) -> Tensor:
         return torch.sigmoid(x)
+
+    def mean_into(self, x: Tensor, out: Tensor, std: Tensor | None = None) -> Tensor:
+        return torch.sigmoid(x, out=out)
 
     def sample(self, x: Tensor, std: Tensor | None, generator: Generator | None,
                mean: Tensor | None = None) -> Tensor:
