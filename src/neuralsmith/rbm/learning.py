@@ -400,7 +400,7 @@ class _Trainer:
         start, n, bs = time.perf_counter(), len(self.x), self.settings.batch_size
         perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
         for lo in range(0, n, bs):
-            self.step(self.x[perm[lo:lo + bs].to(self.x.device)])
+            self.step(torch.index_select(self.x, 0, perm[lo:lo + bs].to(self.x.device)))
             on_batch()
         self.epoch += 1
         return time.perf_counter() - start
