@@ -23,7 +23,8 @@ it (PCD), and the weight gradient :math:`\langle h t(v)^\top\rangle_{\text{data}
 \langle h t(v)^\top\rangle_{\text{model}}` is one GEMM per block, weighted :math:`\pm 1/n`,
 accumulated straight into the weights (``addmm_``). CD writes its two phases into stacked row
 buffers as it computes them (the model rows' t(v) negated), so its weight gradient is a single
-GEMM of twice the depth, which reads and writes the weight-sized target once. With momentum :math:`\mu` the weights take the heavy-ball form of the same update (Polyak, 1964),
+GEMM of twice the depth, which reads and writes the weight-sized target once. With momentum
+:math:`\mu` the weights take the heavy-ball form of the same update (Polyak, 1964),
 
 .. math::
     W_{t+1} = (1 + \mu - \epsilon\lambda)\, W_t - \mu\, W_{t-1} + \epsilon\, G_t
