@@ -246,9 +246,8 @@ class _Trainer:
 
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
-        phases = {"pcd": self._phases_stacked, "cd": self._phases_cd}.get(self.settings.method,
-                                                                          self._phases_apart)
-        self._update(*phases(v0))
+        phases = {"pcd": self._phases_stacked, "cd": self._phases_cd, "fpcd": self._phases_fast}
+        self._update(*phases[self.settings.method](v0))
 
     def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
@@ -290,20 +289,17 @@ class _Trainer:
             self._stacked = (w.new_empty(2 * m, w.shape[1]), w.new_empty(2 * m, w.shape[0]))
         return self._stacked[0][:2 * m], self._stacked[1][:2 * m]
 
-    def _phases_apart(self, v0: Tensor) -> tuple[Block, Block]:
+    def _phases_fast(self, v0: Tensor) -> tuple[Block, Block]:
         """FPCD: persistent chains that run on the regular plus the fast weights."""
         rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
         std, (w, b, c) = rbm.visible_std, self._sampler()
         t0 = rbm.visible_units.stat(v0, std)
-        x0 = torch.addmm(rbm.hidden_bias, t0, rbm.weight.t())  # (batch, n_hidden)
-        p0 = hid.mean(x0)
-        h = self.chain_h if self.settings.persistent else hid.sample(x0, None, g, p0)
-        vk = self._chain(h, self.settings.k, (w, b, c))
+        p0 = hid.mean(torch.addmm(rbm.hidden_bias, t0, rbm.weight.t()))  # (batch, n_hidden)
+        vk = self._chain(self.chain_h, self.settings.k, (w, b, c))
         tk = rbm.visible_units.stat(vk, std)
         xk = torch.addmm(c, tk, w.t())  # (chains, n_hidden)
         pk = hid.mean(xk)
-        if self.settings.persistent:
-            self.chain_h = hid.sample(xk, None, g, pk)
+        self.chain_h = hid.sample(xk, None, g, pk)
         return Block(vk, tk, pk, -1.0 / len(vk)), Block(v0, t0, p0, 1.0 / len(v0))
 
     def _chain(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
