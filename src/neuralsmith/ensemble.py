@@ -27,7 +27,7 @@ from torch import nn
 
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
-from neuralsmith.rbm.units import unit_floats_
+from neuralsmith.rbm.units import bernoulli_from_words
 from neuralsmith.stack import ACTIVATIONS
 
 _FUNCTIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
@@ -270,8 +270,7 @@ def _bernoulli_each(p: torch.Tensor, generators: Sequence[torch.Generator]) -> t
     bits = torch.empty(S, (n + 1) // 2, dtype=torch.int64, device=p.device)
     for s, g in enumerate(generators):
         bits[s].random_(generator=g)
-    u = unit_floats_(bits.view(torch.int32)[:, :n].reshape(p.shape))
-    return (u if u.dtype == p.dtype else u.to(p.dtype)).lt_(p)
+    return bernoulli_from_words(bits.view(torch.int32)[:, :n].reshape(p.shape), p)
 
 
 class _RBMStack:

@@ -49,23 +49,26 @@ def uniform_like(x: Tensor, generator: Generator | None) -> Tensor:
     return torch.empty_like(x).uniform_(generator=generator)
 
 
-def unit_floats_(words: Tensor) -> Tensor:
-    r"""Uniform floats :math:`k / 2^{23}` on [0, 1), made in place from random int32 ``words``.
+def bernoulli_from_words(words: Tensor, p: Tensor) -> Tensor:
+    r""":math:`s = [u < p]` as 0./1. floats of ``p``'s dtype, u made from random int32 ``words``.
 
-    The low 23 bits become the mantissa of a float32 in [1, 2), and 1 is subtracted (exact):
-    no integer-to-float conversion, no new tensor.
+    Each uniform :math:`u = k / 2^{23}` is made in place: the word's low 23 bits become the
+    mantissa of a float32 in [1, 2), and 1 is subtracted (exact; no integer-to-float
+    conversion, no new tensor).
 
     Example:
-        >>> unit_floats_(torch.tensor([0, 1 << 22, -1], dtype=torch.int32)).tolist()
-        [0.0, 0.5, 0.9999998807907104]
+        >>> words = torch.tensor([0, 1 << 22, -1], dtype=torch.int32)   # u = 0, 0.5, 1 - 2^-23
+        >>> bernoulli_from_words(words, torch.full((3,), 0.5)).tolist()
+        [1.0, 0.0, 0.0]
     """
-    return words.bitwise_and_(0x7FFFFF).bitwise_or_(0x3F800000).view(torch.float32).sub_(1.0)
+    u = words.bitwise_and_(0x7FFFFF).bitwise_or_(0x3F800000).view(torch.float32).sub_(1.0)
+    return (u if u.dtype == p.dtype else u.to(p.dtype)).lt_(p)
 
 
 def bernoulli(p: Tensor, generator: Generator | None) -> Tensor:
     r"""Draw :math:`s \sim \text{Bernoulli}(p)` as 0./1. floats of ``p``'s dtype.
 
-    The uniforms are 23-bit (:func:`unit_floats_`), cut two from each 63-bit integer draw: on
+    The uniforms are 23-bit (:func:`bernoulli_from_words`), cut two from each 63-bit integer draw: on
     CPUs that costs about 60% of ``torch.rand`` (and a third of ``torch.bernoulli``), which
     matters because the serial Mersenne Twister is the largest cost of a CD step after the
     GEMMs. A probability is rounded up to the next multiple of :math:`2^{-23}` (an error below
@@ -78,8 +81,7 @@ def bernoulli(p: Tensor, generator: Generator | None) -> Tensor:
     """
     n = p.numel()
     bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device).random_(generator=generator)
-    f = unit_floats_(bits.view(torch.int32)[:n].view(p.shape))
-    return (f if f.dtype == p.dtype else f.to(p.dtype)).lt_(p)
+    return bernoulli_from_words(bits.view(torch.int32)[:n].view(p.shape), p)
 
 
 class Units:
