@@ -9,13 +9,15 @@ from neuralsmith.runs import load_toml, read_json
 
 def test_classrbm_writes_a_classifier_run_folder(cli, tmp_path):
     code, out, err = cli("classrbm", "--data", "digits", "--objective", "hybrid", "--alpha", "0.1",
-                         "--hidden", "16", "--epochs", "2", "--seed", "3", "--out", tmp_path, "--json")
+                         "--hidden", "16", "--epochs", "2", "--schedule", "linear", "--seed", "3",
+                         "--out", tmp_path, "--json")
     assert code == 0, err
     summary = json.loads(out)
     results = read_json(tmp_path / "results.json")
     assert 0.0 <= results["test_error"] <= 100.0 and summary["test_error"] == results["test_error"]
     assert results["seed"] == 3 and results["weights"] == [1.0, 0.1, 0.0]
-    assert load_toml(tmp_path / "config.toml")["objective"] == "hybrid"
+    config = load_toml(tmp_path / "config.toml")
+    assert config["objective"] == "hybrid" and config["schedule"] == "linear"
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
     assert {p.name for p in (tmp_path / "figures").iterdir()} == {"learning_curves.png", "filters.png"}
     assert (tmp_path / "checkpoints" / "model.safetensors").is_file()
@@ -60,6 +62,11 @@ def test_hybrid_trains_a_two_layer_model_online(cli, tmp_path, model):
 def test_unknown_objective_is_one_line_and_exit_2(cli, tmp_path):
     code, _, err = cli("classrbm", "--objective", "adversarial", "--out", tmp_path)
     assert code == 2 and err.count("\n") == 1 and "objective must be one of" in err
+
+
+def test_unknown_schedule_is_one_line_and_exit_2(cli, tmp_path):
+    code, _, err = cli("classrbm", "--schedule", "step", "--out", tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "schedule must be one of constant, linear, cosine" in err
 
 
 def test_labeled_fraction_of_zero_is_one_line_and_exit_2(cli, tmp_path):

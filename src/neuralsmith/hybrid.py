@@ -256,8 +256,9 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
                  x_unlabeled: Tensor | None = None, batching: str = "paired",
                  batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
-                 weight_decay: float = 0.0, x_valid: Tensor | None = None,
-                 y_valid: Tensor | None = None, patience: int | None = None,
+                 weight_decay: float = 0.0, schedule: str = "constant",
+                 x_valid: Tensor | None = None, y_valid: Tensor | None = None,
+                 patience: int | None = None,
                  generator: Generator | None = None,
                  callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
                  checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
@@ -275,8 +276,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
     Args:
         model: a :class:`DHBM` or :class:`DHDA`; trained in place.
         x, y, x_unlabeled, x_valid, y_valid, patience: as :func:`~neuralsmith.rbm.train_classrbm`.
-        epochs, objective, alpha, beta, batching, batch_size, lr, k, momentum, weight_decay:
-            as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
+        epochs, objective, alpha, beta, batching, batch_size, lr, k, momentum, weight_decay,
+            schedule: as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
         generator, callbacks, checkpoint_dir, progress, monitor_size: as ``train_classrbm``.
 
     Returns:
@@ -287,7 +288,7 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
         ValueError: for a bad setting or data that do not fit the model.
     """
     settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method="cd",
-                             momentum=momentum, weight_decay=weight_decay,
+                             momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                              monitor_size=monitor_size, objective=objective, alpha=alpha,
                              beta=beta, supervised="hybrid", batching=batching)
     data = check_class_data(model.layers[0], x, y, x_unlabeled, x_valid, y_valid, settings)

@@ -47,6 +47,7 @@ class HybridRunConfig:
     validation: float = 0.1
     epochs: int = 10
     lr: float = 0.05
+    schedule: str = "constant"
     batch_size: int = 20
     k: int = 1
     method: str = "cd"
@@ -80,7 +81,8 @@ class HybridRunConfig:
     def settings(self) -> ClassSettings:
         return ClassSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, k=self.k,
                              method=self.method, momentum=self.momentum,
-                             weight_decay=self.weight_decay, objective=self.objective,
+                             weight_decay=self.weight_decay, schedule=self.schedule,
+                             objective=self.objective,
                              alpha=self.alpha, beta=self.beta, supervised=self.supervised,
                              batching=self.batching)
 
@@ -136,7 +138,7 @@ def _train(model, config: HybridRunConfig, xl, yl, xu, ds, folder: RunFolder, g,
     kw = dict(epochs=config.epochs, objective=config.objective, alpha=config.alpha,
               beta=config.beta, x_unlabeled=None if xu is None else xu.to(device),
               batching=config.batching, batch_size=config.batch_size, lr=config.lr, k=config.k,
-              momentum=config.momentum, weight_decay=config.weight_decay,
+              momentum=config.momentum, weight_decay=config.weight_decay, schedule=config.schedule,
               x_valid=ds.x_valid.to(device) if len(ds.x_valid) else None,
               y_valid=ds.y_valid.to(device) if len(ds.x_valid) else None,
               patience=config.patience or None, generator=g, checkpoint_dir=folder.checkpoints,

@@ -207,6 +207,26 @@ def test_patience_stops_early(toy):
     assert hist.stopped_early and len(hist) == 3
 
 
+@pytest.mark.parametrize("schedule,scale", [("linear", 0.25), ("cosine", 0.5 * (1 + math.cos(0.75 * math.pi)))])
+def test_schedule_scales_the_update_of_a_late_epoch(toy, schedule, scale):
+    """Epoch 3 of 4 moves the parameters by lr_3 / lr times the constant schedule's step."""
+    from neuralsmith.rbm.classrbm import _ClassTrainer
+    x, y = toy
+
+    def delta(name):
+        m = random_model(scale=0.3)
+        s = ClassSettings(epochs=4, lr=0.1, momentum=0.0, objective="discriminative", schedule=name)
+        trainer = _ClassTrainer(m, x[:20, :V].double(), y[:20] % C, None, None, None, s, GEN())
+        before = [p.detach().clone() for p in m.parameters()]
+        trainer.epoch = 3
+        with torch.no_grad():
+            trainer.step(trainer.x, trainer.y, None)
+        return [p.detach() - b for p, b in zip(m.parameters(), before)]
+
+    for got, want in zip(delta(schedule), delta("constant")):
+        assert torch.allclose(got, scale * want, atol=1e-12)
+
+
 def test_resumed_run_ends_as_an_uninterrupted_one(toy, tmp_path):
     x, y = toy
 

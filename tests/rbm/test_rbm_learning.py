@@ -63,19 +63,23 @@ def test_first_update_is_lr_times_gradient_on_every_path(make_rbm, method, momen
         assert torch.allclose(got[name], 0.3 * want[name], atol=1e-10), name
 
 
-def test_heavy_ball_weights_follow_the_velocity_form_over_many_updates(make_rbm):
-    """W_{t+1} = (1 + mu - lr lam) W_t - mu W_{t-1} + lr G_t is the velocity form, step by step."""
+@pytest.mark.parametrize("schedule", ["constant", "linear"])
+def test_heavy_ball_weights_follow_the_velocity_form_over_many_updates(make_rbm, schedule):
+    """W_{t+1} = (1 + mu - lr_t lam) W_t - mu W_{t-1} + lr_t G_t is the velocity form, step by
+    step, with lr_t = lr (1 - t / 6) when it decays linearly over six epochs of one update."""
     rbm = make_rbm(5, 4, scale=0.5)
     g = torch.Generator().manual_seed(3)
     mu, lr, lam = 0.9, 0.2, 0.01
-    trainer = _Trainer(rbm, binary_states(0, 6, 5), None,
-                       Settings(epochs=1, lr=lr, momentum=mu, weight_decay=lam), torch.Generator())
+    settings = Settings(epochs=6, lr=lr, momentum=mu, weight_decay=lam, schedule=schedule)
+    trainer = _Trainer(rbm, binary_states(0, 6, 5), None, settings, torch.Generator())
     w, vel = rbm.weight.detach().clone(), torch.zeros_like(rbm.weight)
-    for _ in range(6):
+    for t in range(6):
+        trainer.epoch = t
+        lr_t = lr * (1 - t / 6) if schedule == "linear" else lr
         v0 = torch.randint(0, 2, (7, 5), generator=g).double()
         vk = torch.randint(0, 2, (9, 5), generator=g).double()
         grad = _autograd_ascent(rbm, v0, vk)["weight"]
-        vel = mu * vel + lr * (grad - lam * w)
+        vel = mu * vel + lr_t * (grad - lam * w)
         w = w + vel
         with torch.no_grad():
             trainer._update(*(Block(v, v, rbm.hidden_probs(v), a)
@@ -269,6 +273,7 @@ def test_progress_bar_runs(binary_data):
     (dict(sparsity_cost=-1.0), r"sparsity_cost must be >= 0"),
     (dict(fast_lr=0.1), r"fast_lr applies to method='fpcd'"),
     (dict(monitor_size=0), r"monitor_size must be >= 1"),
+    (dict(schedule="step"), r"schedule must be one of constant, linear, cosine; got 'step'"),
 ], ids=lambda p: next(iter(p)) if isinstance(p, dict) else "")
 def test_bad_setting(binary_data, kw, message):
     with pytest.raises(ValueError, match=message):

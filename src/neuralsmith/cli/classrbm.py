@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, SeedOpt, emit_mapping
+    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
 Opt = typer.Option
@@ -36,6 +36,7 @@ def classrbm_cmd(
     epochs: Annotated[int, Opt("--epochs", help="Passes over the labeled rows.")] = 10,
     labeled: LabeledOpt = 1.0,
     lr: LrOpt = 0.05,
+    schedule: ScheduleOpt = "constant",
     batch_size: Annotated[int, Opt("--batch-size", help="Labeled rows per update.")] = 20,
     k: Annotated[int, Opt("--k", help="Gibbs steps of CD / PCD.")] = 1,
     method: Annotated[str, Opt("--method", help="cd or pcd.")] = "cd",
@@ -51,7 +52,8 @@ def classrbm_cmd(
     """Train a classification RBM (Larochelle et al. 2012); results.json holds test_error (%)."""
     config = HybridRunConfig(model="classrbm", data=data, layers=(hidden,), objective=objective,
                              alpha=alpha, beta=beta, supervised=supervised, labeled=labeled,
-                             validation=validation, epochs=epochs, lr=lr, batch_size=batch_size,
+                             validation=validation, epochs=epochs, lr=lr, schedule=schedule,
+                             batch_size=batch_size,
                              k=k, method=method, momentum=momentum, weight_decay=weight_decay,
                              batching=batching, patience=patience, seed=seed, device=device)
     out = out or Path("runs") / f"classrbm-{Path(data).stem}-{objective}-h{hidden}"

@@ -24,6 +24,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars or tab
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 MomentumOpt = Annotated[float, typer.Option("--momentum", help="Momentum of the updates.")]
+ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning rate over the epochs: constant, or linear / cosine decay to 0.")]
 LabeledOpt = Annotated[float, typer.Option("--labeled", help="Fraction of training labels kept (class-stratified).")]
 PickEpochOpt = Annotated[float, typer.Option("--validation", help="Fraction of train held out to pick the epoch.")]
 

@@ -10,7 +10,7 @@ import typer
 
 from neuralsmith import data as data_api
 from neuralsmith import nets, plots, stack
-from neuralsmith.cli.common import (DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt,
+from neuralsmith.cli.common import (DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, ScheduleOpt, SeedOpt,
                                     emit_json, emit_mapping)
 from neuralsmith.device import resolve_device
 from neuralsmith.runs import RunFolder
@@ -46,7 +46,7 @@ def finetune_cmd(
     momentum: Annotated[float, typer.Option(help="SGD momentum.")] = 0.9,
     batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 32,
     weight_decay: Annotated[float, typer.Option(help="L2 penalty.")] = 0.0,
-    schedule: Annotated[str, typer.Option(help="constant, linear or cosine.")] = "constant",
+    schedule: ScheduleOpt = "constant",
     early_stopping: Annotated[Optional[int], typer.Option(help="Patience in epochs.")] = None,
     validation: Annotated[float, typer.Option(help="Validation split: fraction, or count if >= 1.")] = 0.1,
     out: OutOpt = None, device: DeviceOpt = "auto", json: JsonOpt = False, quiet: QuietOpt = False,

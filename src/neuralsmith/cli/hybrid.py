@@ -10,7 +10,7 @@ import typer
 
 from neuralsmith.cli.classrbm import summary
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, SeedOpt, emit_mapping
+    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping
 from neuralsmith.hybrid import KINDS
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
@@ -35,6 +35,7 @@ def hybrid_cmd(
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = 1,
     batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = "stream",
     lr: LrOpt = 0.05,
+    schedule: ScheduleOpt = "constant",
     batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = 20,
     k: Annotated[int, Opt("--k", help="Gibbs steps of CD (dhbm).")] = 1,
     momentum: MomentumOpt = 0.9,
@@ -52,7 +53,8 @@ def hybrid_cmd(
     objective = objective or ("semisupervised" if labeled < 1.0 else "hybrid")
     config = HybridRunConfig(model=model, data=data, layers=_sizes(layers), objective=objective,
                              alpha=alpha, beta=beta, labeled=labeled, validation=validation,
-                             epochs=epochs, lr=lr, batch_size=batch_size, k=k, momentum=momentum,
+                             epochs=epochs, lr=lr, schedule=schedule, batch_size=batch_size, k=k,
+                             momentum=momentum,
                              batching=batching, corruption=corruption, top_down=top_down,
                              combine=combine, seed=seed, device=device)
     out = out or Path("runs") / f"{model}-{Path(data).stem}-{layers.replace(',', '-')}"

@@ -628,8 +628,9 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                    supervised: str = "hybrid", x_unlabeled: Tensor | None = None,
                    batching: str = "paired", batch_size: int = 20, lr: float = 0.05, k: int = 1,
                    method: str = "cd", n_chains: int | None = None, momentum: float = 0.9,
-                   weight_decay: float = 0.0, x_valid: Tensor | None = None,
-                   y_valid: Tensor | None = None, patience: int | None = None,
+                   weight_decay: float = 0.0, schedule: str = "constant",
+                   x_valid: Tensor | None = None, y_valid: Tensor | None = None,
+                   patience: int | None = None,
                    generator: Generator | None = None,
                    callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
                    checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
@@ -653,7 +654,7 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
         epochs: passes (see ``batching``), including any already checkpointed.
         objective, alpha, beta, supervised, batching: see :class:`ClassSettings`.
         x_unlabeled: unlabeled rows; used only by ``objective="semisupervised"`` (required there).
-        batch_size, lr, k, method, n_chains, momentum, weight_decay: as in
+        batch_size, lr, k, method, n_chains, momentum, weight_decay, schedule: as in
             :func:`neuralsmith.rbm.train` (``method`` ``cd`` or ``pcd``).
         x_valid, y_valid: validation rows for model selection.
         patience: early stopping, in epochs.
@@ -672,8 +673,8 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
     """
     settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method=method,
                              n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
-                             monitor_size=monitor_size, objective=objective, alpha=alpha,
-                             beta=beta, supervised=supervised, batching=batching)
+                             schedule=schedule, monitor_size=monitor_size, objective=objective,
+                             alpha=alpha, beta=beta, supervised=supervised, batching=batching)
     data = check_class_data(model, x, y, x_unlabeled, x_valid, y_valid, settings)
     trainer = _ClassTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
     return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,

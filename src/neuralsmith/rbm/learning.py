@@ -32,7 +32,9 @@ GEMM of twice the depth, which reads and writes the weight-sized target once. Wi
 
 formed in the buffer that held :math:`W_{t-1}` (the GEMMs scale it by :math:`-\mu` as they add
 :math:`\epsilon G_t`), then one pass adds :math:`W_t`: the velocity form's two passes over W
-(decay into the velocity, velocity into W) become one. A CD-1 or PCD-1 update is thus the work
+(decay into the velocity, velocity into W) become one. The learning rate :math:`\epsilon` may
+decay over the epochs (``schedule``: linear or cosine to 0, :func:`neuralsmith.train.lr_at`);
+both forms stay equal with :math:`\epsilon` changing between updates. A CD-1 or PCD-1 update is thus the work
 of the five textbook GEMMs and one pass over the weights. As in
 scikit-learn's BernoulliRBM, the persistent chains keep the hidden sample drawn at the end of
 the previous update.
@@ -52,6 +54,7 @@ from torch import Generator, Tensor
 
 from neuralsmith import checkpoint
 from neuralsmith.rbm.model import RBM
+from neuralsmith.train import SCHEDULES, lr_at
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class Settings:
     sparsity_cost: float = 0.1
     fast_lr: float | None = None
     monitor_size: int = 1000
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, "passes over the data")
@@ -89,6 +93,8 @@ class Settings:
         _check_int("k", self.k, 1, "Gibbs steps per update")
         _check_int("monitor_size", self.monitor_size, 1, "examples scored each epoch")
         _check_positive("lr", self.lr)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
         self._check_chains()
@@ -341,11 +347,12 @@ class _Trainer:
             self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
             self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
             return
+        lr = self.lr
         if self.previous is None:
-            _add_statistics(w, blocks, beta=1.0 - s.lr * s.weight_decay, alpha=s.lr)
+            _add_statistics(w, blocks, beta=1.0 - lr * s.weight_decay, alpha=lr)
             return
-        new = _add_statistics(self.previous, blocks, beta=-s.momentum, alpha=s.lr)
-        new.add_(w, alpha=1.0 + s.momentum - s.lr * s.weight_decay)
+        new = _add_statistics(self.previous, blocks, beta=-s.momentum, alpha=lr)
+        new.add_(w, alpha=1.0 + s.momentum - lr * s.weight_decay)
         self.previous, w.data = w.data, new  # swap buffers: W_t becomes W_{t-1}
 
     def _apply(self, name: str, grad: Tensor) -> None:
@@ -355,9 +362,15 @@ class _Trainer:
             self.fast[name].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
         vel = self.velocity.get(name)
         if vel is None:
-            p.add_(grad, alpha=s.lr)
+            p.add_(grad, alpha=self.lr)
         else:
-            p.add_(vel.mul_(s.momentum).add_(grad, alpha=s.lr))
+            p.add_(vel.mul_(s.momentum).add_(grad, alpha=self.lr))
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the epoch being run, as ``settings.schedule`` says."""
+        s = self.settings
+        return lr_at(self.epoch, s.epochs, s.lr, s.schedule)
 
     def _fast_lr(self) -> float:
         return self.settings.fast_lr or self.settings.lr
@@ -510,7 +523,7 @@ def _check_positive(name: str, value: Any) -> None:
 def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float = 0.05,
           k: int = 1, method: str = "cd", n_chains: int | None = None, momentum: float = 0.5,
           weight_decay: float = 1e-4, sparsity_target: float | None = None,
-          sparsity_cost: float = 0.1, fast_lr: float | None = None,
+          sparsity_cost: float = 0.1, fast_lr: float | None = None, schedule: str = "constant",
           x_valid: Tensor | None = None, generator: Generator | None = None,
           callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
           checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
@@ -541,6 +554,8 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
         n_chains: persistent chains (PCD/FPCD); default one per batch example.
         sparsity_target, sparsity_cost: pull the mean hidden activity toward a target.
         fast_lr: learning rate of the FPCD fast weights (default ``lr``).
+        schedule: ``"constant"``, or ``"linear"`` / ``"cosine"`` decay of :math:`\epsilon` to 0
+            over ``epochs`` (:func:`neuralsmith.train.lr_at`).
         x_valid: held-out data for the free-energy gap.
         generator: every random draw (shuffles, Gibbs samples); a fresh seed if None.
         callbacks: called with each epoch's record; one returning True stops training.
@@ -565,7 +580,7 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
     settings = Settings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method=method,
                         n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
                         sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
-                        fast_lr=fast_lr, monitor_size=monitor_size)
+                        fast_lr=fast_lr, monitor_size=monitor_size, schedule=schedule)
     x = _check_data(rbm, x, "x")
     x_valid = None if x_valid is None else _check_data(rbm, x_valid, "x_valid")
     trainer = _Trainer(rbm, x, x_valid, settings, _resolve_generator(generator, x.device))
