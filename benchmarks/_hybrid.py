@@ -38,6 +38,7 @@ def parse_common(p: argparse.ArgumentParser) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=0.01)
     p.add_argument("--beta", type=float, default=0.1)
     p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--schedule", default="linear", help="learning rate over the epochs: constant, linear, cosine")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--valid", type=int, default=5000)

@@ -30,6 +30,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--alpha", default="0.01", help="hybrid weight(s) of the generative term, comma-separated")
     p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--schedule", default="linear", help="learning rate over the epochs: constant, linear, cosine")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--subset", type=int, default=0, help="training rows used (0: all 55 000)")
@@ -44,8 +45,8 @@ def main() -> None:
     a = parse()
     alphas = [float(x) for x in a.alpha.split(",")]
     tasks = [dict(model="classrbm", layers=[a.hidden], seed=seed, fraction=None, unlabeled=False,
-                  objective=name, alpha=alpha, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size,
-                  progress=a.progress)
+                  objective=name, alpha=alpha, epochs=a.epochs, lr=a.lr, schedule=a.schedule,
+                  batch_size=a.batch_size, progress=a.progress)
              for seed in range(a.seeds) for name, alpha in _variants(alphas)]
     start = time.perf_counter()
     done = _hybrid.run_all(tasks, a, lambda r: print(

@@ -43,7 +43,7 @@ def main() -> None:
                     tasks.append(dict(model=model, layers=layers[:1] if model == "classrbm" else layers,
                                       seed=seed, fraction=fraction, unlabeled=True, objective=objective,
                                       epochs=epochs, alpha=a.alpha, beta=a.beta, lr=a.lr,
-                                      batch_size=a.batch_size, progress=False))
+                                      schedule=a.schedule, batch_size=a.batch_size, progress=False))
     start = time.perf_counter()
     done = _hybrid.run_all(tasks, a, lambda r: print(
         f"{r['fraction']:5.0%} seed {r['seed']} {r['model']:8s} {r['objective']:15s} test "
