@@ -3,10 +3,11 @@
 Larochelle, Mandel, Pascanu & Bengio (2012), table 1 on MNIST: generative 3.39%,
 discriminative 1.81%, hybrid 1.28% test error. Here: Fashion-MNIST, 5 000 training rows held
 out for validation (they pick each run's epoch), the same hidden size, epochs, learning rate
-and seeds for each objective; the median test error over seeds. Given several ``--alpha``
-values, the hybrid's alpha is the one with the lowest median *validation* error (the hybrid
-row reports its test errors; every alpha's runs are in the JSON), as Larochelle et al. chose
-their hyper-parameters. Prints a table, writes ``benchmarks/results/classrbm_objectives.json``
+(decaying linearly to 0 by default, ``--schedule``) and seeds for each objective; the median
+test error over seeds. Given several ``--alpha`` values, the hybrid's alpha is the one with
+the lowest median *validation* error (the hybrid row reports its test errors; every alpha's
+runs are in the JSON), as Larochelle et al. chose their hyper-parameters. Prints a table,
+writes ``benchmarks/results/classrbm_objectives.json``
 and ``docs/figures/classrbm_objectives.png``.
 
     python benchmarks/classrbm_objectives.py --hidden 500 --alpha 0.003,0.01 --jobs 2   # the README's run
