@@ -36,7 +36,8 @@ def load(subset: int, valid: int, seed: int = 0):
 def parse_common(p: argparse.ArgumentParser) -> argparse.Namespace:
     """Add the options the deep-hybrid and semi-supervised benchmarks share, then parse."""
     p.add_argument("--alpha", type=float, default=0.01)
-    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--beta", default="0.1", help="weight of the unsupervised term (semisupervised.py: "
+                   "a comma list, picked by validation error)")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--schedule", default="linear", help="learning rate over the epochs: constant, linear, cosine")
     p.add_argument("--batch-size", type=int, default=20)

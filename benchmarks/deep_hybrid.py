@@ -55,7 +55,7 @@ def main() -> None:
 def _task(model: str, sizes: list[int], seed: int, a: argparse.Namespace, epochs: int) -> dict:
     return dict(model=model, layers=sizes, seed=seed, fraction=a.fraction,
                 unlabeled=a.objective == "semisupervised", objective=a.objective, seconds=a.seconds,
-                epochs=epochs, alpha=a.alpha, beta=a.beta, lr=a.lr, schedule=a.schedule,
+                epochs=epochs, alpha=a.alpha, beta=float(a.beta), lr=a.lr, schedule=a.schedule,
                 batch_size=a.batch_size, progress=False)
 
 

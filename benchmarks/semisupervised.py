@@ -6,7 +6,8 @@ version (hybrid objective on the labeled rows alone) and the semi-supervised one
 plus ``beta`` times the unsupervised term on the other training rows, their labels
 unused; Larochelle et al. 2012; Ororbia et al. 2015). Both use ``paired`` batches, so they
 make the *same* labeled updates and differ only by the unlabeled term. 5 000 labeled rows held
-out for validation pick the epoch. Writes ``benchmarks/results/semisupervised.json``.
+out for validation pick the epoch; given several ``--beta`` values, each model and fraction
+takes the one of lowest median validation error. Writes ``benchmarks/results/semisupervised.json``.
 
     python benchmarks/semisupervised.py                                     # full: 500,500 / 500, 10000 updates, 3 seeds
     python benchmarks/semisupervised.py --layers 250,250 --updates 1200 --seeds 1 --valid 2000   # small budget
@@ -32,40 +33,47 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     a = parse()
-    layers = [int(s) for s in a.layers.split(",")]
+    layers, betas = [int(s) for s in a.layers.split(",")], [float(b) for b in str(a.beta).split(",")]
     ds, tasks = _hybrid.load(0, a.valid), []
     for fraction in map(float, a.fractions.split(",")):
         for seed in range(a.seeds):
             n_labeled = len(data.split_labeled(ds.x_train, ds.y_train, fraction, seed)[0])
             epochs = max(1, round(a.updates * a.batch_size / n_labeled))
             for model in a.models.split(","):
-                for objective in ("hybrid", "semisupervised"):
-                    tasks.append(dict(model=model, layers=layers[:1] if model == "classrbm" else layers,
-                                      seed=seed, fraction=fraction, unlabeled=True, objective=objective,
-                                      epochs=epochs, alpha=a.alpha, beta=a.beta, lr=a.lr,
-                                      schedule=a.schedule, batch_size=a.batch_size, progress=False))
+                base = dict(model=model, layers=layers[:1] if model == "classrbm" else layers, seed=seed,
+                            fraction=fraction, unlabeled=True, epochs=epochs, alpha=a.alpha, lr=a.lr,
+                            schedule=a.schedule, batch_size=a.batch_size, progress=False)
+                tasks += [dict(base, objective="hybrid", beta=0.0),
+                          *(dict(base, objective="semisupervised", beta=b) for b in betas)]
     start = time.perf_counter()
     done = _hybrid.run_all(tasks, a, lambda r: print(
-        f"{r['fraction']:5.0%} seed {r['seed']} {r['model']:8s} {r['objective']:15s} test "
-        f"{r['test_error']:.2f}%  valid {min(r['valid_curve']):.2f}%  ({r['n_labeled']} labels, "
+        f"{r['fraction']:5.0%} seed {r['seed']} {r['model']:8s} {r['objective']:15s} beta {r['beta']:<5g} "
+        f"test {r['test_error']:.2f}%  valid {min(r['valid_curve']):.2f}%  ({r['n_labeled']} labels, "
         f"{r['epochs']} epochs, {r['train_seconds']:.0f} s)", flush=True))
-    rows = [{"fraction": sup["fraction"], "seed": sup["seed"], "model": sup["model"],
-             "n_labeled": sup["n_labeled"], "epochs": sup["epochs"], "supervised": sup, "semisupervised": semi}
-            for sup, semi in zip(done[::2], done[1::2])]
-    summary = _summary(rows)
-    for (fraction, model), r in summary.items():
-        print(f"{fraction:5.0%} {model:8s} median test error: supervised-only {r['supervised']:.2f}%, "
-              f"semi-supervised {r['semisupervised']:.2f}%")
-    _hybrid.write("semisupervised", {"args": vars(a), "median_test_error": [
-        {"fraction": f, "model": m, **r} for (f, m), r in summary.items()], "rows": rows,
-        "wall_seconds": round(time.perf_counter() - start, 1)})
+    summary = [_summary(done, key) for key in dict.fromkeys((r["fraction"], r["model"]) for r in done)]
+    for r in summary:
+        print(f"{r['fraction']:5.0%} {r['model']:8s} median test error: supervised-only "
+              f"{r['supervised']:.2f}%, semi-supervised {r['semisupervised']:.2f}% (beta {r['beta']:g})")
+    _hybrid.write("semisupervised", {"args": vars(a), "median_test_error": summary, "runs": done,
+                                     "wall_seconds": round(time.perf_counter() - start, 1)})
 
 
-def _summary(rows: list[dict]) -> dict[tuple[float, str], dict[str, float]]:
-    """Median test error of each (fraction, model) pair of runs over seeds."""
-    keys = dict.fromkeys((r["fraction"], r["model"]) for r in rows)
-    return {k: {side: _hybrid.median([r[side]["test_error"] for r in rows if (r["fraction"], r["model"]) == k])
-                for side in ("supervised", "semisupervised")} for k in keys}
+def _summary(done: list[dict], key: tuple[float, str]) -> dict:
+    """Median test errors of one (fraction, model) over seeds: supervised-only, and
+    semi-supervised with the beta of lowest median validation error (test errors per seed)."""
+    runs = [r for r in done if (r["fraction"], r["model"]) == key]
+    semi = {}
+    for r in runs:
+        if r["objective"] == "semisupervised":
+            semi.setdefault(r["beta"], []).append(r)
+    valid = {b: _hybrid.median([min(r["valid_curve"]) for r in rs]) for b, rs in semi.items()}
+    beta = min(valid, key=valid.get)
+    sup = [r for r in runs if r["objective"] == "hybrid"]
+    return {"fraction": key[0], "model": key[1], "beta": beta, "valid_by_beta": valid,
+            "supervised": _hybrid.median([r["test_error"] for r in sup]),
+            "semisupervised": _hybrid.median([r["test_error"] for r in semi[beta]]),
+            "supervised_by_seed": [r["test_error"] for r in sup],
+            "semisupervised_by_seed": [r["test_error"] for r in semi[beta]]}
 
 
 if __name__ == "__main__":
