@@ -5,9 +5,10 @@ Each model gets the same seconds of training, the same labeled subset, objective
 rate and seed; the epoch is picked on 5 000 held-out labeled rows. With a constant learning
 rate epochs run until the budget is spent. A decaying one (``--schedule linear``, the default)
 must know its epochs beforehand: one timed epoch of each model sets them to what fits the
-budget, which still stops a run that goes slower. Writes ``benchmarks/results/deep_hybrid.json`` and ``docs/figures/deep_hybrid.png``.
+budget, which still stops a run that goes slower. Writes ``benchmarks/results/deep_hybrid.json``
+and ``docs/figures/deep_hybrid.png``.
 
-    python benchmarks/deep_hybrid.py                                   # full: 500 / 500,500, 600 s each, 3 seeds
+    python benchmarks/deep_hybrid.py --seconds 200 --jobs 2            # the README's run: 500 / 500,500, 3 seeds
     python benchmarks/deep_hybrid.py --hidden 250 --seconds 40 --seeds 1 --valid 2000   # small budget
 """
 
@@ -65,7 +66,7 @@ def _epochs_in_budget(models: dict[str, list[int]], a: argparse.Namespace) -> di
     if a.schedule == "constant":
         return dict.fromkeys(models, 10**6)
     timed = _hybrid.run_all([_task(m, sizes, 0, a, 1) for m, sizes in models.items()], a, lambda r: None)
-    return {r["model"]: max(1, int(a.seconds / r["train_seconds"])) for r in timed}
+    return {r["model"]: max(1, int(a.seconds / max(r["train_seconds"], 0.1))) for r in timed}
 
 
 if __name__ == "__main__":
