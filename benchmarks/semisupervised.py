@@ -9,7 +9,7 @@ make the *same* labeled updates and differ only by the unlabeled term. 5 000 lab
 out for validation pick the epoch; given several ``--beta`` values, each model and fraction
 takes the one of lowest median validation error. Writes ``benchmarks/results/semisupervised.json``.
 
-    python benchmarks/semisupervised.py                                     # full: 500,500 / 500, 10000 updates, 3 seeds
+    python benchmarks/semisupervised.py --layers 250,250 --beta 0.01,0.1 --jobs 2   # the README's run
     python benchmarks/semisupervised.py --layers 250,250 --updates 1200 --seeds 1 --valid 2000   # small budget
 """
 
