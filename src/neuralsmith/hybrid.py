@@ -255,7 +255,7 @@ class _HybridTrainer(_ClassTrainer):
 def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
                  x_unlabeled: Tensor | None = None, batching: str = "paired",
-                 batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
+                 unlabeled_ratio: int = 1, batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
                  weight_decay: float = 0.0, schedule: str = "constant",
                  x_valid: Tensor | None = None, y_valid: Tensor | None = None,
                  patience: int | None = None,
@@ -276,8 +276,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
     Args:
         model: a :class:`DHBM` or :class:`DHDA`; trained in place.
         x, y, x_unlabeled, x_valid, y_valid, patience: as :func:`~neuralsmith.rbm.train_classrbm`.
-        epochs, objective, alpha, beta, batching, batch_size, lr, k, momentum, weight_decay,
-            schedule: as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
+        epochs, objective, alpha, beta, batching, unlabeled_ratio, batch_size, lr, k, momentum,
+            weight_decay, schedule: as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
         generator, callbacks, checkpoint_dir, progress, monitor_size: as ``train_classrbm``.
 
     Returns:
@@ -290,7 +290,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
     settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method="cd",
                              momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                              monitor_size=monitor_size, objective=objective, alpha=alpha,
-                             beta=beta, supervised="hybrid", batching=batching)
+                             beta=beta, supervised="hybrid", batching=batching,
+                             unlabeled_ratio=unlabeled_ratio)
     data = check_class_data(model.layers[0], x, y, x_unlabeled, x_valid, y_valid, settings)
     trainer = _HybridTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
     return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,

@@ -54,6 +54,7 @@ class HybridRunConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     batching: str = "paired"
+    unlabeled_ratio: int = 1
     patience: int = 0
     corruption: float = 0.2
     top_down: bool = True
@@ -84,7 +85,7 @@ class HybridRunConfig:
                              weight_decay=self.weight_decay, schedule=self.schedule,
                              objective=self.objective,
                              alpha=self.alpha, beta=self.beta, supervised=self.supervised,
-                             batching=self.batching)
+                             batching=self.batching, unlabeled_ratio=self.unlabeled_ratio)
 
 
 def load_split(config: HybridRunConfig):
@@ -137,7 +138,8 @@ def _train(model, config: HybridRunConfig, xl, yl, xu, ds, folder: RunFolder, g,
            progress: bool) -> classrbm.ClassHistory:
     kw = dict(epochs=config.epochs, objective=config.objective, alpha=config.alpha,
               beta=config.beta, x_unlabeled=None if xu is None else xu.to(device),
-              batching=config.batching, batch_size=config.batch_size, lr=config.lr, k=config.k,
+              batching=config.batching, unlabeled_ratio=config.unlabeled_ratio,
+              batch_size=config.batch_size, lr=config.lr, k=config.k,
               momentum=config.momentum, weight_decay=config.weight_decay, schedule=config.schedule,
               x_valid=ds.x_valid.to(device) if len(ds.x_valid) else None,
               y_valid=ds.y_valid.to(device) if len(ds.x_valid) else None,

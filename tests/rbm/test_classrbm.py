@@ -177,6 +177,29 @@ def test_semisupervised_trains_with_few_labels(toy, batching):
     assert float((m.predict(x[200:]) != y[200:]).float().mean()) < 0.2
 
 
+@pytest.mark.parametrize("ratio", [1, 3])
+def test_paired_batches_bring_ratio_unlabeled_rows_per_labeled_row(toy, ratio):
+    """Each labeled batch gets ``ratio`` times as many unlabeled rows, none repeated within
+    an epoch while the unlabeled rows last."""
+    from neuralsmith.rbm.classrbm import _ClassTrainer
+    x, y = toy
+    s = ClassSettings(epochs=1, batch_size=7, objective="semisupervised", unlabeled_ratio=ratio)
+    trainer = _ClassTrainer(ClassRBM.from_data(x, y, 4, generator=GEN().manual_seed(0)),
+                            x[:30], y[:30], x[30:], None, None, s, GEN().manual_seed(1))
+    pairs = list(trainer.batches())
+    assert [len(u) for _, u in pairs] == [ratio * len(li) for li, _ in pairs]
+    unlabeled = torch.cat([u for _, u in pairs])
+    assert len(unlabeled) == 30 * ratio and len(unlabeled.unique()) == len(unlabeled)
+
+
+@pytest.mark.parametrize("kw,match", [(dict(unlabeled_ratio=0), "unlabeled_ratio must be an int >= 1"),
+                                      (dict(unlabeled_ratio=2.5), "unlabeled_ratio must be an int >= 1"),
+                                      (dict(unlabeled_ratio=2, batching="stream"), "applies to paired")])
+def test_bad_unlabeled_ratio_is_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ClassSettings(epochs=1, **kw)
+
+
 def test_pcd_keeps_chains_and_trains(toy, tmp_path):
     from neuralsmith import checkpoint
     x, y = toy

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping
+    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, emit_mapping
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
 Opt = typer.Option
@@ -43,6 +43,7 @@ def classrbm_cmd(
     momentum: MomentumOpt = 0.9,
     weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of W and U.")] = 0.0,
     batching: Annotated[str, Opt("--batching", help="paired or stream (online).")] = "paired",
+    unlabeled_ratio: UnlabeledRatioOpt = 1,
     validation: PickEpochOpt = 0.1,
     patience: Annotated[int, Opt("--patience", help="Stop after this many epochs without a better validation error (0: never).")] = 0,
     seed: SeedOpt = 0, out: OutOpt = None, device: DeviceOpt = "auto",
@@ -55,7 +56,7 @@ def classrbm_cmd(
                              validation=validation, epochs=epochs, lr=lr, schedule=schedule,
                              batch_size=batch_size,
                              k=k, method=method, momentum=momentum, weight_decay=weight_decay,
-                             batching=batching, patience=patience, seed=seed, device=device)
+                             batching=batching, unlabeled_ratio=unlabeled_ratio, patience=patience, seed=seed, device=device)
     out = out or Path("runs") / f"classrbm-{Path(data).stem}-{objective}-h{hidden}"
     results = run(out, config, resume=resume, progress=not (quiet or json))
     emit_mapping("classrbm", summary(out, config, results), as_json=json, quiet=quiet)

@@ -10,7 +10,7 @@ import typer
 
 from neuralsmith.cli.classrbm import summary
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping
+    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, emit_mapping
 from neuralsmith.hybrid import KINDS
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
@@ -34,6 +34,7 @@ def hybrid_cmd(
     beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term.")] = 0.1,
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = 1,
     batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = "stream",
+    unlabeled_ratio: UnlabeledRatioOpt = 1,
     lr: LrOpt = 0.05,
     schedule: ScheduleOpt = "constant",
     batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = 20,
@@ -55,7 +56,7 @@ def hybrid_cmd(
                              alpha=alpha, beta=beta, labeled=labeled, validation=validation,
                              epochs=epochs, lr=lr, schedule=schedule, batch_size=batch_size, k=k,
                              momentum=momentum,
-                             batching=batching, corruption=corruption, top_down=top_down,
+                             batching=batching, unlabeled_ratio=unlabeled_ratio, corruption=corruption, top_down=top_down,
                              combine=combine, seed=seed, device=device)
     out = out or Path("runs") / f"{model}-{Path(data).stem}-{layers.replace(',', '-')}"
     results = run(out, config, resume=resume, progress=not (quiet or json))

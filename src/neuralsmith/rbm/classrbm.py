@@ -425,8 +425,12 @@ class ClassSettings(Settings):
         supervised: the supervised part of ``semisupervised``: ``generative``,
             ``discriminative`` or ``hybrid``.
         batching: ``paired`` (an epoch is a pass over the labeled rows; each batch of them
-            comes with as many unlabeled rows) or ``stream`` (an epoch is one pass over all
-            rows in random order, labeled and unlabeled mixed in each batch: online learning).
+            comes with ``unlabeled_ratio`` times as many unlabeled rows) or ``stream`` (an
+            epoch is one pass over all rows in random order, labeled and unlabeled mixed in
+            each batch: online learning).
+        unlabeled_ratio: unlabeled rows per labeled row in each ``paired`` update. The
+            unsupervised term is a batch mean, so a larger ratio keeps its weight and lowers
+            its variance, and sweeps the unlabeled rows that many times faster.
 
     Example:
         >>> ClassSettings(epochs=1, objective="semisupervised", alpha=0.1, beta=0.5).weights()
@@ -438,6 +442,7 @@ class ClassSettings(Settings):
     beta: float = 0.1
     supervised: str = "hybrid"
     batching: str = "paired"
+    unlabeled_ratio: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -452,6 +457,12 @@ class ClassSettings(Settings):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0 (a term's weight); got {value!r}")
+        r = self.unlabeled_ratio
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ValueError(f"unlabeled_ratio must be an int >= 1 (unlabeled rows per labeled row); got {r!r}")
+        if r != 1 and self.batching != "paired":
+            raise ValueError("unlabeled_ratio applies to paired batching; stream batching mixes rows "
+                             "in their natural proportion, so leave it 1")
         if self.sparsity_target is not None:
             raise ValueError("sparsity_target is not offered for a ClassRBM; leave it None")
 
@@ -528,12 +539,13 @@ class _ClassTrainer(_Trainer):
             return
         perm = torch.randperm(n_l, generator=g, device=g.device)
         u_perm = torch.randperm(n_u, generator=g, device=g.device) if n_u else None
+        r = s.unlabeled_ratio
         for lo in range(0, n_l, bs):
             li = perm[lo:lo + bs]
             if u_perm is None:
                 yield li, None
-            else:  # as many unlabeled rows, cycling through a fresh permutation
-                yield li, u_perm[torch.arange(lo, lo + len(li), device=g.device) % n_u]
+            else:  # r unlabeled rows per labeled row, cycling through a fresh permutation
+                yield li, u_perm[torch.arange(lo * r, (lo + len(li)) * r, device=g.device) % n_u]
 
     def n_batches(self) -> int:
         n = len(self.x) + (len(self.x_unlabeled) if self.settings.batching == "stream" else 0)
@@ -626,7 +638,7 @@ def fit(trainer: _ClassTrainer, *, callbacks: Iterable[Callable] = (),
 def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                    objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
                    supervised: str = "hybrid", x_unlabeled: Tensor | None = None,
-                   batching: str = "paired", batch_size: int = 20, lr: float = 0.05, k: int = 1,
+                   batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20, lr: float = 0.05, k: int = 1,
                    method: str = "cd", n_chains: int | None = None, momentum: float = 0.9,
                    weight_decay: float = 0.0, schedule: str = "constant",
                    x_valid: Tensor | None = None, y_valid: Tensor | None = None,
@@ -652,7 +664,7 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
         model: the ClassRBM; trained in place.
         x, y: labeled rows (n, n_visible) and their int64 classes (n,).
         epochs: passes (see ``batching``), including any already checkpointed.
-        objective, alpha, beta, supervised, batching: see :class:`ClassSettings`.
+        objective, alpha, beta, supervised, batching, unlabeled_ratio: see :class:`ClassSettings`.
         x_unlabeled: unlabeled rows; used only by ``objective="semisupervised"`` (required there).
         batch_size, lr, k, method, n_chains, momentum, weight_decay, schedule: as in
             :func:`neuralsmith.rbm.train` (``method`` ``cd`` or ``pcd``).
@@ -674,7 +686,8 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
     settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method=method,
                              n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
                              schedule=schedule, monitor_size=monitor_size, objective=objective,
-                             alpha=alpha, beta=beta, supervised=supervised, batching=batching)
+                             alpha=alpha, beta=beta, supervised=supervised, batching=batching,
+                             unlabeled_ratio=unlabeled_ratio)
     data = check_class_data(model, x, y, x_unlabeled, x_valid, y_valid, settings)
     trainer = _ClassTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
     return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,
