@@ -25,8 +25,11 @@ def test_classrbm_writes_a_classifier_run_folder(cli, tmp_path):
 
 def test_labeled_fraction_keeps_a_stratified_share(cli, tmp_path):
     code, _, err = cli("classrbm", "--data", "digits", "--objective", "semisupervised",
+                       "--unsupervised", "entropy", "--unlabeled-ratio", "2",
                        "--labeled", "0.1", "--hidden", "8", "--epochs", "1", "--out", tmp_path, "--quiet")
     assert code == 0, err
+    config = load_toml(tmp_path / "config.toml")
+    assert (config["unsupervised"], config["unlabeled_ratio"]) == ("entropy", 2)
     results = read_json(tmp_path / "results.json")
     n_train = results["data"]["n_train"]
     assert abs(results["n_labeled"] - 0.1 * n_train) <= 10
@@ -62,6 +65,11 @@ def test_hybrid_trains_a_two_layer_model_online(cli, tmp_path, model):
 def test_unknown_objective_is_one_line_and_exit_2(cli, tmp_path):
     code, _, err = cli("classrbm", "--objective", "adversarial", "--out", tmp_path)
     assert code == 2 and err.count("\n") == 1 and "objective must be one of" in err
+
+
+def test_unknown_unsupervised_term_is_one_line_and_exit_2(cli, tmp_path):
+    code, _, err = cli("hybrid", "--unsupervised", "pseudolabels", "--out", tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "unsupervised must be one of likelihood, entropy" in err
 
 
 def test_unknown_schedule_is_one_line_and_exit_2(cli, tmp_path):

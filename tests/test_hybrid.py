@@ -52,10 +52,11 @@ def test_combined_beliefs_are_distributions_made_of_the_experts(toy, combine):
         assert torch.allclose(p, geo / geo.sum(1, keepdim=True), atol=1e-6)
 
 
-def test_one_layer_dhbm_trains_exactly_as_a_classrbm(toy):
+@pytest.mark.parametrize("unsupervised,ratio", [("likelihood", 1), ("entropy", 2)])
+def test_one_layer_dhbm_trains_exactly_as_a_classrbm(toy, unsupervised, ratio):
     x, y = toy
     kw = dict(epochs=2, batch_size=10, objective="semisupervised", x_unlabeled=x[100:],
-              alpha=0.1, progress=False)
+              alpha=0.1, unsupervised=unsupervised, unlabeled_ratio=ratio, progress=False)
     a = ClassRBM.from_data(x[:100], y[:100], 5, generator=torch.Generator().manual_seed(1))
     b = DHBM([16, 5], 3, generator=torch.Generator().manual_seed(1)).init_biases_(x[:100], y[:100])
     train_classrbm(a, x[:100], y[:100], generator=torch.Generator().manual_seed(2), **kw)

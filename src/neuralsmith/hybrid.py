@@ -28,6 +28,10 @@ Two families differ only in the generative term of each expert:
   :math:`W, b, c` (Vincent et al. 2008): encode :math:`\sigma(c + W\tilde r)`, decode
   :math:`\sigma(b + W^\top h)`; labeled and unlabeled rows alike.
 
+With ``unsupervised="entropy"``, :math:`L_{\text{unsup}}` is instead, for both families, the
+entropy of the expert's :math:`p_\ell(y \mid r)` on the unlabeled rows (Grandvalet & Bengio
+2005; :func:`neuralsmith.rbm.classrbm.entropy_gradients`).
+
 The representations come from one bottom-up pass, :math:`r^\ell = \sigma(c^\ell + W^\ell r^{\ell-1})`,
 then (``top_down=True``) one top-down mean-field sweep, as in a DBM,
 :math:`r^\ell \leftarrow \sigma(c^\ell + W^\ell r^{\ell-1} + W^{\ell+1\top} r^{\ell+1})` for
@@ -239,7 +243,8 @@ class _HybridTrainer(_ClassTrainer):
         reps_u = None if xu is None else model.represent(xu)
         for i, layer in enumerate(model.layers):
             grads = objective_gradients(layer, reps_l[i], yl, None if reps_u is None else reps_u[i],
-                                        self.settings.weights(), self._generative)
+                                        self.settings.weights(), self._generative,
+                                        self.settings.unsupervised)
             self._apply_grads(grads, prefix=f"layers.{i}.")
 
     def _generative(self, layer: nn.Module, x: Tensor, e: Tensor | None,
@@ -254,7 +259,7 @@ class _HybridTrainer(_ClassTrainer):
 
 def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
-                 x_unlabeled: Tensor | None = None, batching: str = "paired",
+                 unsupervised: str = "likelihood", x_unlabeled: Tensor | None = None, batching: str = "paired",
                  unlabeled_ratio: int = 1, batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
                  weight_decay: float = 0.0, schedule: str = "constant",
                  x_valid: Tensor | None = None, y_valid: Tensor | None = None,
@@ -276,8 +281,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
     Args:
         model: a :class:`DHBM` or :class:`DHDA`; trained in place.
         x, y, x_unlabeled, x_valid, y_valid, patience: as :func:`~neuralsmith.rbm.train_classrbm`.
-        epochs, objective, alpha, beta, batching, unlabeled_ratio, batch_size, lr, k, momentum,
-            weight_decay, schedule: as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
+        epochs, objective, alpha, beta, unsupervised, batching, unlabeled_ratio, batch_size, lr,
+            k, momentum, weight_decay, schedule: as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
         generator, callbacks, checkpoint_dir, progress, monitor_size: as ``train_classrbm``.
 
     Returns:
@@ -290,8 +295,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
     settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method="cd",
                              momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                              monitor_size=monitor_size, objective=objective, alpha=alpha,
-                             beta=beta, supervised="hybrid", batching=batching,
-                             unlabeled_ratio=unlabeled_ratio)
+                             beta=beta, supervised="hybrid", unsupervised=unsupervised,
+                             batching=batching, unlabeled_ratio=unlabeled_ratio)
     data = check_class_data(model.layers[0], x, y, x_unlabeled, x_valid, y_valid, settings)
     trainer = _HybridTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
     return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,

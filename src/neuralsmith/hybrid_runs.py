@@ -43,6 +43,7 @@ class HybridRunConfig:
     alpha: float = 0.01
     beta: float = 0.1
     supervised: str = "hybrid"
+    unsupervised: str = "likelihood"
     labeled: float = 1.0
     validation: float = 0.1
     epochs: int = 10
@@ -85,6 +86,7 @@ class HybridRunConfig:
                              weight_decay=self.weight_decay, schedule=self.schedule,
                              objective=self.objective,
                              alpha=self.alpha, beta=self.beta, supervised=self.supervised,
+                             unsupervised=self.unsupervised,
                              batching=self.batching, unlabeled_ratio=self.unlabeled_ratio)
 
 
@@ -137,7 +139,8 @@ def run(out: str | os.PathLike, config: HybridRunConfig, *, resume: bool = False
 def _train(model, config: HybridRunConfig, xl, yl, xu, ds, folder: RunFolder, g, device,
            progress: bool) -> classrbm.ClassHistory:
     kw = dict(epochs=config.epochs, objective=config.objective, alpha=config.alpha,
-              beta=config.beta, x_unlabeled=None if xu is None else xu.to(device),
+              beta=config.beta, unsupervised=config.unsupervised,
+              x_unlabeled=None if xu is None else xu.to(device),
               batching=config.batching, unlabeled_ratio=config.unlabeled_ratio,
               batch_size=config.batch_size, lr=config.lr, k=config.k,
               momentum=config.momentum, weight_decay=config.weight_decay, schedule=config.schedule,

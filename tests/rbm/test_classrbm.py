@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from neuralsmith.rbm import ClassRBM, ClassSettings, train_classrbm
 from neuralsmith.rbm.classrbm import _negative_phase, cd_gradients, discriminative_gradients, \
-    objective_gradients
+    entropy_gradients, objective_gradients
 
 V, H, C = 4, 3, 3
 GEN = torch.Generator  # every draw seeded: these tests leave the global RNG alone
@@ -77,6 +77,33 @@ def test_discriminative_gradient_equals_autograd(visible, hidden):
     for name, p in m.named_parameters():
         expected = torch.zeros_like(p) if auto[name] is None else -auto[name]
         assert torch.allclose(grads.get(name, torch.zeros_like(p)), expected, atol=1e-12), name
+
+
+@pytest.mark.parametrize("visible,hidden", [("bernoulli", "bernoulli"), ("gaussian", "relu")])
+def test_entropy_gradient_equals_autograd(visible, hidden):
+    """The ascent direction of -H(p(y|x)), H summed by hand over the classes."""
+    m = random_model(visible, hidden, scale=0.5)
+    x = torch.rand(7, V, generator=GEN().manual_seed(1), dtype=torch.float64)
+    grads = entropy_gradients(m, x)
+    p = torch.softmax(m.label_logits(x), -1)
+    entropy = -(p * p.log()).sum(1).mean()
+    auto = dict(zip([n for n, _ in m.named_parameters()],
+                    torch.autograd.grad(entropy, list(m.parameters()), allow_unused=True)))
+    assert set(grads) == {"weight", "hidden_bias", "label_weight", "label_bias"}
+    for name, p in m.named_parameters():
+        expected = torch.zeros_like(p) if auto[name] is None else -auto[name]
+        assert torch.allclose(grads.get(name, torch.zeros_like(p)), expected, atol=1e-12), name
+
+
+def test_objective_adds_beta_times_the_entropy_term():
+    m = random_model(scale=0.5)
+    g = GEN().manual_seed(4)
+    xl, xu = torch.rand(5, V, generator=g, dtype=torch.float64), torch.rand(6, V, generator=g, dtype=torch.float64)
+    yl = torch.randint(0, C, (5,), generator=g)
+    got = objective_gradients(m, xl, yl, xu, (1.0, 0.0, 0.3), None, unsupervised="entropy")
+    disc, ent = discriminative_gradients(m, xl, yl)[0], entropy_gradients(m, xu)
+    for name in disc:
+        assert torch.allclose(got[name], disc[name] + 0.3 * ent[name], atol=1e-12), name
 
 
 def _cd_with_samples(m, x, e, seed, k=1):
@@ -198,6 +225,22 @@ def test_paired_batches_bring_ratio_unlabeled_rows_per_labeled_row(toy, ratio):
 def test_bad_unlabeled_ratio_is_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         ClassSettings(epochs=1, **kw)
+
+
+def test_entropy_semisupervised_trains_with_few_labels(toy):
+    x, y = toy
+    g = torch.Generator().manual_seed(0)
+    m = ClassRBM.from_data(x[:30], y[:30], 12, n_classes=3, generator=g)
+    hist = train_classrbm(m, x[:30], y[:30], x_unlabeled=x[30:200], objective="semisupervised",
+                          unsupervised="entropy", unlabeled_ratio=2, epochs=15, batch_size=10,
+                          lr=0.1, beta=0.3, generator=g, progress=False)
+    assert len(hist) == 15 and not hist.diverged
+    assert float((m.predict(x[200:]) != y[200:]).float().mean()) < 0.2
+
+
+def test_unknown_unsupervised_term_is_refused():
+    with pytest.raises(ValueError, match="unsupervised must be one of likelihood, entropy"):
+        ClassSettings(epochs=1, unsupervised="pseudolabels")
 
 
 def test_pcd_keeps_chains_and_trains(toy, tmp_path):

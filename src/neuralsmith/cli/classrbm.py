@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, emit_mapping
+    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, emit_mapping
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
 Opt = typer.Option
@@ -32,6 +32,7 @@ def classrbm_cmd(
     alpha: Annotated[float, Opt("--alpha", help="Weight of the generative term (hybrid).")] = 0.01,
     beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term (semisupervised).")] = 0.1,
     supervised: Annotated[str, Opt("--supervised", help="Supervised part of semisupervised.")] = "hybrid",
+    unsupervised: UnsupervisedOpt = "likelihood",
     hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = 500,
     epochs: Annotated[int, Opt("--epochs", help="Passes over the labeled rows.")] = 10,
     labeled: LabeledOpt = 1.0,
@@ -52,11 +53,12 @@ def classrbm_cmd(
 ) -> None:
     """Train a classification RBM (Larochelle et al. 2012); results.json holds test_error (%)."""
     config = HybridRunConfig(model="classrbm", data=data, layers=(hidden,), objective=objective,
-                             alpha=alpha, beta=beta, supervised=supervised, labeled=labeled,
-                             validation=validation, epochs=epochs, lr=lr, schedule=schedule,
-                             batch_size=batch_size,
+                             alpha=alpha, beta=beta, supervised=supervised,
+                             unsupervised=unsupervised, labeled=labeled, validation=validation,
+                             epochs=epochs, lr=lr, schedule=schedule, batch_size=batch_size,
                              k=k, method=method, momentum=momentum, weight_decay=weight_decay,
-                             batching=batching, unlabeled_ratio=unlabeled_ratio, patience=patience, seed=seed, device=device)
+                             batching=batching, unlabeled_ratio=unlabeled_ratio,
+                             patience=patience, seed=seed, device=device)
     out = out or Path("runs") / f"classrbm-{Path(data).stem}-{objective}-h{hidden}"
     results = run(out, config, resume=resume, progress=not (quiet or json))
     emit_mapping("classrbm", summary(out, config, results), as_json=json, quiet=quiet)

@@ -26,6 +26,7 @@ LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 MomentumOpt = Annotated[float, typer.Option("--momentum", help="Momentum of the updates.")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning rate over the epochs: constant, or linear / cosine decay to 0.")]
 LabeledOpt = Annotated[float, typer.Option("--labeled", help="Fraction of training labels kept (class-stratified).")]
+UnsupervisedOpt = Annotated[str, typer.Option("--unsupervised", help="Unsupervised term on unlabeled rows: likelihood (-log p(x), CD) or entropy of p(y|x).")]
 UnlabeledRatioOpt = Annotated[int, typer.Option("--unlabeled-ratio", help="Unlabeled rows per labeled row in each paired update (semisupervised).")]
 PickEpochOpt = Annotated[float, typer.Option("--validation", help="Fraction of train held out to pick the epoch.")]
 

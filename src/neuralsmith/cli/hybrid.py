@@ -10,7 +10,7 @@ import typer
 
 from neuralsmith.cli.classrbm import summary
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, emit_mapping
+    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, emit_mapping
 from neuralsmith.hybrid import KINDS
 from neuralsmith.hybrid_runs import HybridRunConfig, run
 
@@ -32,6 +32,7 @@ def hybrid_cmd(
     objective: Annotated[Optional[str], Opt("--objective", help="hybrid, discriminative, generative or semisupervised (default: semisupervised when --labeled < 1).")] = None,
     alpha: Annotated[float, Opt("--alpha", help="Weight of each expert's generative term.")] = 0.01,
     beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term.")] = 0.1,
+    unsupervised: UnsupervisedOpt = "likelihood",
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = 1,
     batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = "stream",
     unlabeled_ratio: UnlabeledRatioOpt = 1,
@@ -53,11 +54,11 @@ def hybrid_cmd(
         raise ValueError(f"--model must be one of {', '.join(KINDS)}; got {model!r}")
     objective = objective or ("semisupervised" if labeled < 1.0 else "hybrid")
     config = HybridRunConfig(model=model, data=data, layers=_sizes(layers), objective=objective,
-                             alpha=alpha, beta=beta, labeled=labeled, validation=validation,
-                             epochs=epochs, lr=lr, schedule=schedule, batch_size=batch_size, k=k,
-                             momentum=momentum,
-                             batching=batching, unlabeled_ratio=unlabeled_ratio, corruption=corruption, top_down=top_down,
-                             combine=combine, seed=seed, device=device)
+                             alpha=alpha, beta=beta, unsupervised=unsupervised, labeled=labeled,
+                             validation=validation, epochs=epochs, lr=lr, schedule=schedule,
+                             batch_size=batch_size, k=k, momentum=momentum, batching=batching,
+                             unlabeled_ratio=unlabeled_ratio, corruption=corruption,
+                             top_down=top_down, combine=combine, seed=seed, device=device)
     out = out or Path("runs") / f"{model}-{Path(data).stem}-{layers.replace(',', '-')}"
     results = run(out, config, resume=resume, progress=not (quiet or json))
     emit_mapping(f"hybrid {model}", summary(out, config, results), as_json=json, quiet=quiet)

@@ -26,8 +26,12 @@ a softmax over classes (computed with logsumexp). The training objectives of Lar
   (:func:`discriminative_gradients`);
 * ``hybrid``: :math:`L_{\text{disc}} + \alpha L_{\text{gen}}`;
 * ``semisupervised``: a supervised one (``supervised``, default the hybrid) plus
-  :math:`\beta\,(-\sum_{x \in \text{unlabeled}} \log p(x))`, estimated by CD where the positive
-  phase draws :math:`y \sim p(y \mid x)` (their section on semi-supervised learning).
+  :math:`\beta` times an unsupervised term on the unlabeled rows (``unsupervised``): the
+  ``likelihood`` :math:`-\sum_{x \in \text{unlabeled}} \log p(x)`, estimated by CD where the
+  positive phase draws :math:`y \sim p(y \mid x)` (their section on semi-supervised learning),
+  or the ``entropy`` :math:`\sum_{x \in \text{unlabeled}} H(p(y \mid x))` of the class
+  posterior (entropy minimization, Grandvalet & Bengio 2005), with its exact gradient
+  (:func:`entropy_gradients`).
 
 Every objective trains through one loop, the RBM loop of :mod:`neuralsmith.rbm.learning`
 (epochs, momentum, divergence roll-back, checkpoints, progress), with a trainer whose update
@@ -68,6 +72,7 @@ log = logging.getLogger(__name__)
 OBJECTIVES = ("generative", "discriminative", "hybrid", "semisupervised")
 SUPERVISED = ("generative", "discriminative", "hybrid")
 BATCHINGS = ("paired", "stream")
+UNSUPERVISED = ("likelihood", "entropy")
 CLASS_METHODS = ("cd", "pcd")
 BEST = "best"
 CHUNK = 1000  # rows scored at once: (CHUNK, n_classes, n_hidden) floats
@@ -283,6 +288,9 @@ def _check_labels(model: ClassRBM, y: Tensor, n: int, name: str) -> Tensor:
 def discriminative_gradients(model: ClassRBM, x: Tensor, y: Tensor) -> tuple[dict[str, Tensor], Tensor]:
     r"""The exact gradient of :math:`\frac1n\sum \log p(y \mid x)` (Larochelle & Bengio, 2008).
 
+    :math:`r_{y'} = \partial \log p(y \mid x) / \partial z_{y'}` for the class logits z (see
+    :func:`conditional_gradients`).
+
     With :math:`s_{yj} = -\partial F_h / \partial o_{yj}` (:math:`\sigma(o_{yj})` for Bernoulli
     units) and :math:`r_{y'} = 1_{y' = y} - p(y' \mid x)`,
 
@@ -298,11 +306,40 @@ def discriminative_gradients(model: ClassRBM, x: Tensor, y: Tensor) -> tuple[dic
         The gradients by parameter name (ascent directions, batch means), and the label-free
         hidden input :math:`c + W t(x)` (batch, n_hidden), which a generative term can reuse.
     """
+    return conditional_gradients(model, x, lambda z: F.one_hot(y, model.n_classes).to(z.dtype)
+                                 - torch.softmax(z, -1))
+
+
+def entropy_gradients(model: ClassRBM, x: Tensor) -> dict[str, Tensor]:
+    r"""The exact gradient of :math:`-\frac1n\sum H(p(y \mid x))`: entropy minimization on
+    unlabeled rows (Grandvalet & Bengio, 2005, "Semi-supervised learning by entropy
+    minimization"), which moves the class boundaries away from dense regions of x.
+
+    With :math:`H = -\sum_y p_y \log p_y` and class logits z,
+    :math:`\partial (-H) / \partial z_y = p_y(\log p_y + H)`; the rest is
+    :func:`conditional_gradients`.
+    """
+    def direction(z: Tensor) -> Tensor:
+        logp = torch.log_softmax(z, -1)
+        p = logp.exp()
+        return p * (logp - (p * logp).sum(-1, keepdim=True))
+    return conditional_gradients(model, x, direction)[0]
+
+
+def conditional_gradients(model: ClassRBM, x: Tensor, direction: Callable[[Tensor], Tensor]
+                          ) -> tuple[dict[str, Tensor], Tensor]:
+    r"""The gradient of a batch mean of :math:`f(z(x))`, a function of the class logits
+    :math:`z_y = d_y - F_h(o_y)`, given ``direction(z)`` = :math:`r = \partial f / \partial z`
+    (batch, C).
+
+    Returns:
+        The gradients by parameter name, and the hidden input :math:`c + W t(x)`.
+    """
     a = model.hidden_input(x)  # (batch, n_hidden)
     o = a.unsqueeze(1) + model.label_weight.t().unsqueeze(0)  # (batch, C, n_hidden)
     logits = model.label_bias - model.hidden_units.free_energy(o, model.hidden_bias)
     s = model.hidden_units.mean(o)  # (batch, C, n_hidden)
-    r = F.one_hot(y, model.n_classes).to(a.dtype) - torch.softmax(logits, -1)  # (batch, C)
+    r = direction(logits)  # (batch, C)
     q = torch.bmm(r.unsqueeze(1), s).squeeze(1)  # (batch, n_hidden)
     n = len(x)
     t = model.visible_units.stat(x, None)
@@ -373,13 +410,16 @@ Generative = Callable[[nn.Module, Tensor, "Tensor | None", "Tensor | None"], dic
 
 
 def objective_gradients(model: ClassRBM, xl: Tensor, yl: Tensor, xu: Tensor | None,
-                        weights: tuple[float, float, float], generative: Generative) -> dict[str, Tensor]:
+                        weights: tuple[float, float, float], generative: Generative,
+                        unsupervised: str = "likelihood") -> dict[str, Tensor]:
     r"""The ascent direction of :math:`-(w_d L_{\text{disc}} + w_g L_{\text{gen}} + w_u L_{\text{unsup}})`.
 
     ``weights`` is :math:`(w_d, w_g, w_u)` (see :meth:`ClassSettings.weights`);
     ``generative(model, x, e, hidden_in)`` returns the statistics of the generative term on
     labeled rows (one-hot ``e``) or unlabeled rows (``e=None``): CD here, a denoising
-    reconstruction in :mod:`neuralsmith.hybrid`. An empty part of the batch adds nothing.
+    reconstruction in :mod:`neuralsmith.hybrid`. The unlabeled rows' term is that statistic
+    (``unsupervised="likelihood"``) or :func:`entropy_gradients` (``"entropy"``). An empty part
+    of the batch adds nothing.
     """
     w_disc, w_gen, w_unsup = weights
     grads: dict[str, Tensor] = {}
@@ -392,7 +432,8 @@ def objective_gradients(model: ClassRBM, xl: Tensor, yl: Tensor, xu: Tensor | No
             e = F.one_hot(yl, model.n_classes).to(xl.dtype)
             _accumulate(grads, generative(model, xl, e, hidden_in), w_gen)
     if w_unsup and xu is not None and len(xu):
-        _accumulate(grads, generative(model, xu, None, None), w_unsup)
+        g = entropy_gradients(model, xu) if unsupervised == "entropy" else generative(model, xu, None, None)
+        _accumulate(grads, g, w_unsup)
     return grads
 
 
@@ -415,13 +456,15 @@ def class_scores(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float | None, 
 
 @dataclass(frozen=True)
 class ClassSettings(Settings):
-    """:class:`~neuralsmith.rbm.Settings` plus the objective; checked on creation.
+    r""":class:`~neuralsmith.rbm.Settings` plus the objective; checked on creation.
 
     Attributes:
         objective: one of ``OBJECTIVES``.
         alpha: weight of the generative term in the hybrid objective (Larochelle et al. 2012
             found 0.01 to 0.1 best on MNIST).
         beta: weight of the unsupervised term of the semi-supervised objective.
+        unsupervised: that term, ``likelihood`` (:math:`-\log p(x)` by CD; Larochelle et al.
+            2012) or ``entropy`` (of :math:`p(y \mid x)`; Grandvalet & Bengio 2005).
         supervised: the supervised part of ``semisupervised``: ``generative``,
             ``discriminative`` or ``hybrid``.
         batching: ``paired`` (an epoch is a pass over the labeled rows; each batch of them
@@ -441,6 +484,7 @@ class ClassSettings(Settings):
     alpha: float = 0.01
     beta: float = 0.1
     supervised: str = "hybrid"
+    unsupervised: str = "likelihood"
     batching: str = "paired"
     unlabeled_ratio: int = 1
 
@@ -449,6 +493,7 @@ class ClassSettings(Settings):
         _check_choice("objective", self.objective, OBJECTIVES)
         _check_choice("supervised", self.supervised, SUPERVISED)
         _check_choice("batching", self.batching, BATCHINGS)
+        _check_choice("unsupervised", self.unsupervised, UNSUPERVISED)
         if self.method not in CLASS_METHODS:
             raise ValueError(f"method must be one of {', '.join(CLASS_METHODS)} for a ClassRBM; "
                              f"got {self.method!r}")
@@ -459,7 +504,8 @@ class ClassSettings(Settings):
                 raise ValueError(f"{name} must be a finite number >= 0 (a term's weight); got {value!r}")
         r = self.unlabeled_ratio
         if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise ValueError(f"unlabeled_ratio must be an int >= 1 (unlabeled rows per labeled row); got {r!r}")
+            raise ValueError(f"unlabeled_ratio must be an int >= 1 (unlabeled rows per labeled row); "
+                             f"got {r!r}")
         if r != 1 and self.batching != "paired":
             raise ValueError("unlabeled_ratio applies to paired batching; stream batching mixes rows "
                              "in their natural proportion, so leave it 1")
@@ -505,7 +551,8 @@ class _ClassTrainer(_Trainer):
 
     def step(self, xl: Tensor, yl: Tensor, xu: Tensor | None) -> None:
         """One update from labeled rows (xl, yl) and unlabeled rows xu."""
-        grads = objective_gradients(self.rbm, xl, yl, xu, self.settings.weights(), self._generative)
+        grads = objective_gradients(self.rbm, xl, yl, xu, self.settings.weights(), self._generative,
+                                    self.settings.unsupervised)
         self._apply_grads(grads)
 
     def _apply_grads(self, grads: dict[str, Tensor], prefix: str = "") -> None:
@@ -637,8 +684,10 @@ def fit(trainer: _ClassTrainer, *, callbacks: Iterable[Callable] = (),
 
 def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                    objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
-                   supervised: str = "hybrid", x_unlabeled: Tensor | None = None,
-                   batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20, lr: float = 0.05, k: int = 1,
+                   supervised: str = "hybrid", unsupervised: str = "likelihood",
+                   x_unlabeled: Tensor | None = None,
+                   batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20,
+                   lr: float = 0.05, k: int = 1,
                    method: str = "cd", n_chains: int | None = None, momentum: float = 0.9,
                    weight_decay: float = 0.0, schedule: str = "constant",
                    x_valid: Tensor | None = None, y_valid: Tensor | None = None,
@@ -664,7 +713,8 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
         model: the ClassRBM; trained in place.
         x, y: labeled rows (n, n_visible) and their int64 classes (n,).
         epochs: passes (see ``batching``), including any already checkpointed.
-        objective, alpha, beta, supervised, batching, unlabeled_ratio: see :class:`ClassSettings`.
+        objective, alpha, beta, supervised, unsupervised, batching, unlabeled_ratio: see
+            :class:`ClassSettings`.
         x_unlabeled: unlabeled rows; used only by ``objective="semisupervised"`` (required there).
         batch_size, lr, k, method, n_chains, momentum, weight_decay, schedule: as in
             :func:`neuralsmith.rbm.train` (``method`` ``cd`` or ``pcd``).
@@ -686,8 +736,8 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
     settings = ClassSettings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method=method,
                              n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
                              schedule=schedule, monitor_size=monitor_size, objective=objective,
-                             alpha=alpha, beta=beta, supervised=supervised, batching=batching,
-                             unlabeled_ratio=unlabeled_ratio)
+                             alpha=alpha, beta=beta, supervised=supervised, unsupervised=unsupervised,
+                             batching=batching, unlabeled_ratio=unlabeled_ratio)
     data = check_class_data(model, x, y, x_unlabeled, x_valid, y_valid, settings)
     trainer = _ClassTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
     return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,
