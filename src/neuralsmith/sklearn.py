@@ -163,7 +163,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         n_components: hidden units.
         objective: ``"generative"``, ``"discriminative"``, ``"hybrid"`` or
             ``"semisupervised"``; with the latter, rows whose label is -1 are unlabeled.
-        alpha, beta, supervised: see :class:`neuralsmith.rbm.ClassSettings`.
+        alpha, beta, supervised, unsupervised: see :class:`neuralsmith.rbm.ClassSettings`.
         learning_rate, batch_size, n_iter (epochs), method (``cd``/``pcd``), k, momentum,
             weight_decay: see :func:`neuralsmith.rbm.train_classrbm`.
         visible, hidden: unit types (``"bernoulli"``/``"gaussian"``, ``"bernoulli"``/``"relu"``).
@@ -184,7 +184,8 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_components: int = 100, *, objective: str = "hybrid", alpha: float = 0.01,
-                 beta: float = 0.1, supervised: str = "hybrid", learning_rate: float = 0.05,
+                 beta: float = 0.1, supervised: str = "hybrid", unsupervised: str = "likelihood",
+                 learning_rate: float = 0.05,
                  batch_size: int = 20, n_iter: int = 20, method: str = "cd", k: int = 1,
                  momentum: float = 0.9, weight_decay: float = 0.0, visible: str = "bernoulli",
                  hidden: str = "bernoulli", verbose: int = 0, random_state=None):
@@ -193,6 +194,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.beta = beta
         self.supervised = supervised
+        self.unsupervised = unsupervised
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.n_iter = n_iter
@@ -266,6 +268,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         xu = x[~mask] if (~mask).any() else None
         return train_classrbm(self.model_, x[mask], yl, epochs=epochs, objective=self.objective,
                               alpha=self.alpha, beta=self.beta, supervised=self.supervised,
+                              unsupervised=self.unsupervised,
                               x_unlabeled=xu, batch_size=self.batch_size, lr=self.learning_rate,
                               k=self.k, method=self.method, momentum=self.momentum,
                               weight_decay=self.weight_decay, generator=self._generator(),

@@ -52,11 +52,12 @@ def test_it_classifies_digits_in_a_pipeline(digits01):
     assert pipe.fit(x[:1200], y[:1200]).score(x[1200:], y[1200:]) > 0.9
 
 
-def test_minus_one_marks_unlabeled_rows(digits01):
+@pytest.mark.parametrize("unsupervised", ["likelihood", "entropy"])
+def test_minus_one_marks_unlabeled_rows(digits01, unsupervised):
     x, y = digits01
     y = y.copy()
     y[200:1200] = -1
-    clf = ClassRBMClassifier(n_components=32, n_iter=10, learning_rate=0.1,
+    clf = ClassRBMClassifier(n_components=32, n_iter=10, learning_rate=0.1, unsupervised=unsupervised,
                              objective="semisupervised", random_state=0)
     clf.fit(x[:1200], y[:1200])
     assert clf.classes_.tolist() == list(range(10))
