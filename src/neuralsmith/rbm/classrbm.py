@@ -288,9 +288,6 @@ def _check_labels(model: ClassRBM, y: Tensor, n: int, name: str) -> Tensor:
 def discriminative_gradients(model: ClassRBM, x: Tensor, y: Tensor) -> tuple[dict[str, Tensor], Tensor]:
     r"""The exact gradient of :math:`\frac1n\sum \log p(y \mid x)` (Larochelle & Bengio, 2008).
 
-    :math:`r_{y'} = \partial \log p(y \mid x) / \partial z_{y'}` for the class logits z (see
-    :func:`conditional_gradients`).
-
     With :math:`s_{yj} = -\partial F_h / \partial o_{yj}` (:math:`\sigma(o_{yj})` for Bernoulli
     units) and :math:`r_{y'} = 1_{y' = y} - p(y' \mid x)`,
 
@@ -299,7 +296,8 @@ def discriminative_gradients(model: ClassRBM, x: Tensor, y: Tensor) -> tuple[dic
         = \sum_{y'} r_{y'} \sum_j s_{y'j} \frac{\partial o_{y'j}}{\partial \theta}
         + \sum_{y'} r_{y'} \frac{\partial d_{y'}}{\partial \theta},
 
-    so :math:`\nabla_W = q\, t(x)^\top`, :math:`\nabla_c = q`, :math:`\nabla_{U_{:,y'}} = r_{y'} s_{y'}`,
+    (:func:`conditional_gradients` with :math:`r = \partial \log p(y \mid x) / \partial z`), so
+    :math:`\nabla_W = q\, t(x)^\top`, :math:`\nabla_c = q`, :math:`\nabla_{U_{:,y'}} = r_{y'} s_{y'}`,
     :math:`\nabla_d = r`, with :math:`q = \sum_{y'} r_{y'} s_{y'}`; the visible biases cancel.
 
     Returns:
