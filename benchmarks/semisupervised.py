@@ -3,13 +3,15 @@
 For each model (ClassRBM, DHBM, DHDA) and labeled fraction, two runs on the same seeded,
 class-stratified labeled subset, the same updates and the same seed: the supervised-only
 version (hybrid objective on the labeled rows alone) and the semi-supervised one (the same
-plus ``beta`` times the unsupervised term on the other training rows, their labels
-unused; Larochelle et al. 2012; Ororbia et al. 2015). Both use ``paired`` batches, so they
-make the *same* labeled updates and differ only by the unlabeled term. 5 000 labeled rows held
-out for validation pick the epoch; given several ``--beta`` values, each model and fraction
-takes the one of lowest median validation error. Writes ``benchmarks/results/semisupervised.json``.
+plus ``beta`` times the unsupervised term on the other training rows, their labels unused:
+``--unsupervised entropy``, the entropy of p(y|x), Grandvalet & Bengio 2005, or
+``likelihood``, -log p(x) by CD, Larochelle et al. 2012; Ororbia et al. 2015). Both use
+``paired`` batches, so they make the *same* labeled updates and differ only by the unlabeled
+term (``--unlabeled-ratio`` unlabeled rows per labeled row). 5 000 labeled rows held out for
+validation pick the epoch; given several ``--beta`` values, each model and fraction takes the
+one of lowest median validation error. Writes ``benchmarks/results/semisupervised.json``.
 
-    python benchmarks/semisupervised.py --layers 250,250 --beta 0.01,0.1 --jobs 2   # the README's run
+    python benchmarks/semisupervised.py --layers 250,250 --beta 0.3,1 --jobs 2   # the README's run
     python benchmarks/semisupervised.py --layers 250,250 --updates 1200 --seeds 1 --valid 2000   # small budget
 """
 
@@ -28,6 +30,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--models", default="classrbm,dhbm,dhda")
     p.add_argument("--layers", default="500,500", help="deep models; the ClassRBM takes the first size")
     p.add_argument("--updates", type=int, default=10000, help="labeled mini-batches per run")
+    p.add_argument("--unsupervised", default="entropy", help="the unlabeled term: entropy or likelihood")
+    p.add_argument("--unlabeled-ratio", type=int, default=1, help="unlabeled rows per labeled row")
     return _hybrid.parse_common(p)
 
 
@@ -42,7 +46,8 @@ def main() -> None:
             for model in a.models.split(","):
                 base = dict(model=model, layers=layers[:1] if model == "classrbm" else layers, seed=seed,
                             fraction=fraction, unlabeled=True, epochs=epochs, alpha=a.alpha, lr=a.lr,
-                            schedule=a.schedule, batch_size=a.batch_size, progress=False)
+                            schedule=a.schedule, batch_size=a.batch_size, progress=False,
+                            unsupervised=a.unsupervised, unlabeled_ratio=a.unlabeled_ratio)
                 tasks += [dict(base, objective="hybrid", beta=0.0),
                           *(dict(base, objective="semisupervised", beta=b) for b in betas)]
     start = time.perf_counter()
