@@ -259,8 +259,9 @@ class _HybridTrainer(_ClassTrainer):
 
 def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
-                 unsupervised: str = "likelihood", x_unlabeled: Tensor | None = None, batching: str = "paired",
-                 unlabeled_ratio: int = 1, batch_size: int = 20, lr: float = 0.05, k: int = 1, momentum: float = 0.9,
+                 unsupervised: str = "likelihood", x_unlabeled: Tensor | None = None,
+                 batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20,
+                 lr: float = 0.05, k: int = 1, momentum: float = 0.9,
                  weight_decay: float = 0.0, schedule: str = "constant",
                  x_valid: Tensor | None = None, y_valid: Tensor | None = None,
                  patience: int | None = None,
@@ -282,7 +283,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
         model: a :class:`DHBM` or :class:`DHDA`; trained in place.
         x, y, x_unlabeled, x_valid, y_valid, patience: as :func:`~neuralsmith.rbm.train_classrbm`.
         epochs, objective, alpha, beta, unsupervised, batching, unlabeled_ratio, batch_size, lr,
-            k, momentum, weight_decay, schedule: as :class:`~neuralsmith.rbm.ClassSettings` (CD only: ``method`` is ``"cd"``).
+            k, momentum, weight_decay, schedule: as :class:`~neuralsmith.rbm.ClassSettings`
+            (CD only: ``method`` is ``"cd"``).
         generator, callbacks, checkpoint_dir, progress, monitor_size: as ``train_classrbm``.
 
     Returns:
