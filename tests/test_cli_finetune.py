@@ -3,7 +3,7 @@ import json
 import pytest
 
 from neuralsmith import data
-from neuralsmith.runs import read_json
+from neuralsmith.runfolder import read_json
 from neuralsmith.stack import StackedDAE, greedy_pretrain_sda, save_stack
 
 

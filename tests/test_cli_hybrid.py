@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from neuralsmith.runs import load_toml, read_json
+from neuralsmith.runfolder import load_toml, read_json
 
 
 def test_classrbm_writes_a_classifier_run_folder(cli, tmp_path):

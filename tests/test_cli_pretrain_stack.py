@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from neuralsmith.runs import read_json
+from neuralsmith.runfolder import read_json
 
 
 @pytest.mark.parametrize("kind", ["dbn", "sda"])

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from neuralsmith.runs import RunFolder, atomic_write_text, dumps_toml, load_toml, read_json, write_json
+from neuralsmith.runfolder import RunFolder, atomic_write_text, dumps_toml, load_toml, read_json, write_json
 
 
 def test_toml_round_trip(tmp_path):

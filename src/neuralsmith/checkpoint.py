@@ -28,7 +28,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from neuralsmith.runs import atomic_write_bytes, read_json, write_json
+from neuralsmith.runfolder import atomic_write_bytes, read_json, write_json
 
 M = TypeVar("M", bound=nn.Module)
 

@@ -1,7 +1,7 @@
 """Single-stage hybrid classifiers trained into a run folder: a ClassRBM, a DHBM or a DHDA.
 
 The ``neuralsmith classrbm`` and ``neuralsmith hybrid`` commands are thin layers over
-:func:`run`. The run folder (:class:`neuralsmith.runs.RunFolder`) holds ``config.toml``,
+:func:`run`. The run folder (:class:`neuralsmith.runfolder.RunFolder`) holds ``config.toml``,
 ``metrics.csv`` (per epoch), ``results.json`` (``test_error`` in percent, like every
 classifier run), ``checkpoints/`` (``last``: the training state a killed run resumes from;
 ``best``: the best-validation parameters; ``model``: the kept model) and
@@ -27,7 +27,7 @@ from neuralsmith import hybrid, plots
 from neuralsmith.device import resolve_device
 from neuralsmith.rbm import classrbm
 from neuralsmith.rbm.classrbm import ClassRBM, ClassSettings, class_scores, train_classrbm
-from neuralsmith.runs import RunFolder
+from neuralsmith.runfolder import RunFolder
 
 MODELS = ("classrbm", *hybrid.KINDS)
 

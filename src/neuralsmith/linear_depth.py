@@ -37,7 +37,7 @@ from torch import Generator, Tensor, nn
 from neuralsmith import init as init_lib
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
-from neuralsmith.runs import RunFolder, dumps_toml, read_json, write_json
+from neuralsmith.runfolder import RunFolder, dumps_toml, read_json, write_json
 from neuralsmith.train import evaluate, train_epoch
 
 __all__ = ["LinearDepthConfig", "deep_linear", "learning_time", "linear_task", "pretrain_", "start",

@@ -32,8 +32,32 @@ ACTIVATIONS: dict[str, type[nn.Module] | None] = {
 _TOKEN = re.compile(r"^(\d+)(?:x(\d+))?$")
 
 
+def parse_hidden(arch: str) -> tuple[int, ...]:
+    """Hidden layer sizes from a string such as ``500-500-2000``, ``500,500`` or ``256x10``.
+
+    This is what ``--arch`` takes on every command: the hidden layers only (the input and
+    output sizes come from the data).
+
+    Raises:
+        ValueError: for anything but positive whole sizes joined by ``-`` or ``,`` (no empty
+            parts), with ``NxK`` for K layers of N.
+
+    Example:
+        >>> parse_hidden("500-500x2")
+        (500, 500, 500)
+    """
+    sizes: list[int] = []
+    for token in arch.strip().replace(",", "-").split("-"):
+        match = _TOKEN.match(token.strip())
+        if not match or int(match[1]) < 1 or (match[2] is not None and int(match[2]) < 1):
+            raise ValueError(f"--arch takes hidden layer sizes joined by '-', with NxK for K layers "
+                             f"of N, as in 500-500-2000 or 256x10; got {arch!r}")
+        sizes += [int(match[1])] * int(match[2] or 1)
+    return tuple(sizes)
+
+
 def parse_arch(arch: str) -> list[int]:
-    """Layer sizes from a string such as ``784-500-500-10`` or ``64-256x10-10``.
+    """All layer sizes, input to output, from a string such as ``784-500-500-10`` or ``64-256x10-10``.
 
     Raises:
         ValueError: for anything but positive sizes joined by ``-`` (at least two of them).
@@ -42,13 +66,11 @@ def parse_arch(arch: str) -> list[int]:
         >>> parse_arch("64-256x3-10")
         [64, 256, 256, 256, 10]
     """
-    sizes: list[int] = []
-    for token in arch.strip().split("-"):
-        match = _TOKEN.match(token.strip())
-        if not match or int(match[1]) < 1 or (match[2] is not None and int(match[2]) < 1):
-            raise ValueError(f"arch must be sizes joined by '-', with NxK for K layers of N, "
-                             f"as in 64-256x10-10; got {arch!r}")
-        sizes += [int(match[1])] * int(match[2] or 1)
+    try:
+        sizes = list(parse_hidden(arch.replace(",", "!")))  # commas are not taken here
+    except ValueError:
+        raise ValueError(f"arch must be sizes joined by '-', with NxK for K layers of N, "
+                         f"as in 64-256x10-10; got {arch!r}") from None
     if len(sizes) < 2:
         raise ValueError(f"arch needs at least an input and an output size, as in 64-10; got {arch!r}")
     return sizes

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from neuralsmith.runs import atomic_write_bytes  # noqa: E402
+from neuralsmith.runfolder import atomic_write_bytes  # noqa: E402
 
 
 def save(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:

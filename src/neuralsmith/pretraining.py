@@ -18,7 +18,7 @@ import torch
 
 from neuralsmith import data as data_api
 from neuralsmith import plots
-from neuralsmith.runs import RunFolder
+from neuralsmith.runfolder import RunFolder
 from neuralsmith.stack import (DBN, StackedDAE, greedy_pretrain_dbn, greedy_pretrain_sda, load_stack,
                                save_stack)
 

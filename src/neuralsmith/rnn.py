@@ -41,7 +41,7 @@ from torch import Generator, Tensor, nn
 from neuralsmith import data as data_lib
 from neuralsmith import init as init_lib
 from neuralsmith.data import Dataset
-from neuralsmith.runs import RunFolder
+from neuralsmith.runfolder import RunFolder
 from neuralsmith.train import OPTIMIZERS, FinetuneResult, finetune, loss_and_error, supervised_loss
 
 __all__ = ["CELLS", "CONSTRAINTS", "READINGS", "ElmanRNN", "RecurrentConfig", "adding_problem", "build",

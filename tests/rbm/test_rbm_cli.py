@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from neuralsmith.runs import load_toml, read_json
+from neuralsmith.runfolder import load_toml, read_json
 
 SMALL = ("--data", "digits", "--hidden", "12", "--epochs", "2", "--batch-size", "50",
          "--binarize", "threshold", "--quiet")
@@ -24,15 +24,43 @@ def test_pretrain_writes_the_run_folder(trained_run):
             "figures/samples.png", "checkpoints/model.safetensors",
             "checkpoints/last.json"} <= names
     config = load_toml(trained_run / "config.toml")
-    assert (config["hidden"], config["method"], config["k"]) == (12, "pcd", 1)
+    assert config["kind"] == "rbm" and config["hidden"] == 12
+    assert (config["train"]["method"], config["train"]["k"]) == ("pcd", 1)
     results = read_json(trained_run / "results.json")
     assert results["epochs"] == 2 and results["seed"] == 0 and not results["diverged"]
     assert (trained_run / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs
 
 
-def test_pretrain_resumes_to_more_epochs(cli, trained_run):
-    code, _, _ = cli("pretrain", "rbm", *SMALL[:5], "3", *SMALL[6:], "--out", trained_run)
-    assert code == 0 and (trained_run / "metrics.csv").read_text().count("\n") == 4
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_rerun_needs_resume_or_overwrite(cli, trained_run):
+    before = _snapshot(trained_run)
+    code, _, err = cli("pretrain", "rbm", *SMALL, "--out", trained_run)
+    assert code == 2 and err.count("\n") == 1 and "--resume" in err and "--overwrite" in err
+    assert _snapshot(trained_run) == before
+
+
+def test_resume_with_other_settings_is_refused_and_changes_nothing(cli, trained_run):
+    before = _snapshot(trained_run)
+    code, _, err = cli("pretrain", "rbm", *SMALL[:5], "3", *SMALL[6:], "--lr", "0.5",
+                       "--out", trained_run, "--resume")
+    assert code == 2 and err.count("\n") == 1
+    assert "other settings (train.epochs, train.lr)" in err
+    assert _snapshot(trained_run) == before
+
+
+def test_resume_with_the_same_settings_keeps_the_run(cli, trained_run):
+    code, _, err = cli("pretrain", "rbm", *SMALL, "--out", trained_run, "--resume", "--device", "cpu")
+    assert code == 0, err
+    assert (trained_run / "metrics.csv").read_text().count("\n") == 3
+
+
+def test_overwrite_starts_afresh(cli, trained_run):
+    code, _, err = cli("pretrain", "rbm", *SMALL[:5], "1", *SMALL[6:], "--out", trained_run, "--overwrite")
+    assert code == 0, err
+    assert (trained_run / "metrics.csv").read_text().count("\n") == 2
 
 
 def test_pretrain_json(cli, tmp_path):

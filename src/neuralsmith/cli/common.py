@@ -6,7 +6,6 @@ Conventions: ``--data SOURCE``, ``--seed N``, ``--out DIR``, ``--device auto|cpu
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Mapping, Optional
@@ -15,13 +14,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from neuralsmith.runfolder import dumps_json
+
 DataOpt = Annotated[str, typer.Option("--data", help="Registered name, IDX folder or .npz file.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every random draw.")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder to write.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars or tables.")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out (same settings).")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Delete the run in --out and start afresh.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 MomentumOpt = Annotated[float, typer.Option("--momentum", help="Momentum of the updates.")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning rate over the epochs: constant, or linear / cosine decay to 0.")]
@@ -36,7 +38,14 @@ err_console = Console(stderr=True)
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.write(dumps_json(obj, indent=2) + "\n")
+
+
+def run_mode(resume: bool, overwrite: bool) -> str:
+    """The run-folder mode (:meth:`neuralsmith.runfolder.RunFolder.open`) that the flags ask for."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue the run, or start afresh")
+    return "resume" if resume else "overwrite" if overwrite else "new"
 
 
 def emit_mapping(title: str, mapping: Mapping[str, Any], *, as_json: bool, quiet: bool = False) -> None:

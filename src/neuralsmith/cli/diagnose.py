@@ -11,7 +11,7 @@ from neuralsmith import data as data_api
 from neuralsmith import diagnostics, nets, plots
 from neuralsmith.cli.common import (DataOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, console, emit_json,
                                     emit_rows)
-from neuralsmith.runs import RunFolder
+from neuralsmith.runfolder import RunFolder
 
 
 def diagnose_cmd(

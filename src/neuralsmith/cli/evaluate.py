@@ -1,4 +1,4 @@
-"""``neuralsmith evaluate RUN``: score a trained run on its test set."""
+"""``neuralsmith evaluate RUN``: score any trained run on its own test set."""
 
 from __future__ import annotations
 
@@ -7,23 +7,27 @@ from typing import Annotated
 
 import typer
 
+from neuralsmith import experiments
 from neuralsmith.cli.common import JsonOpt, QuietOpt, SeedOpt, emit_mapping
-from neuralsmith.rbm.experiment import evaluate
 
 Opt = typer.Option
 
 
 def evaluate_cmd(
     run: Annotated[Path, typer.Argument(help="Run folder written by a training command.")],
-    ais: Annotated[bool, Opt("--ais", help="Estimate log Z by annealed importance sampling.")] = False,
+    ais: Annotated[bool, Opt("--ais", help="RBM runs: estimate log Z by annealed importance sampling.")] = False,
     ais_runs: Annotated[int, Opt("--ais-runs", help="AIS runs.")] = 100,
     ais_steps: Annotated[int, Opt("--ais-steps", help="AIS temperatures (paper: 14500).")] = 14500,
     seed: SeedOpt = 0,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Reconstruction error, exact log-likelihood where tractable, AIS log-likelihood (--ais)."""
-    if not (run / "config.toml").is_file():
-        raise FileNotFoundError(f"{run}: not a run folder (no config.toml)")
-    result = evaluate(run, ais=ais, ais_runs=ais_runs, ais_steps=ais_steps, seed=seed)
+    """Score a run on the test set of the data it was trained on (read from its config.toml).
+
+    RBM: reconstruction error, free energy, exact log-likelihood where tractable, AIS (--ais).
+    DBN / SdA: reconstruction error of each layer. Classifiers (finetune, classrbm, dhbm,
+    dhda): test error and negative log-likelihood.
+    """
+    options = {"ais": ais, "ais_runs": ais_runs, "ais_steps": ais_steps} if ais else {}
+    result = experiments.evaluate(run, seed=seed, **options)
     emit_mapping(f"evaluate {run}", result, as_json=json, quiet=quiet)

@@ -13,7 +13,7 @@ from neuralsmith import nets, plots, stack
 from neuralsmith.cli.common import (DataOpt, DeviceOpt, JsonOpt, OutOpt, QuietOpt, ScheduleOpt, SeedOpt,
                                     emit_json, emit_mapping)
 from neuralsmith.device import resolve_device
-from neuralsmith.runs import RunFolder
+from neuralsmith.runfolder import RunFolder
 from neuralsmith.train import finetune
 
 

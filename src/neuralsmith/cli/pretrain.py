@@ -7,44 +7,48 @@ from typing import Annotated
 
 import typer
 
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, QuietOpt, \
-    SeedOpt, emit_mapping
+from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, \
+    OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, run_mode
+from neuralsmith.experiments import rbm as rbm_experiment
 from neuralsmith.pretraining import StackConfig, pretrain_stack
-from neuralsmith.rbm.experiment import PretrainConfig, pretrain
+from neuralsmith.settings import flat_defaults, from_flat
 
 app = typer.Typer(help="Pre-train an RBM, a DBN or stacked DAEs.", no_args_is_help=True)
 
 Opt = typer.Option
 
 
+RBM = flat_defaults(rbm_experiment.Config)
+
+
 @app.command("rbm")
 def rbm_cmd(
-    data: DataOpt = "digits",
-    hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = 500,
-    method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = "pcd",
-    k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = 1,
-    epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = 20,
-    lr: LrOpt = 0.05,
-    batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = 100,
-    momentum: MomentumOpt = 0.5,
-    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of the weights.")] = 1e-4,
-    binarize: Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")] = "none",
-    visible: Annotated[str, Opt("--visible", help="bernoulli, or gaussian (standardizes the data).")] = "bernoulli",
-    hidden_units: Annotated[str, Opt("--hidden-units", help="bernoulli or relu.")] = "bernoulli",
-    validation: Annotated[float, Opt("--validation", help="Fraction of train held out for the free-energy gap.")] = 0.1,
-    seed: SeedOpt = 0,
-    out: OutOpt = None,
-    device: DeviceOpt = "auto",
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
+    data: DataOpt = RBM["data"],
+    hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = RBM["hidden"],
+    method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = RBM["method"],
+    k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = RBM["k"],
+    epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = RBM["epochs"],
+    lr: LrOpt = RBM["lr"],
+    schedule: ScheduleOpt = RBM["schedule"],
+    batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = RBM["batch_size"],
+    momentum: MomentumOpt = RBM["momentum"],
+    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of the weights.")] = RBM["weight_decay"],
+    binarize: Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")] = RBM["binarize"],
+    visible: Annotated[str, Opt("--visible", help="bernoulli, or gaussian (standardizes the data).")] = RBM["visible"],
+    hidden_units: Annotated[str, Opt("--hidden-units", help="bernoulli or relu.")] = RBM["hidden_units"],
+    validation: Annotated[float, Opt("--validation", help="Fraction of train held out for the free-energy gap.")] = RBM["validation"],
+    seed: SeedOpt = RBM["seed"],
+    device: DeviceOpt = RBM["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Train an RBM by CD-k, PCD or fast PCD into a run folder (resumes if interrupted)."""
-    config = PretrainConfig(data=data, hidden=hidden, method=method, k=k, epochs=epochs, lr=lr,
-                            batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
-                            binarize=binarize, visible=visible, hidden_units=hidden_units,
-                            validation=validation, seed=seed, device=device)
+    """Train an RBM by CD-k, PCD or fast PCD into a run folder (--resume continues a killed run)."""
+    config = from_flat(rbm_experiment.Config, dict(
+        data=data, hidden=hidden, method=method, k=k, epochs=epochs, lr=lr, schedule=schedule,
+        batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, binarize=binarize,
+        visible=visible, hidden_units=hidden_units, validation=validation, seed=seed, device=device))
     out = out or Path("runs") / f"rbm-{Path(data).stem}-{method}{k}-h{hidden}"
-    results = pretrain(out, config, progress=not (quiet or json))
+    results = rbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
     summary = {"run": str(out), **results["final"], "epochs": results["epochs"],
                "diverged": results["diverged"], "total_seconds": results["seconds"]}
     emit_mapping("pretrain rbm", summary, as_json=json, quiet=quiet)

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet
-from neuralsmith.runs import write_json
+from neuralsmith.runfolder import write_json
 
 log = logging.getLogger(__name__)
 

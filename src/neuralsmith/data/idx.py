@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet, check_labels
-from neuralsmith.runs import atomic_write_bytes
+from neuralsmith.runfolder import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

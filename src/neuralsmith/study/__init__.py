@@ -24,7 +24,7 @@ import torch
 
 from neuralsmith import data as data_api
 from neuralsmith.device import resolve_device
-from neuralsmith.runs import RunFolder
+from neuralsmith.runfolder import RunFolder
 from neuralsmith.study.report import write_report
 from neuralsmith.study.runner import run_study
 from neuralsmith.study.spec import ALL_STARTS, StudySpec

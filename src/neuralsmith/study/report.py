@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from neuralsmith import plots
-from neuralsmith.runs import RunFolder, atomic_write_text
+from neuralsmith.runfolder import RunFolder, atomic_write_text
 from neuralsmith.study import function_space
 from neuralsmith.study.spec import StudySpec
 from neuralsmith.study.store import TrialStore

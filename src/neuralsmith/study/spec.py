@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from neuralsmith.runs import load_toml
+from neuralsmith.runfolder import load_toml
 
 ALL_STARTS = ("default", "uniform", "normal", "glorot", "he", "lecun", "orthogonal", "lsuv",
               "dbn", "sda")

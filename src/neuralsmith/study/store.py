@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from neuralsmith import checkpoint
-from neuralsmith.runs import read_json
+from neuralsmith.runfolder import read_json
 
 
 def trial_name(depth: int, start: str) -> str:

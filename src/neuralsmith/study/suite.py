@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from neuralsmith.runs import RunFolder, atomic_write_text, load_toml
+from neuralsmith.runfolder import RunFolder, atomic_write_text, load_toml
 from neuralsmith.study.papers import MODELS, paper_figure
 from neuralsmith.study.spec import StudySpec
 
@@ -96,7 +96,7 @@ class SuiteSpec:
                                           "overrides": {k: dict(v) for k, v in self.overrides.items()}}}
 
     def toml_tables(self) -> dict[str, Any]:
-        """The config as one-level tables for :func:`neuralsmith.runs.dumps_toml` (reads back)."""
+        """The config as one-level tables for :func:`neuralsmith.runfolder.dumps_toml` (reads back)."""
         spec = self.to_dict()
         tables = {"study": spec["study"], "suite": {"data": spec["suite"]["data"]}}
         tables.update({f"suite.overrides.{json.dumps(k)}": v for k, v in spec["suite"]["overrides"].items()})

@@ -1,30 +1,33 @@
-"""RBM runs end to end: train into a run folder, and evaluate a run folder.
+"""``neuralsmith pretrain rbm`` and evaluating an RBM run: train into a run folder, score it.
 
-The ``neuralsmith pretrain rbm`` and ``neuralsmith evaluate`` commands are thin layers over
-:func:`pretrain` and :func:`evaluate`; the run folder layout is :class:`neuralsmith.runs.RunFolder`'s.
+The run folder (:class:`neuralsmith.runfolder.RunFolder`) holds config.toml, metrics.csv (per
+epoch), checkpoints/ (``last``: the training state a killed run resumes from; ``model``: the
+RBM), figures/filters.png and figures/samples.png, and results.json.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from neuralsmith import data as data_api
-from neuralsmith import plots
+from neuralsmith import plots, seeds
 from neuralsmith.device import resolve_device
+from neuralsmith.experiments import open_run
 from neuralsmith.rbm import model as rbm_model
 from neuralsmith.rbm import units
 from neuralsmith.rbm.learning import Settings, reconstruction_error, train
 from neuralsmith.rbm.model import RBM
 from neuralsmith.rbm.partition import ais_log_partition, default_betas, exact_is_tractable, \
     exact_log_partition, log_likelihood
-from neuralsmith.runs import RunFolder, load_toml, write_json
+from neuralsmith.runfolder import RunFolder, write_json
 
 log = logging.getLogger(__name__)
 
@@ -32,38 +35,38 @@ BINARIZE = ("none", "threshold", "stochastic")
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """The resolved settings of one ``pretrain rbm`` run (written to ``config.toml``)."""
+class Config:
+    """The settings of one ``pretrain rbm`` run (written to ``config.toml``); checked on creation.
 
+    ``train`` is the RBM family's :class:`~neuralsmith.rbm.learning.Settings` (the home of its
+    defaults); this command starts from 20 epochs of PCD.
+    """
+
+    kind: ClassVar[str] = "rbm"
     data: str = "digits"
     hidden: int = 500
-    method: str = "pcd"
-    k: int = 1
-    epochs: int = 20
-    lr: float = 0.05
-    batch_size: int = 100
-    momentum: float = 0.5
-    weight_decay: float = 1e-4
-    binarize: str = "none"
     visible: str = "bernoulli"
     hidden_units: str = "bernoulli"
+    binarize: str = "none"
     validation: float = 0.1
     seed: int = 0
     device: str = "auto"
+    train: Settings = field(default_factory=lambda: Settings(epochs=20, method="pcd"))
 
     def __post_init__(self) -> None:
-        """Check every setting before anything is written."""
         if self.binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {', '.join(BINARIZE)}; got {self.binarize!r}")
         if not 0.0 <= self.validation < 1.0:
             raise ValueError(f"validation must be a fraction in [0, 1); got {self.validation}")
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
+            raise ValueError(f"hidden must be a number of units >= 1; got {self.hidden!r}")
+        seeds.resolve_seed(self.seed)
+        resolve_device(self.device)
         units.get(self.visible, "visible")
         units.get(self.hidden_units, "hidden")
-        Settings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, k=self.k,
-                 method=self.method, momentum=self.momentum, weight_decay=self.weight_decay)
 
 
-def load_data(config: PretrainConfig) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+def load_data(config: Config) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The data set and its train / validation / test rows, as the RBM sees them.
 
     Gaussian visibles get the rows standardized with the training mean and standard deviation.
@@ -77,41 +80,35 @@ def load_data(config: PretrainConfig) -> tuple[Any, torch.Tensor, torch.Tensor, 
     return ds, x_train, x_valid, x_test
 
 
-def pretrain(out: str | os.PathLike, config: PretrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Train an RBM into run folder ``out``; resume if ``out`` holds a checkpoint of it.
+def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
+        progress: bool = True) -> dict[str, Any]:
+    """Train an RBM into run folder ``out`` (``mode``: new, resume or overwrite).
 
-    Writes config.toml, metrics.csv (per epoch), checkpoints/ (``last``: the training state;
-    ``model``: the RBM), figures/filters.png and figures/samples.png, and results.json.
+    A resumed run continues from the folder's last checkpoint and ends as an uninterrupted one.
 
     Returns:
         The results written to results.json.
     """
     device = resolve_device(config.device)
     ds, x, x_valid, _ = load_data(config)
-    run = RunFolder(out)
-    run.write_config(asdict(config))
-    g = torch.Generator(device=device).manual_seed(config.seed)
-    rbm = RBM.from_data(x.to(device), config.hidden, visible=config.visible,
-                        hidden=config.hidden_units, generator=g)
-    start = time.perf_counter()
-    history = train(rbm, x, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                    k=config.k, method=config.method, momentum=config.momentum,
-                    weight_decay=config.weight_decay, x_valid=x_valid if len(x_valid) else None,
-                    generator=g, callbacks=[lambda row: run.log_metrics(_csv_row(row))],
-                    checkpoint_dir=run.checkpoints, progress=progress)
-    run.write_metrics([_csv_row(r) for r in history.rows])  # whole, also after a resume
-    rbm_model.save(rbm, run.checkpoints, "model", {"data": ds.info()})
-    _figures(run, rbm, ds.image_shape, g)
-    results = {"final": history.rows[-1] if history.rows else {}, "epochs": len(history),
-               "diverged": history.diverged, "stopped_early": history.stopped_early,
-               "seconds": round(time.perf_counter() - start, 3), "device": str(device),
-               "data": ds.info(), "rbm": rbm.config()}
-    run.write_results(results, seed=config.seed)
+    with open_run(out, config, mode) as run_:
+        g = seeds.generator(config.seed, device)
+        rbm = RBM.from_data(x.to(device), config.hidden, visible=config.visible,
+                            hidden=config.hidden_units, generator=g)
+        start = time.perf_counter()
+        history = train(rbm, x, **dataclasses.asdict(config.train),
+                        x_valid=x_valid if len(x_valid) else None, generator=g,
+                        callbacks=[run_.log_metrics], checkpoint_dir=run_.checkpoints,
+                        progress=progress)
+        run_.write_metrics(history.rows)  # whole, also after a resume
+        rbm_model.save(rbm, run_.checkpoints, "model", {"data": ds.info()})
+        _figures(run_, rbm, ds.image_shape, g)
+        results = {"final": history.rows[-1] if history.rows else {}, "epochs": len(history),
+                   "diverged": history.diverged, "stopped_early": history.stopped_early,
+                   "seconds": round(time.perf_counter() - start, 3), "device": str(device),
+                   "data": ds.info(), "rbm": rbm.config()}
+        run_.write_results(results, seed=config.seed)
     return results
-
-
-def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: "" if v is None else v for k, v in row.items()}
 
 
 def _figures(run: RunFolder, rbm: RBM, image_shape: tuple[int, int], g: torch.Generator) -> None:
@@ -127,7 +124,7 @@ def _figures(run: RunFolder, rbm: RBM, image_shape: tuple[int, int], g: torch.Ge
                run.figures / "samples.png")
 
 
-def evaluate(run_dir: str | os.PathLike, *, ais: bool = False, ais_runs: int = 100,
+def evaluate(run_dir: Path, config: Config, *, ais: bool = False, ais_runs: int = 100,
              ais_steps: int = 14500, seed: int = 0) -> dict[str, Any]:
     """Score a trained run on its test set: reconstruction error, free energy, log-likelihood.
 
@@ -136,29 +133,18 @@ def evaluate(run_dir: str | os.PathLike, *, ais: bool = False, ais_runs: int = 1
     log-likelihood it implies. The result is also written to ``RUN/evaluation.json``.
 
     Raises:
-        FileNotFoundError: if ``run_dir`` holds no config.toml or no trained model.
+        FileNotFoundError: if ``run_dir`` holds no trained model.
     """
-    run_dir = Path(run_dir)
-    config = read_config(run_dir / "config.toml")
     rbm = _load_model(run_dir / "checkpoints")
     _, x_train, _, x_test = load_data(config)
     x_train, x_test = (x.to(rbm.weight.device, rbm.weight.dtype) for x in (x_train, x_test))
     with torch.no_grad():
-        out: dict[str, Any] = {"n_test": len(x_test),
+        out: dict[str, Any] = {"kind": config.kind, "n_test": len(x_test),
                                "reconstruction_error": reconstruction_error(rbm, x_test),
                                "free_energy": float(rbm.free_energy(x_test).mean())}
     out.update(_likelihoods(rbm, x_train, x_test, config, ais, ais_runs, ais_steps, seed))
     write_json(run_dir / "evaluation.json", out)
     return out
-
-
-def read_config(path: Path) -> PretrainConfig:
-    """The :class:`PretrainConfig` a run wrote, naming the file on a bad key."""
-    values = load_toml(path)
-    try:
-        return PretrainConfig(**values)
-    except TypeError as exc:
-        raise ValueError(f"{path}: not an RBM pretraining config ({exc})") from None
 
 
 def _load_model(folder: Path) -> RBM:
@@ -169,7 +155,7 @@ def _load_model(folder: Path) -> RBM:
                             "`neuralsmith pretrain rbm --out RUN` first")
 
 
-def _likelihoods(rbm: RBM, x_train: torch.Tensor, x_test: torch.Tensor, config: PretrainConfig,
+def _likelihoods(rbm: RBM, x_train: torch.Tensor, x_test: torch.Tensor, config: Config,
                  ais: bool, ais_runs: int, ais_steps: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     binary_data = config.binarize != "none" and rbm.visible_units.binary
