@@ -25,7 +25,8 @@ from neuralsmith.cli.classrbm import classrbm_cmd
 from neuralsmith.cli.hybrid import hybrid_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(data_cmd.app, name="data")
 app.command("study")(study_cmd.study)
 app.command("finetune")(finetune_cmd.finetune_cmd)

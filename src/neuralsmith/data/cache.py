@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet
-from neuralsmith.runfolder import write_json
+from neuralsmith.runfolder import file_mode, write_json
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from neuralsmith.data.sources import REMOTE_SETS, RemoteFile, RemoteSet, data_home
+from neuralsmith.runfolder import file_mode
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ def _download_verified(url: str, file: RemoteFile, target: Path,
         if digest != file.sha256:
             raise ValueError(f"{url}: SHA-256 mismatch (expected {file.sha256}, got {digest}); "
                              f"the download was discarded")
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
