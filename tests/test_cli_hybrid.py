@@ -81,6 +81,11 @@ def test_hybrid_trains_a_two_layer_model_online(cli, tmp_path, model):
     config = load_toml(tmp_path / "config.toml")
     assert (config["kind"], config["arch"], config["train"]["batching"]) == (model, [16, 12], "stream")
     assert json.loads(out)["expert_test_errors"] == results["expert_test_errors"]
+    code, text, err = cli("evaluate", tmp_path, "--json")
+    assert code == 0, err
+    evaluation = json.loads(text)
+    assert evaluation["kind"] == model and evaluation["test_error"] == pytest.approx(results["test_error"])
+    assert evaluation["expert_test_errors"] == pytest.approx(results["expert_test_errors"])
 
 
 # --- evaluate ----------------------------------------------------------------------------------

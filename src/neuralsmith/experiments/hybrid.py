@@ -21,12 +21,11 @@ set first and keeps its labels (it selects the epoch).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 
@@ -43,6 +42,10 @@ from neuralsmith.settings import default_of
 MODELS = ("classrbm", *hybrid.KINDS)
 #: the checkpoint of the training state (a run killed before its model was kept)
 LAST = "last"
+#: ClassSettings fields a ClassRBM does not use (ClassSettings refuses other values)
+INERT = frozenset({"sparsity_target", "sparsity_cost", "fast_lr"})
+#: ClassSettings fields fixed for a deep model (DeepConfig refuses other values)
+DEEP_FIXED = frozenset({"method", "n_chains", "supervised"})
 
 
 def _check_common(config: Any) -> None:
@@ -187,7 +190,7 @@ def _train(model, config: Config | DeepConfig, xl, yl, xu, ds, run_: RunFolder,
     """Call the family's training function with ``config.train`` and the run's data."""
     fit = train_classrbm if config.kind == "classrbm" else hybrid.train_hybrid
     device, has_valid = xl.device, len(ds.x_valid) > 0
-    return fit(model, xl, yl, **_keywords(fit, config.train),
+    return fit(model, xl, yl, **_keywords(config.train, config.kind),
                x_unlabeled=None if xu is None else xu.to(device),
                x_valid=ds.x_valid.to(device) if has_valid else None,
                y_valid=ds.y_valid.to(device) if has_valid else None,
@@ -195,11 +198,11 @@ def _train(model, config: Config | DeepConfig, xl, yl, xu, ds, run_: RunFolder,
                progress=progress, callbacks=[run_.log_metrics])
 
 
-def _keywords(fit: Callable, settings: ClassSettings) -> dict[str, Any]:
-    """The settings ``fit`` takes as keywords. The rest are fixed for it (a deep model learns by
-    CD with a hybrid supervised part; no sparsity or fast weights), which the configs check."""
-    accepted = inspect.signature(fit).parameters
-    return {k: v for k, v in dataclasses.asdict(settings).items() if k in accepted}
+def _keywords(settings: ClassSettings, kind: str) -> dict[str, Any]:
+    """``settings`` as the training function's keywords, less those fixed for ``kind`` (which
+    the configs check: no sparsity or fast weights; a deep model learns by CD, hybrid)."""
+    fixed = INERT | (set() if kind == "classrbm" else DEEP_FIXED)
+    return {k: v for k, v in dataclasses.asdict(settings).items() if k not in fixed}
 
 
 def _results(model, config: Config | DeepConfig, history, ds, xl, xu,
