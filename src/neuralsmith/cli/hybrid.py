@@ -10,55 +10,52 @@ import typer
 
 from neuralsmith.cli.classrbm import summary
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, emit_mapping
-from neuralsmith.hybrid import KINDS
-from neuralsmith.hybrid_runs import HybridRunConfig, run
+    OverwriteOpt, PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, \
+    UnsupervisedOpt, emit_mapping, run_mode
+from neuralsmith.experiments import hybrid as experiment
+from neuralsmith.nets import parse_hidden
+from neuralsmith.settings import flat_defaults, from_flat
 
 Opt = typer.Option
 
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise ValueError(f"--layers takes comma-separated hidden sizes, e.g. 500,500; got {text!r}") from None
+D = flat_defaults(experiment.DeepConfig)
 
 
 def hybrid_cmd(
-    model: Annotated[str, Opt("--model", help="dhbm (Boltzmann experts) or dhda (denoising-autoencoder experts).")] = "dhbm",
-    layers: Annotated[str, Opt("--layers", help="Hidden sizes, e.g. 500,500.")] = "500,500",
-    data: DataOpt = "digits",
-    labeled: LabeledOpt = 1.0,
-    objective: Annotated[Optional[str], Opt("--objective", help="hybrid, discriminative, generative or semisupervised (default: semisupervised when --labeled < 1).")] = None,
-    alpha: Annotated[float, Opt("--alpha", help="Weight of each expert's generative term.")] = 0.01,
-    beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term.")] = 0.1,
-    unsupervised: UnsupervisedOpt = "likelihood",
-    epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = 1,
-    batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = "stream",
-    unlabeled_ratio: UnlabeledRatioOpt = 1,
-    lr: LrOpt = 0.05,
-    schedule: ScheduleOpt = "constant",
-    batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = 20,
-    k: Annotated[int, Opt("--k", help="Gibbs steps of CD (dhbm).")] = 1,
-    momentum: MomentumOpt = 0.9,
-    corruption: Annotated[float, Opt("--corruption", help="Masking level of the dhda experts.")] = 0.2,
-    top_down: Annotated[bool, Opt("--top-down/--no-top-down", help="Refine representations top-down.")] = True,
-    combine: Annotated[str, Opt("--combine", help="mean or product of the experts' beliefs.")] = "mean",
-    validation: PickEpochOpt = 0.1,
-    seed: SeedOpt = 0, out: OutOpt = None, device: DeviceOpt = "auto",
+    model: Annotated[str, Opt("--model", help="dhbm (Boltzmann experts) or dhda (denoising-autoencoder experts).")] = D["kind"],
+    arch: Annotated[str, Opt("--arch", help="Hidden layer sizes, e.g. 500-500.")] = "-".join(map(str, D["arch"])),
+    data: DataOpt = D["data"],
+    labeled: LabeledOpt = D["labeled"],
+    objective: Annotated[Optional[str], Opt("--objective", help="hybrid, discriminative, generative or semisupervised (default: semisupervised when --labeled < 1, else hybrid).")] = None,
+    alpha: Annotated[float, Opt("--alpha", help="Weight of each expert's generative term.")] = D["alpha"],
+    beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term.")] = D["beta"],
+    unsupervised: UnsupervisedOpt = D["unsupervised"],
+    epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = D["epochs"],
+    batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = D["batching"],
+    unlabeled_ratio: UnlabeledRatioOpt = D["unlabeled_ratio"],
+    lr: LrOpt = D["lr"],
+    schedule: ScheduleOpt = D["schedule"],
+    batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = D["batch_size"],
+    k: Annotated[int, Opt("--k", help="Gibbs steps of CD (dhbm).")] = D["k"],
+    momentum: MomentumOpt = D["momentum"],
+    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of W and U.")] = D["weight_decay"],
+    corruption: Annotated[float, Opt("--corruption", help="Masking level of the dhda experts.")] = D["corruption"],
+    top_down: Annotated[bool, Opt("--top-down/--no-top-down", help="Refine representations top-down.")] = D["top_down"],
+    combine: Annotated[str, Opt("--combine", help="mean or product of the experts' beliefs.")] = D["combine"],
+    validation: PickEpochOpt = D["validation"],
+    patience: Annotated[int, Opt("--patience", help="Stop after this many epochs without a better validation error (0: never).")] = D["patience"],
+    seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
     json: JsonOpt = False, quiet: QuietOpt = False,
-    resume: ResumeOpt = False,
 ) -> None:
     """Train a deep hybrid model, every layer an expert on the labels (Ororbia et al. 2015)."""
-    if model not in KINDS:
-        raise ValueError(f"--model must be one of {', '.join(KINDS)}; got {model!r}")
-    objective = objective or ("semisupervised" if labeled < 1.0 else "hybrid")
-    config = HybridRunConfig(model=model, data=data, layers=_sizes(layers), objective=objective,
-                             alpha=alpha, beta=beta, unsupervised=unsupervised, labeled=labeled,
-                             validation=validation, epochs=epochs, lr=lr, schedule=schedule,
-                             batch_size=batch_size, k=k, momentum=momentum, batching=batching,
-                             unlabeled_ratio=unlabeled_ratio, corruption=corruption,
-                             top_down=top_down, combine=combine, seed=seed, device=device)
-    out = out or Path("runs") / f"{model}-{Path(data).stem}-{layers.replace(',', '-')}"
-    results = run(out, config, resume=resume, progress=not (quiet or json))
+    config = from_flat(experiment.DeepConfig, dict(
+        kind=model, arch=parse_hidden(arch), data=data, labeled=labeled,
+        objective=objective or experiment.default_objective(labeled), alpha=alpha, beta=beta,
+        unsupervised=unsupervised, epochs=epochs, batching=batching,
+        unlabeled_ratio=unlabeled_ratio, lr=lr, schedule=schedule, batch_size=batch_size, k=k,
+        momentum=momentum, weight_decay=weight_decay, corruption=corruption, top_down=top_down,
+        combine=combine, validation=validation, patience=patience, seed=seed, device=device))
+    out = out or Path("runs") / f"{model}-{Path(data).stem}-{'-'.join(map(str, config.arch))}"
+    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
     emit_mapping(f"hybrid {model}", summary(out, config, results), as_json=json, quiet=quiet)

@@ -4,7 +4,8 @@ Every experiment module holds a frozen ``Config`` (embedding its family's settin
 the only home of their defaults), ``run(config, out, *, mode, progress)`` that trains into a
 run folder opened by :meth:`neuralsmith.runfolder.RunFolder.open`, and, where it makes sense,
 ``evaluate(run_dir, config, **options)``. A config has a ``kind`` (``config.toml`` records it),
-which is how :func:`read_run` and :func:`evaluate` find the module of any run folder.
+which is how :func:`read_run` and :func:`evaluate` find the module of any run folder. A module
+whose kinds have different config classes maps each kind to its class in ``CONFIGS``.
 
 Adding a command: write ``experiments/NAME.py`` (Config + run), list its kinds in
 :data:`KINDS`, and a ``cli/NAME.py`` that turns options into the Config (see
@@ -69,9 +70,10 @@ def read_run(run_dir: str | os.PathLike) -> tuple[ModuleType, Any]:
     if not isinstance(kind, str):
         raise ValueError(f"{path}: no run kind recorded (an older run?); train it again")
     module = module_for(kind)
-    names = {f.name for f in dataclasses.fields(module.Config)}
+    config_class = getattr(module, "CONFIGS", {}).get(kind, module.Config)
+    names = {f.name for f in dataclasses.fields(config_class)}
     values = {k: v for k, v in raw.items() if k != "kind" or k in names}
-    return module, from_dict(module.Config, values, str(path), missing_is_none=True)
+    return module, from_dict(config_class, values, str(path), missing_is_none=True)
 
 
 def evaluate(run_dir: str | os.PathLike, **options: Any) -> dict[str, Any]:
