@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from neuralsmith import nets
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, \
     OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, run_mode
-from neuralsmith import nets
 from neuralsmith.experiments import rbm as rbm_experiment
 from neuralsmith.experiments import stack as stack_experiment
 from neuralsmith.settings import flat_defaults, from_flat
