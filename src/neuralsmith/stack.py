@@ -224,12 +224,15 @@ def greedy_pretrain_dbn(dbn: DBN, x: torch.Tensor, *, epochs: int = 10, method: 
                         weight_decay: float = 1e-4, sampled: bool = False,
                         generator: torch.Generator | None = None,
                         checkpoint_dir: str | Path | None = None,
-                        progress: bool = True) -> list[list[dict[str, Any]]]:
+                        progress: bool = True, **options: Any) -> list[list[dict[str, Any]]]:
     """Greedy layer-wise training of a :class:`DBN` (Hinton et al. 2006; Bengio et al. 2007).
 
     Layer 1 is trained on ``x``; layer l on :math:`E[h^{l-1} \\mid x]` (mean field) or on a
     sample of it (``sampled=True``). Each layer's RBM training is itself checkpointed, so a
-    stack interrupted mid-layer resumes within that layer.
+    stack interrupted mid-layer resumes within that layer. Further ``options`` (``schedule``,
+    ``n_chains``, ``fast_lr``, ``sparsity_target``, ...) go to every layer's
+    :func:`neuralsmith.rbm.train`, so a :class:`neuralsmith.rbm.learning.Settings` can be
+    passed whole (``**dataclasses.asdict(settings)``).
     """
     from neuralsmith.rbm import train
 
@@ -242,7 +245,7 @@ def greedy_pretrain_dbn(dbn: DBN, x: torch.Tensor, *, epochs: int = 10, method: 
         history = train(rbm, inputs, epochs=epochs, batch_size=batch_size, lr=lr, k=k,
                         method=method, momentum=momentum, weight_decay=weight_decay,
                         generator=generator, progress=progress,
-                        checkpoint_dir=folder / f"layer-{l}-epochs" if folder else None)
+                        checkpoint_dir=folder / f"layer-{l}-epochs" if folder else None, **options)
         return history.rows
 
     def represent(rbm: nn.Module, v: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
+from neuralsmith import nets
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, \
     OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, run_mode
 from neuralsmith.experiments import rbm as rbm_experiment
-from neuralsmith.pretraining import StackConfig, pretrain_stack
+from neuralsmith.experiments import stack as stack_experiment
 from neuralsmith.settings import flat_defaults, from_flat
 
 app = typer.Typer(help="Pre-train an RBM, a DBN or stacked DAEs.", no_args_is_help=True)
@@ -54,39 +55,77 @@ def rbm_cmd(
     emit_mapping("pretrain rbm", summary, as_json=json, quiet=quiet)
 
 
+DBN = stack_experiment.defaults("dbn")
+SDA = stack_experiment.defaults("sda")
+ArchOpt = Annotated[str, Opt("--arch", help="Hidden layer sizes, e.g. 500-500-2000 or 500x3.")]
+EpochsOpt = Annotated[int, Opt("--epochs", help="Passes over the data, per layer.")]
+BatchOpt = Annotated[int, Opt("--batch-size", help="Examples per update.")]
+BinarizeOpt = Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")]
+
+
+def _joined(values: tuple, sep: str) -> str:
+    return sep.join(str(v) for v in values)
+
+
+@app.command("dbn")
+def dbn_cmd(
+    data: DataOpt = DBN["data"],
+    arch: ArchOpt = _joined(DBN["arch"], "-"),
+    method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = DBN["method"],
+    k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = DBN["k"],
+    epochs: EpochsOpt = DBN["epochs"],
+    lr: LrOpt = DBN["lr"],
+    schedule: ScheduleOpt = DBN["schedule"],
+    batch_size: BatchOpt = DBN["batch_size"],
+    momentum: MomentumOpt = DBN["momentum"],
+    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of the weights.")] = DBN["weight_decay"],
+    binarize: BinarizeOpt = DBN["binarize"],
+    seed: SeedOpt = DBN["seed"],
+    device: DeviceOpt = DBN["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Greedily pre-train a Deep Belief Network (a stack of RBMs) into a run folder."""
+    values = dict(data=data, arch=nets.parse_hidden(arch), method=method, k=k, epochs=epochs, lr=lr,
+                  schedule=schedule, batch_size=batch_size, momentum=momentum,
+                  weight_decay=weight_decay, binarize=binarize, seed=seed, device=device)
+    _run_stack("dbn", values, out, run_mode(resume, overwrite), json=json, quiet=quiet)
+
+
+@app.command("sda")
+def sda_cmd(
+    data: DataOpt = SDA["data"],
+    arch: ArchOpt = _joined(SDA["arch"], "-"),
+    corruption: Annotated[str, Opt("--corruption", help="Masking level: one for every layer, or one per layer (0.1,0.2,0.3).")] = _joined(SDA["corruption"], ","),
+    epochs: EpochsOpt = SDA["epochs"],
+    lr: LrOpt = SDA["lr"],
+    batch_size: BatchOpt = SDA["batch_size"],
+    binarize: BinarizeOpt = SDA["binarize"],
+    seed: SeedOpt = SDA["seed"],
+    device: DeviceOpt = SDA["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Greedily pre-train stacked denoising autoencoders into a run folder."""
+    values = dict(data=data, arch=nets.parse_hidden(arch), corruption=_floats(corruption, "--corruption"),
+                  epochs=epochs, lr=lr, batch_size=batch_size, binarize=binarize, seed=seed,
+                  device=device)
+    _run_stack("sda", values, out, run_mode(resume, overwrite), json=json, quiet=quiet)
+
+
 def _floats(text: str, what: str) -> tuple[float, ...]:
     try:
         return tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise ValueError(f"{what} takes comma-separated numbers, e.g. 500,500,2000; got {text!r}") from None
+        raise ValueError(f"{what} takes comma-separated numbers, e.g. 0.1,0.2,0.3; got {text!r}") from None
 
 
-def _stack_cmd(kind: str):
-    def command(
-        data: DataOpt = "digits",
-        layers: Annotated[str, Opt("--layers", help="Hidden sizes, e.g. 500,500,2000.")] = "500,500,2000",
-        epochs: Annotated[int, Opt("--epochs", help="Epochs per layer.")] = 10,
-        lr: LrOpt = 0.05 if kind == "dbn" else 0.1,
-        batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = 20,
-        method: Annotated[str, Opt("--method", help="DBN: cd, pcd or fpcd.")] = "cd",
-        k: Annotated[int, Opt("--k", help="DBN: Gibbs steps per update.")] = 1,
-        corruption: Annotated[str, Opt("--corruption", help="SdA: masking level(s), one per layer.")] = "0.1,0.2,0.3",
-        binarize: Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")] = "none",
-        seed: SeedOpt = 0, out: OutOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
-    ) -> None:
-        layer_sizes = tuple(int(v) for v in _floats(layers, "--layers"))
-        cfg = StackConfig(kind=kind, data=data, layers=layer_sizes, epochs=epochs, lr=lr,
-                          batch_size=batch_size, method=method, k=k, corruption=_floats(corruption, "--corruption"),
-                          binarize=binarize, seed=seed)
-        out = out or Path("runs") / f"{kind}-{Path(data).stem}-{layers.replace(',', '-')}"
-        results = pretrain_stack(out, cfg, progress=not (quiet or json))
-        emit_mapping(f"pretrain {kind}", {"run": str(out), "layers": layers, "epochs_per_layer": epochs,
-                                          "seconds": results["seconds"]}, as_json=json, quiet=quiet)
-
-    command.__doc__ = {"dbn": "Greedily pre-train a Deep Belief Network (a stack of RBMs).",
-                       "sda": "Greedily pre-train stacked denoising autoencoders."}[kind]
-    return command
-
-
-app.command("dbn")(_stack_cmd("dbn"))
-app.command("sda")(_stack_cmd("sda"))
+def _run_stack(kind: str, values: dict, out: Path | None, mode: str, *, json: bool, quiet: bool) -> None:
+    """Build the ``kind`` config from the options, pre-train into ``out``, print the summary."""
+    config = stack_experiment.config_from_flat(kind, values)
+    out = out or Path("runs") / f"{kind}-{Path(config.data).stem}-{_joined(config.arch, '-')}"
+    results = stack_experiment.run(config, out, mode=mode, progress=not (quiet or json))
+    summary = {"run": str(out), "kind": kind, "arch": _joined(config.arch, "-"),
+               "epochs_per_layer": config.train.epochs, "final": results["final"],
+               "device": results["device"], "seconds": results["seconds"]}
+    emit_mapping(f"pretrain {kind}", summary, as_json=json, quiet=quiet)
