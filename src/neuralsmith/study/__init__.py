@@ -55,7 +55,7 @@ def load_data(spec: StudySpec) -> Dataset:
 
 
 def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
-        device: str | torch.device = "cpu") -> dict[str, Any]:
+        device: str = "cpu") -> dict[str, Any]:
     """Run ``spec`` into the run folder ``out`` and write its report; return results.json's content.
 
     The folder follows :meth:`neuralsmith.runfolder.RunFolder.open`: ``mode="new"`` refuses a
@@ -79,7 +79,7 @@ def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress:
 
 
 def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
-              device: str | torch.device = "cpu") -> dict[str, Any]:
+              device: str = "cpu") -> dict[str, Any]:
     """Run one study per data set into ``out/DATA/``, then write the suite's table.
 
     ``out`` follows the same policy as :func:`run` (its ``config.toml`` holds the whole suite);
@@ -89,7 +89,8 @@ def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", pr
         The suite's results.json content: ``table`` (one row per data set and model), its
         ``text``, each data set's info, the seconds taken.
     """
-    t0, device = time.perf_counter(), resolve_device(device)
+    t0 = time.perf_counter()
+    resolve_device(device)  # refuse a bad device before anything is written
     sub_mode = "resume" if mode == "resume" else "new"  # overwrite has emptied the suite's folder
     with RunFolder.open(out, config_record(suite), mode=mode) as folder:
         results = {data: run(suite.spec_for(data), folder.path / data_folder(data), mode=sub_mode,
