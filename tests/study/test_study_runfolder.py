@@ -171,3 +171,16 @@ def test_dbn_start_pretrains_on_the_device_and_returns_cpu_networks():
     models = starts.build("dbn", spec, 1, ds, gens, device="cuda")
     assert all(p.device.type == "cpu" for m in models for p in m.parameters())
     assert torch.isfinite(models[0][0].weight).all()
+
+
+def test_a_study_folder_reads_back_as_a_study_run(finished):
+    from neuralsmith import experiments
+    from neuralsmith.experiments import study as study_experiment
+    from neuralsmith.study import config_record
+
+    _, out = finished
+    module, config = experiments.read_run(out)
+    assert module is study_experiment and config.study == StudySpec.from_toml(out / "config.toml")
+    assert experiments.config_record(config) == config_record(config.study)
+    with pytest.raises(ValueError, match="a study run has nothing to evaluate"):
+        experiments.evaluate(out)
