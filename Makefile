@@ -16,7 +16,7 @@ install-test: $(BIN)/python
 	$(PIP) -e '.[test]'
 
 demo: install
-	$(BIN)/neuralsmith study --out runs/study
+	$(BIN)/neuralsmith study --out runs/study --resume
 
 test: install-test
 	$(BIN)/python -m pytest

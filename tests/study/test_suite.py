@@ -11,6 +11,7 @@ import pytest
 
 from neuralsmith.cli import main
 from neuralsmith.data import synthetic
+from neuralsmith.runfolder import load_toml
 from neuralsmith.study import StudySpec, SuiteSpec
 from neuralsmith.study.papers import MODELS, paper_figure
 from neuralsmith.study.suite import binomial_interval, data_folder, format_table, model_columns
@@ -108,7 +109,9 @@ def test_tiny_suite_runs_each_data_set_as_a_study(tiny_suite):
         assert (out / data_folder(data) / "report.html").is_file()
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["rectangles"]["n_valid"] == 24 and results["data"]["convex"]["n_valid"] == 30
-    assert "[suite.overrides.\"convex\"]" in (out / "config.toml").read_text()
+    config = load_toml(out / "config.toml")
+    assert config["kind"] == "suite" and config["suite"]["overrides"] == {"convex": {"validation": 0.25}}
+    assert SuiteSpec.from_toml(out / "config.toml") == SuiteSpec.from_toml(out.parent / "tiny.toml")
 
 
 def test_tiny_suite_prints_and_writes_the_table_with_intervals(tiny_suite):
@@ -125,3 +128,13 @@ def test_tiny_suite_prints_and_writes_the_table_with_intervals(tiny_suite):
         assert f"{row['error']:.2f} +- {row['interval']:.2f}" in table
     convex = next(line for line in table.splitlines() if line.startswith("convex"))
     assert "[18.6]" in convex  # the published DBN-3 figure, beside ours
+
+
+@pytest.mark.parametrize("flags, match", [((), "--resume to continue it, --overwrite"),
+                                          (("--resume", "--epochs", "2"), r"other settings \(study.epochs\)")])
+def test_suite_rerun_is_refused_without_resume_or_with_other_settings(tiny_suite, cli, flags, match):
+    _, _, out = tiny_suite
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    code, _, err = cli("study", "--config", out.parent / "tiny.toml", "--out", out, *flags)
+    assert code == 2 and re.search(match, err)
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before

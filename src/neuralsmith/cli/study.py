@@ -3,6 +3,9 @@
 With a suite config (a ``[suite]`` table, e.g. ``configs/larochelle2007.toml``) it runs the
 study on each listed data set and prints the suite's table; ``--data`` then takes a
 comma-separated list that replaces the config's.
+
+``--out`` follows the one run-folder policy: a non-empty folder needs ``--resume`` (keep the
+finished trials of a study with the same settings) or ``--overwrite`` (start afresh).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from neuralsmith.cli.common import DeviceOpt, JsonOpt, QuietOpt, console, emit_json, emit_rows
+from neuralsmith.cli.common import DeviceOpt, JsonOpt, OverwriteOpt, QuietOpt, ResumeOpt, console, \
+    emit_json, emit_rows, run_mode
 from neuralsmith.study import StudySpec, SuiteSpec, run, run_suite
 from neuralsmith.study.suite import is_suite
 
@@ -33,28 +37,30 @@ def study(
     data: Annotated[Optional[str], typer.Option(
         "--data", help="Data source (with a suite config: a comma-separated list).")] = None,
     depths: Annotated[Optional[str], typer.Option("--depths", help="e.g. 1,2,3")] = None,
-    methods: Annotated[Optional[str], typer.Option("--methods", help="Starts, comma-separated.")] = None,
+    inits: Annotated[Optional[str], typer.Option(
+        "--inits", help="Starts to compare, comma-separated (initializers, dbn, sda).")] = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", help="Networks per start and depth.")] = None,
     activation: Annotated[Optional[str], typer.Option("--activation", help="sigmoid, tanh or relu.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Fine-tuning epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Root seed.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/study"),
-    resume: Annotated[bool, typer.Option("--resume", help="Keep finished trials.")] = False,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Compare starts (initializers, DBN, SdA) across depths and seeds; write report.html."""
+    mode = run_mode(resume, overwrite)
     overrides = dict(depths=_ints(depths, "--depths"), seeds=seeds, activation=activation,
-                     epochs=epochs, seed=seed,
-                     starts=[m.strip() for m in methods.split(",")] if methods else None)
+                     epochs=epochs, seed=seed, starts=_names(inits))
     if config is not None and is_suite(config):
-        _suite(SuiteSpec.from_toml(config, data=_names(data), **overrides), out, resume, device, json, quiet)
+        _suite(SuiteSpec.from_toml(config, data=_names(data), **overrides), out, mode, device, json, quiet)
         return
     overrides["data"] = data
     spec = StudySpec.from_toml(config or DEFAULT_CONFIG, **overrides) if (config or DEFAULT_CONFIG.is_file()) \
         else StudySpec().replace(**overrides)
-    results = run(spec, out, resume=resume, progress=not quiet and not json, device=device)
+    results = run(spec, out, mode=mode, progress=not quiet and not json, device=device)
     if json:
         emit_json(results)
         return
@@ -69,9 +75,9 @@ def _names(text: Optional[str]) -> Optional[list[str]]:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _suite(suite: SuiteSpec, out: Path, resume: bool, device: str, json: bool, quiet: bool) -> None:
+def _suite(suite: SuiteSpec, out: Path, mode: str, device: str, json: bool, quiet: bool) -> None:
     """Run a suite and print its table (or its results as JSON)."""
-    results = run_suite(suite, out, resume=resume, progress=not quiet and not json, device=device)
+    results = run_suite(suite, out, mode=mode, progress=not quiet and not json, device=device)
     if json:
         emit_json(results)
     elif not quiet:

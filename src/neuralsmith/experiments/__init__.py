@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "classrbm": "neuralsmith.experiments.hybrid",
     "dhbm": "neuralsmith.experiments.hybrid",
     "dhda": "neuralsmith.experiments.hybrid",
+    "study": "neuralsmith.experiments.study",
 }
 
 

@@ -16,54 +16,90 @@ Example (a tiny study; the default one is ``configs/quick.toml``):
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from neuralsmith import data as data_api
+from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
-from neuralsmith.runfolder import RunFolder
+from neuralsmith.runfolder import MODES, RunFolder
 from neuralsmith.study.report import write_report
 from neuralsmith.study.runner import run_study
 from neuralsmith.study.spec import ALL_STARTS, StudySpec
 from neuralsmith.study.suite import SuiteSpec, data_folder, write_suite_report
 
-__all__ = ["ALL_STARTS", "StudySpec", "SuiteSpec", "run", "run_suite"]
+__all__ = ["ALL_STARTS", "StudySpec", "SuiteSpec", "config_record", "run", "run_suite"]
 
 
-def run(spec: StudySpec, out: str | Path, *, resume: bool = False, progress: bool = True,
-        device: str = "cpu") -> dict[str, Any]:
-    """Run ``spec`` into the run folder ``out`` and write its report; return results.json's content.
+def config_record(spec: StudySpec | SuiteSpec) -> dict[str, Any]:
+    """What ``config.toml`` holds (and a resume is compared with): the kind, then the spec's tables.
 
-    ``device`` (``cpu``, ``cuda`` or ``auto``) is where the batched fine-tuning runs.
+    A study writes ``kind = "study"`` and a ``[study]`` table; a suite ``kind = "suite"``,
+    ``[study]`` (the shared settings) and ``[suite]``. Either reads back with ``--config``.
     """
-    t0 = time.perf_counter()
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
+    if isinstance(spec, SuiteSpec):
+        return {"kind": "suite", **spec.to_dict()}
+    return {"kind": "study", "study": spec.to_dict()}
+
+
+def load_data(spec: StudySpec) -> Dataset:
+    """The study's data set, with its validation split and the seeded ``n_train`` subset."""
     ds = data_api.load(spec.data, validation=spec.validation, seed=spec.seed)
     if spec.n_train:
         keep = torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(spec.seed))[:spec.n_train]
         ds = dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
-    RunFolder(out).write_config(spec.to_dict())
-    records = run_study(spec, ds, out, resume=resume, progress=progress, device=resolve_device(device))
-    return write_report(spec, records, out, ds.info(), time.perf_counter() - t0)
+    return ds
 
 
-def run_suite(suite: SuiteSpec, out: str | Path, *, resume: bool = False, progress: bool = True,
+def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
+        device: str = "cpu") -> dict[str, Any]:
+    """Run ``spec`` into the run folder ``out`` and write its report; return results.json's content.
+
+    The folder follows :meth:`neuralsmith.runfolder.RunFolder.open`: ``mode="new"`` refuses a
+    non-empty ``out``; ``"resume"`` keeps the finished trials of a run with the same spec
+    (``threads`` may differ) and refuses any other, naming the differing keys, before anything
+    is written; ``"overwrite"`` deletes the earlier run first. A lock keeps out a second process.
+
+    Args:
+        device: where the pre-training (``dbn``, ``sda``) and the batched fine-tuning run
+            (``cpu``, ``cuda`` or ``auto``).
+    """
+    t0, device = time.perf_counter(), resolve_device(device)
+    record = config_record(spec)
+    _check(out, record, mode)  # refuse before the data is loaded
+    ds = load_data(spec)
+    with RunFolder.open(out, record, mode=mode) as folder:
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        records = run_study(spec, ds, folder.path, progress=progress, device=device)
+        return write_report(spec, records, folder.path, ds.info(), time.perf_counter() - t0)
+
+
+def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
               device: str = "cpu") -> dict[str, Any]:
     """Run one study per data set into ``out/DATA/``, then write the suite's table.
 
-    Each data set's study resumes on its own (``resume``), so a killed suite rerun with
-    ``resume=True`` skips the finished trials of every data set.
+    ``out`` follows the same policy as :func:`run` (its ``config.toml`` holds the whole suite);
+    with ``mode="resume"`` each data set's study keeps its finished trials.
 
     Returns:
         The suite's results.json content: ``table`` (one row per data set and model), its
         ``text``, each data set's info, the seconds taken.
     """
     t0 = time.perf_counter()
-    RunFolder(out).write_config(suite.toml_tables())
-    results = {data: run(suite.spec_for(data), Path(out) / data_folder(data), resume=resume,
-                         progress=progress, device=device) for data in suite.data}
-    return write_suite_report(suite, results, out, time.perf_counter() - t0)
+    resolve_device(device)  # refuse a bad device before anything is written
+    sub_mode = "resume" if mode == "resume" else "new"  # overwrite has emptied the suite's folder
+    with RunFolder.open(out, config_record(suite), mode=mode) as folder:
+        results = {data: run(suite.spec_for(data), folder.path / data_folder(data), mode=sub_mode,
+                             progress=progress, device=device) for data in suite.data}
+        return write_suite_report(suite, results, folder.path, time.perf_counter() - t0)
+
+
+def _check(out: str | os.PathLike, record: dict[str, Any], mode: str) -> None:
+    """Refuse ``mode`` for ``out`` as :meth:`RunFolder.open` would, writing nothing."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    RunFolder(out).check(record, mode)

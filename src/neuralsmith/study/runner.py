@@ -2,7 +2,8 @@
 
 Seeds are derived, not drawn in sequence: seed ``s`` of (depth, start) initializes from
 ``crc32(root seed, depth, start, s)`` and visits the data in the order of
-``crc32(root seed, s)`` (the same order for every start: paired comparisons). So a trial's
+``crc32(root seed, s)`` (the same order for every start: paired comparisons), both by
+:func:`neuralsmith.seeds.derived_generator`. So a trial's
 result does not depend on which trials ran before it, and a resumed study ends as an
 uninterrupted one.
 """
@@ -13,7 +14,6 @@ import logging
 import math
 import statistics
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,12 @@ import torch
 from neuralsmith.data import Dataset
 from neuralsmith.ensemble import EnsembleMLP, finetune_ensemble
 from neuralsmith.progress import progress_bar
+from neuralsmith.seeds import derived_generator
 from neuralsmith.study import starts
 from neuralsmith.study.spec import StudySpec
 from neuralsmith.study.store import TrialStore
 
 log = logging.getLogger(__name__)
-
-
-def derived_generator(*parts: Any) -> torch.Generator:
-    """A generator seeded from a stable hash of ``parts``."""
-    return torch.Generator().manual_seed(zlib.crc32("/".join(map(str, parts)).encode()))
 
 
 def function_space_inputs(spec: StudySpec, data: Dataset) -> torch.Tensor:
@@ -63,11 +59,13 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs:
               device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Start, fine-tune and measure ``spec.seeds`` networks; return the record and tensors.
 
-    Starts and measurements run on the CPU; the batched fine-tuning runs on ``device``.
+    Initializer starts and the measurements run on the CPU; pre-training (``dbn``, ``sda``)
+    and the batched fine-tuning run on ``device``.
     """
     t0 = time.perf_counter()
     models = starts.build(start, spec, depth, data,
-                          [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)])
+                          [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)],
+                          device=device)
     flow_init = _gradient_flow(models, data)
     ens = EnsembleMLP.from_models(models).to(device)
     fs_inputs = fs_inputs.to(device)
@@ -92,20 +90,20 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs:
     return record, tensors
 
 
-def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, resume: bool = False,
-              progress: bool = True, device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
-    """Run every trial not yet finished; return all trial records.
+def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, progress: bool = True,
+              device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
+    """Run every trial not yet finished in ``out/trials``; return all trial records.
+
+    The caller has opened ``out`` by the run-folder policy (:func:`neuralsmith.study.run`), so
+    finished trials there belong to this very spec.
 
     Args:
         spec: what to run.
         data: the data set (with its validation split).
         out: the run folder; trials go to ``out/trials``.
-        resume: keep finished trials (else start afresh).
-        device: where the batched fine-tuning runs.
+        device: where pre-training and the batched fine-tuning run.
     """
     store = TrialStore(out)
-    if not resume:
-        store.clear()
     fs_inputs = function_space_inputs(spec, data)
     todo = [(d, s) for d in spec.depths for s in spec.starts if not store.done(d, s)]
     with progress_bar("study", total=len(spec.depths) * len(spec.starts),

@@ -1,9 +1,10 @@
 """How a study's networks start: initializer schemes, or greedy pre-training.
 
-Every start maps (spec, depth, data, one generator per seed) to plain ``nn.Sequential`` MLPs
-with ``depth`` hidden layers of ``spec.hidden`` units, ready for the common fine-tuning budget.
-A start may build its seeds together (the SdA pre-trains them as one batched model). New starts
-plug in by adding a function to :data:`STARTS`.
+Every start maps (spec, depth, data, one generator per seed, device) to plain CPU
+``nn.Sequential`` MLPs with ``depth`` hidden layers of ``spec.hidden`` units, ready for the
+common fine-tuning budget. A start may build its seeds together (the DBN and the SdA pre-train
+them as one batched model, on ``device``; initializer schemes ignore it). New starts plug in
+by adding a function to :data:`STARTS`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from neuralsmith import init, nets
+from neuralsmith import init, nets, seeds
 from neuralsmith.data import Dataset
 from neuralsmith.ensemble import pretrain_dbns, pretrain_sdas
 from neuralsmith.stack import DBN, StackedDAE
 from neuralsmith.study.spec import StudySpec
 
-Start = Callable[[StudySpec, int, Dataset, Sequence[torch.Generator]], list[nn.Sequential]]
+Start = Callable[[StudySpec, int, Dataset, Sequence[torch.Generator], torch.device], list[nn.Sequential]]
 OneSeed = Callable[[StudySpec, int, Dataset, torch.Generator], nn.Sequential]
 
 
 def per_seed(build_one: OneSeed) -> Start:
     """Lift a one-network start to a start for every seed, built one after another."""
 
-    def start(spec: StudySpec, depth: int, data: Dataset,
-              generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+    def start(spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.Generator],
+              device: torch.device) -> list[nn.Sequential]:
         return [build_one(spec, depth, data, g) for g in generators]
 
     start.__doc__ = build_one.__doc__
@@ -65,23 +66,36 @@ def _uniform_fan_in(spec: StudySpec, depth: int, data: Dataset,
     return model
 
 
-def _sda(spec: StudySpec, depth: int, data: Dataset,
-         generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+def pretraining_generators(generators: Sequence[torch.Generator],
+                           device: torch.device) -> list[torch.Generator]:
+    """The generators pre-training draws from on ``device``, one per seed.
+
+    On the CPU these are the seeds' own generators, which drew the initial weights and go on
+    drawing (so CPU results are what they always were). On another device each seed gets a
+    generator there, seeded with its CPU generator's seed (another stream: other numbers).
+    """
+    if device.type == "cpu":
+        return list(generators)
+    return [seeds.generator(g.initial_seed(), device) for g in generators]
+
+
+def _sda(spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.Generator],
+         device: torch.device) -> list[nn.Sequential]:
     """Stacked denoising autoencoders (masking noise), all seeds pre-trained as one batched model."""
     sizes = layer_sizes(spec, depth, data)[:-1]
-    sdas = [StackedDAE(sizes, levels=spec.corruption, generator=g) for g in generators]
-    pretrain_sdas(sdas, data.x_train, generators, epochs=spec.pretrain_epochs, lr=spec.dae_lr,
-                  batch_size=spec.pretrain_batch_size)
-    return [sda.to_mlp(data.n_classes, spec.activation) for sda in sdas]
+    sdas = [StackedDAE(sizes, levels=spec.corruption, generator=g).to(device) for g in generators]
+    pretrain_sdas(sdas, data.x_train.to(device), pretraining_generators(generators, device),
+                  epochs=spec.pretrain_epochs, lr=spec.dae_lr, batch_size=spec.pretrain_batch_size)
+    return [sda.to_mlp(data.n_classes, spec.activation).cpu() for sda in sdas]
 
 
-def _dbn(spec: StudySpec, depth: int, data: Dataset,
-         generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
+def _dbn(spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.Generator],
+         device: torch.device) -> list[nn.Sequential]:
     """Deep Belief Networks: RBMs trained greedily with CD-1, all seeds as one batched model."""
-    dbns = [DBN(layer_sizes(spec, depth, data)[:-1], generator=g) for g in generators]
-    pretrain_dbns(dbns, data.x_train, generators, epochs=spec.pretrain_epochs, lr=spec.rbm_lr,
-                  batch_size=spec.pretrain_batch_size)
-    return [dbn.to_mlp(data.n_classes, spec.activation) for dbn in dbns]
+    dbns = [DBN(layer_sizes(spec, depth, data)[:-1], generator=g).to(device) for g in generators]
+    pretrain_dbns(dbns, data.x_train.to(device), pretraining_generators(generators, device),
+                  epochs=spec.pretrain_epochs, lr=spec.rbm_lr, batch_size=spec.pretrain_batch_size)
+    return [dbn.to_mlp(data.n_classes, spec.activation).cpu() for dbn in dbns]
 
 
 STARTS: dict[str, Start] = {
@@ -98,13 +112,16 @@ STARTS: dict[str, Start] = {
 }
 
 
-def build(start: str, spec: StudySpec, depth: int, data: Dataset,
-          generators: Sequence[torch.Generator]) -> list[nn.Sequential]:
-    """The networks that ``start`` gives, one per generator (seed).
+def build(start: str, spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.Generator],
+          device: torch.device | str = "cpu") -> list[nn.Sequential]:
+    """The networks that ``start`` gives, one per generator (seed), on the CPU.
+
+    Args:
+        device: where a pre-trained start (``dbn``, ``sda``) pre-trains.
 
     Raises:
         ValueError: for an unknown start.
     """
     if start not in STARTS:
         raise ValueError(f"unknown start {start!r}; known: {', '.join(STARTS)}")
-    return STARTS[start](spec, depth, data, generators)
+    return STARTS[start](spec, depth, data, generators, torch.device(device))

@@ -40,10 +40,3 @@ class TrialStore:
     def records(self) -> list[dict[str, Any]]:
         """Every finished trial's JSON record, by name."""
         return [read_json(p) for p in sorted(self.folder.glob("*.json"))]
-
-    def clear(self) -> None:
-        """Forget every trial (a fresh, non-resumed run)."""
-        for path in self.folder.iterdir():
-            path.unlink()
-
-

@@ -17,7 +17,6 @@ test error a 95% interval, with the published figure beside it where there is on
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -94,13 +93,6 @@ class SuiteSpec:
         study = {k: v for k, v in self.study.to_dict().items() if k != "data"}
         return {"study": study, "suite": {"data": list(self.data),
                                           "overrides": {k: dict(v) for k, v in self.overrides.items()}}}
-
-    def toml_tables(self) -> dict[str, Any]:
-        """The config as one-level tables for :func:`neuralsmith.runfolder.dumps_toml` (reads back)."""
-        spec = self.to_dict()
-        tables = {"study": spec["study"], "suite": {"data": spec["suite"]["data"]}}
-        tables.update({f"suite.overrides.{json.dumps(k)}": v for k, v in spec["suite"]["overrides"].items()})
-        return tables
 
 
 def is_suite(path: str | Path) -> bool:
