@@ -33,6 +33,8 @@ KINDS: dict[str, str] = {
     "classrbm": "neuralsmith.experiments.hybrid",
     "dhbm": "neuralsmith.experiments.hybrid",
     "dhda": "neuralsmith.experiments.hybrid",
+    "rnn": "neuralsmith.experiments.rnn",
+    "linear-depth": "neuralsmith.experiments.linear_depth",
 }
 
 
