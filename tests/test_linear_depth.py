@@ -241,3 +241,11 @@ def test_config_bad_threshold_is_refused():
 def test_config_bad_lr_scaling_is_refused():
     with pytest.raises(ValueError, match="lr_scaling"):
         experiment.Config(lr_scaling="sqrt")
+
+
+@pytest.mark.parametrize("setting, message", [({"width": 0}, "width must be >= 1"), ({"lr": 0.0}, "lr must be > 0"),
+                                              ({"inits": ()}, "at least one start"),
+                                              ({"device": "tpu"}, "device must be one of")])
+def test_config_bad_numbers_are_refused(setting, message):
+    with pytest.raises(ValueError, match=message):
+        experiment.Config(**setting)

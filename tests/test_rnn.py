@@ -372,6 +372,15 @@ def test_config_bad_clip():
         experiment.Config(clip=0.0)
 
 
+@pytest.mark.parametrize("setting, message", [({"length": 1}, "length .* >= 2"), ({"n_test": 0}, "n_test must be >= 1"),
+                                              ({"radius": 0.0}, "radius must be > 0"), ({"lr": -1.0}, "lr must be > 0"),
+                                              ({"penalty": -1.0}, "penalty and momentum"),
+                                              ({"device": "tpu"}, "device must be one of")])
+def test_config_bad_numbers_are_refused_when_made(setting, message):
+    with pytest.raises(ValueError, match=message):
+        experiment.Config(**setting)
+
+
 def test_config_bad_steps():
     with pytest.raises(ValueError, match="steps must be >= 1"):
         experiment.Config(steps=0)

@@ -75,6 +75,15 @@ class Config:
             raise ValueError(f"thresholds must be loss fractions > 0, as in 0.05,0.01; got {self.thresholds}")
         if self.lr_scaling not in LR_SCALINGS:
             raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALINGS)}; got {self.lr_scaling!r}")
+        for name in ("width", "n_train", "max_epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0; got {self.lr}")
+        self._check_starts()
+        resolve_device(self.device)
+
+    def _check_starts(self) -> None:
         if not self.inits:
             raise ValueError("inits must name at least one start, as in normal,orthogonal,pretrained")
         for name in self.inits:
@@ -82,7 +91,6 @@ class Config:
                 plain = ", ".join(s for s, v in init_lib.SCHEMES.items() if not v.required())
                 raise ValueError(f"unknown start {name!r}: use normal, pretrained or a scheme without "
                                  f"required options ({plain})")
-        resolve_device(self.device)
 
     def layer_lr(self, depth: int) -> float:
         """The SGD rate at ``depth``: lr / depth (Saxe et al.'s 1 / N_l scaling) or lr."""

@@ -94,14 +94,22 @@ class Config:
         if self.task != "adding" and self.task not in data_lib.list_sources():
             raise ValueError(f"task must be 'adding' or a data source ({', '.join(data_lib.list_sources())}); "
                              f"got {self.task!r}")
-        for name in ("steps", "hidden", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip (the gradient-norm bound) must be > 0, or None for no clipping; "
-                             f"got {self.clip}")
+        if self.task == "adding" and self.length < 2:
+            raise ValueError(f"length (steps T) must be >= 2 so that each half holds a marker; got {self.length}")
+        self._check_numbers()
         resolve_device(self.device)
         self.init_options()  # refuses an unknown scheme or an option this command cannot give
+
+    def _check_numbers(self) -> None:
+        for name in ("steps", "hidden", "batch_size", "n_train", "n_test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        for name, value in (("lr", self.lr), ("radius", self.radius), ("clip", self.clip)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0{' (or None: no clipping)' if name == 'clip' else ''}; "
+                                 f"got {value}")
+        if not self.penalty >= 0 or not self.momentum >= 0:
+            raise ValueError(f"penalty and momentum must be >= 0; got {self.penalty} and {self.momentum}")
 
     def init_options(self) -> dict[str, Any]:
         """The keyword options :func:`neuralsmith.rnn.start` passes to the scheme.
