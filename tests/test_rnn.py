@@ -335,7 +335,7 @@ def test_rerun_without_a_mode_is_refused(tmp_path):
 def test_finished_run_resumes_without_training_and_reads_back(tmp_path):
     first = experiment.run(config(), tmp_path, progress=False)
     again = experiment.run(config(device="auto"), tmp_path, mode="resume", progress=False)  # device may change
-    assert again["test_mse"] == first["test_mse"]
+    assert again["test_mse"] == pytest.approx(first["test_mse"], rel=1e-5)  # on a GPU: evaluated there
     module, saved = experiments.read_run(tmp_path)
     assert module is experiment and saved == config(device="auto") and saved.kind == "rnn"
 
