@@ -1,6 +1,6 @@
 """Recurrent starts on long lags: IRNN, orthogonal and small Gaussian, with and without the identity constraint.
 
-Runs ``neuralsmith.rnn.run`` for four starts (ReLU + identity = the IRNN, ReLU + N(0, 0.001^2),
+Runs ``neuralsmith.experiments.rnn.run`` for four starts (ReLU + identity = the IRNN, ReLU + N(0, 0.001^2),
 tanh + orthogonal, tanh + N(0, 0.01^2)) under each constraint, on the adding problem at each
 length and on sequential digits (pixel by pixel, 64 steps); prints Markdown tables of the test
 MSE / test error and writes docs/figures/rnn_adding.png (learning curves) and
@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from neuralsmith import plots, rnn
+from neuralsmith.experiments import rnn as experiment
 
 STARTS = {  # label -> (cell, init, init_std)
     "IRNN: relu, identity": ("relu", "identity", 0.001),
@@ -40,13 +41,14 @@ def _job(args: tuple[dict, str]) -> dict:
     done = Path(folder) / "results.json"
     if done.is_file():
         return json.loads(done.read_text())
-    return rnn.run(rnn.RecurrentConfig(**settings), folder, progress=False)
+    # resume: a run folder a killed benchmark left continues (a missing or empty one starts)
+    return experiment.run(experiment.Config(**settings), folder, mode="resume", progress=False)
 
 
 def _jobs(args) -> list[tuple[str, str, str, dict]]:
     """(task label, start label, constraint, config settings) for every run."""
     common = dict(lr=args.lr, optimizer=args.optimizer, batch_size=16, clip=1.0, hidden=100,
-                  n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+                  n_train=args.n_train, n_test=args.n_test, seed=args.seed, device="cpu")
     jobs = []
     for task in [f"T={t}" for t in args.lengths] + (["digits"] if args.digits_steps else []):
         for label, (cell, init, std) in STARTS.items():
@@ -82,8 +84,8 @@ def _state_gradient_figure(length: int, path: Path) -> None:
     x = rnn.adding_problem(length, n_train=256, n_test=1, generator=torch.Generator().manual_seed(0))
     curves = {}
     for label, (cell, init, std) in STARTS.items():
-        net = rnn.build(rnn.RecurrentConfig(length=length, cell=cell, init=init, init_std=std), x, 2,
-                        torch.Generator().manual_seed(0))
+        net = experiment.build(experiment.Config(length=length, cell=cell, init=init, init_std=std), x, 2,
+                               torch.Generator().manual_seed(0))
         g = rnn.state_gradient_norms(net.double(), x.x_train.double(), x.y_train.double())  # float64: 1e-300
         curves[label] = (list(range(1, length + 1)), (g / g[-1]).tolist())
     plots.save(plots.curves_by_step(curves, ylabel="||dL/dh_t|| / ||dL/dh_T||", xlabel="step t", log=True,

@@ -1,4 +1,4 @@
-"""neuralsmith.linear_depth: the task, deep linear nets, Saxe's starts, learning time, the sweep."""
+"""neuralsmith.linear_depth: the task, deep linear nets, Saxe's starts, learning time; experiments.linear_depth: the sweep."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from neuralsmith import experiments
 from neuralsmith import linear_depth as ld
+from neuralsmith.experiments import linear_depth as experiment
 
 
 def gen(seed=0):
@@ -147,9 +149,9 @@ def test_learning_time_bad_lr_is_refused(task):
 
 
 def test_orthogonal_learns_a_deep_net_where_the_scaled_gaussian_stalls(task):
-    config = ld.LinearDepthConfig(depths=(2, 16), inits=("orthogonal", "normal"), width=8, n_train=256,
-                                  thresholds=(0.05,), max_epochs=60)
-    epochs = {(r["init"], r["depth"]): r["epochs"]["0.05"] for r in ld.sweep(config, progress=False)["records"]}
+    config = experiment.Config(depths=(2, 16), inits=("orthogonal", "normal"), width=8, n_train=256,
+                               thresholds=(0.05,), max_epochs=60, device="cpu")
+    epochs = {(r["init"], r["depth"]): r["epochs"]["0.05"] for r in experiment.run(config, progress=False)["records"]}
     assert epochs[("orthogonal", 16)] is not None and epochs[("orthogonal", 16)] <= 4 * epochs[("orthogonal", 2)]
     assert epochs[("normal", 16)] is None
 
@@ -158,12 +160,12 @@ def test_orthogonal_learns_a_deep_net_where_the_scaled_gaussian_stalls(task):
 
 
 def small(**kw):
-    return ld.LinearDepthConfig(**{**dict(depths=(2, 3), inits=("orthogonal", "pretrained"), width=4, n_train=64,
-                                          max_epochs=40, thresholds=(0.1, 0.02)), **kw})
+    return experiment.Config(**{**dict(depths=(2, 3), inits=("orthogonal", "pretrained"), width=4, n_train=64,
+                                       max_epochs=40, thresholds=(0.1, 0.02), device="cpu"), **kw})
 
 
 def test_sweep_run_folder(tmp_path):
-    results = ld.sweep(small(), tmp_path, progress=False)
+    results = experiment.run(small(), tmp_path, progress=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [(r["depth"], r["init"]) for r in saved["records"]] == [(2, "orthogonal"), (2, "pretrained"),
                                                                    (3, "orthogonal"), (3, "pretrained")]
@@ -174,27 +176,42 @@ def test_sweep_run_folder(tmp_path):
 
 
 def test_sweep_looser_threshold_is_reached_first(tmp_path):
-    for record in ld.sweep(small(), progress=False)["records"]:
+    for record in experiment.run(small(), progress=False)["records"]:
         loose, tight = record["epochs"]["0.1"], record["epochs"]["0.02"]
         assert loose is not None and (tight is None or loose <= tight)
 
 
 def test_sweep_resumes_by_cell(tmp_path, monkeypatch):
-    first = ld.sweep(small(), tmp_path, progress=False)
+    first = experiment.run(small(), tmp_path, progress=False)
     calls = []
-    monkeypatch.setattr(ld, "_cell", lambda *args: calls.append(args))
-    again = ld.sweep(small(), tmp_path, progress=False)
+    monkeypatch.setattr(experiment, "_cell", lambda *args: calls.append(args))
+    again = experiment.run(small(), tmp_path, mode="resume", progress=False)
     assert calls == [] and again["records"] == first["records"]
 
 
 def test_sweep_is_deterministic():
-    assert ld.sweep(small(), progress=False) == ld.sweep(small(), progress=False)
+    assert experiment.run(small(), progress=False) == experiment.run(small(), progress=False)
 
 
 def test_sweep_folder_with_other_settings_is_refused(tmp_path):
-    ld.sweep(small(), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="other settings"):
-        ld.sweep(small(lr=0.5), tmp_path, progress=False)
+    experiment.run(small(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="other settings \\(lr\\)"):
+        experiment.run(small(lr=0.5), tmp_path, mode="resume", progress=False)
+
+
+def test_sweep_rerun_without_a_mode_is_refused_and_overwrite_starts_afresh(tmp_path, monkeypatch):
+    first = experiment.run(small(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="--resume .* --overwrite"):
+        experiment.run(small(), tmp_path, progress=False)
+    (tmp_path / "checkpoints" / "orthogonal-depth2.json").write_text("{}")  # overwrite must not read it
+    assert experiment.run(small(), tmp_path, mode="overwrite", progress=False) == {
+        **first, "figure": str(tmp_path / "figures" / "learning_time.png")}
+
+
+def test_sweep_run_reads_back_by_kind(tmp_path):
+    experiment.run(small(), tmp_path, progress=False)
+    module, saved = experiments.read_run(tmp_path)
+    assert module is experiment and saved == small() and saved.kind == "linear-depth"
 
 
 def test_lr_scaling_none_keeps_the_rate():
@@ -203,24 +220,32 @@ def test_lr_scaling_none_keeps_the_rate():
 
 def test_config_empty_depths_is_refused():
     with pytest.raises(ValueError, match="depths must be"):
-        ld.LinearDepthConfig(depths=())
+        experiment.Config(depths=())
 
 
 def test_config_pretrained_depth_one_is_refused():
     with pytest.raises(ValueError, match="depth >= 2"):
-        ld.LinearDepthConfig(depths=(1, 2))
+        experiment.Config(depths=(1, 2))
 
 
 def test_config_unknown_start_is_refused():
     with pytest.raises(ValueError, match="unknown start 'xavier'"):
-        ld.LinearDepthConfig(inits=("xavier",))
+        experiment.Config(inits=("xavier",))
 
 
 def test_config_bad_threshold_is_refused():
     with pytest.raises(ValueError, match="thresholds"):
-        ld.LinearDepthConfig(thresholds=(0.0,))
+        experiment.Config(thresholds=(0.0,))
 
 
 def test_config_bad_lr_scaling_is_refused():
     with pytest.raises(ValueError, match="lr_scaling"):
-        ld.LinearDepthConfig(lr_scaling="sqrt")
+        experiment.Config(lr_scaling="sqrt")
+
+
+@pytest.mark.parametrize("setting, message", [({"width": 0}, "width must be >= 1"), ({"lr": 0.0}, "lr must be > 0"),
+                                              ({"inits": ()}, "at least one start"),
+                                              ({"device": "tpu"}, "device must be one of")])
+def test_config_bad_numbers_are_refused(setting, message):
+    with pytest.raises(ValueError, match=message):
+        experiment.Config(**setting)

@@ -1,4 +1,4 @@
-"""neuralsmith.rnn: the Elman network, starts, the identity constraint, the tasks, one run."""
+"""neuralsmith.rnn: the Elman network, starts, the identity constraint, the tasks; experiments.rnn: one run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from neuralsmith import data, init, rnn
+from neuralsmith import data, experiments, init, rnn
+from neuralsmith.experiments import rnn as experiment
 from neuralsmith.train import finetune, supervised_loss
 
 
@@ -265,23 +266,23 @@ def test_state_gradients_match_autograd_through_nn_rnn():
 
 def config(**kw):
     base = dict(length=8, hidden=16, steps=24, n_train=96, n_test=32, batch_size=16, lr=0.01,
-                optimizer="adam")
-    return rnn.RecurrentConfig(**{**base, **kw})
+                optimizer="adam", device="cpu")
+    return experiment.Config(**{**base, **kw})
 
 
 def test_irnn_learns_the_adding_problem_a_little():
-    result = rnn.run(config(length=6, steps=240, init_std=0.001), progress=False)
+    result = experiment.run(config(length=6, steps=240, init_std=0.001), progress=False)
     assert result["test_mse"] < 0.7 * result["mean_predictor_mse"]
 
 
 def test_loss_falls_on_sequential_digits():
-    result = rnn.run(config(task="digits", reading="row", hidden=32, steps=170, init="orthogonal", cell="tanh",
+    result = experiment.run(config(task="digits", reading="row", hidden=32, steps=170, init="orthogonal", cell="tanh",
                             lr=0.01), progress=False)
     assert result["test_error"] < 60.0 and result["metric"] == "test_error"
 
 
 def test_run_folder_contents(tmp_path):
-    result = rnn.run(config(constraint="soft"), tmp_path / "run", progress=False)
+    result = experiment.run(config(constraint="soft"), tmp_path / "run", progress=False)
     folder = tmp_path / "run"
     saved = json.loads((folder / "results.json").read_text())
     assert saved["test_mse"] == pytest.approx(result["test_mse"]) and saved["seed"] == 0
@@ -293,13 +294,13 @@ def test_run_folder_contents(tmp_path):
 
 
 def test_run_is_deterministic():
-    a, b = rnn.run(config(), progress=False), rnn.run(config(), progress=False)
+    a, b = experiment.run(config(), progress=False), experiment.run(config(), progress=False)
     assert a["test_mse"] == b["test_mse"]
 
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    straight = rnn.run(config(steps=48, constraint="hard"), progress=False)
-    real = rnn.finetune
+    straight = experiment.run(config(steps=48, constraint="hard"), progress=False)
+    real = experiment.finetune
 
     def interrupted(*args, **kwargs):
         def stop(record):
@@ -307,11 +308,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
         return real(*args, **{**kwargs, "callbacks": [*kwargs["callbacks"], stop]})
 
-    monkeypatch.setattr(rnn, "finetune", interrupted)
+    monkeypatch.setattr(experiment, "finetune", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        rnn.run(config(steps=48, constraint="hard"), tmp_path, progress=False)
+        experiment.run(config(steps=48, constraint="hard"), tmp_path, progress=False)
     monkeypatch.undo()
-    resumed = rnn.run(config(steps=48, constraint="hard"), tmp_path, progress=False)
+    resumed = experiment.run(config(steps=48, constraint="hard"), tmp_path, mode="resume", progress=False)
     assert resumed["test_mse"] == pytest.approx(straight["test_mse"], rel=1e-6)
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines[0] == "step,epoch,lr,train_loss,train_error,valid_loss,valid_error,test_loss,test_error,seconds"
@@ -320,49 +321,79 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 
 
 def test_run_folder_with_other_settings_is_refused(tmp_path):
-    rnn.run(config(), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="other settings"):
-        rnn.run(config(seed=1), tmp_path, progress=False)
+    experiment.run(config(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="other settings \\(seed\\)"):
+        experiment.run(config(seed=1), tmp_path, mode="resume", progress=False)
+
+
+def test_rerun_without_a_mode_is_refused(tmp_path):
+    experiment.run(config(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="--resume .* --overwrite"):
+        experiment.run(config(), tmp_path, progress=False)
+
+
+def test_finished_run_resumes_without_training_and_reads_back(tmp_path):
+    first = experiment.run(config(), tmp_path, progress=False)
+    again = experiment.run(config(device="auto"), tmp_path, mode="resume", progress=False)  # device may change
+    assert again["test_mse"] == pytest.approx(first["test_mse"], rel=1e-5)  # on a GPU: evaluated there
+    module, saved = experiments.read_run(tmp_path)
+    assert module is experiment and saved == config(device="auto") and saved.kind == "rnn"
 
 
 def test_config_unknown_task_lists_sources():
     with pytest.raises(ValueError, match="'adding' or a data source"):
-        rnn.RecurrentConfig(task="mnist-ish")
+        experiment.Config(task="mnist-ish")
 
 
-def test_config_normal_needs_init_std():
-    with pytest.raises(ValueError, match="--init-std"):
-        rnn.RecurrentConfig(init="normal")
+def test_config_normal_takes_the_schemes_standard_std():
+    assert experiment.Config(init="normal").init_options() == {"std": init.SCHEMES["normal"].defaults()["std"]}
+    assert experiment.Config(init="normal", init_std=0.5).init_options() == {"std": 0.5}
+    assert experiment.Config(init="identity").init_options() == {}  # LeCun normal input weights
+    assert experiment.Config(init="identity", init_std=0.001).init_options() == {"input_std": 0.001}
+
+
+def test_normal_start_without_std_draws_n_0_001():
+    net = experiment.build(config(init="normal", hidden=64), *experiment.load_task(config()), gen())
+    assert 0.009 < float(net.rnn.weight_hh_l0.detach().std()) < 0.011
 
 
 def test_config_init_std_for_a_scheme_without_std():
     with pytest.raises(ValueError, match="--init-std sets"):
-        rnn.RecurrentConfig(init="orthogonal", init_std=0.1)
+        experiment.Config(init="orthogonal", init_std=0.1)
 
 
 def test_config_unknown_init():
     with pytest.raises(ValueError, match="unknown init scheme 'xavier'"):
-        rnn.RecurrentConfig(init="xavier")
+        experiment.Config(init="xavier")
 
 
 def test_config_bad_clip():
     with pytest.raises(ValueError, match="clip"):
-        rnn.RecurrentConfig(clip=0.0)
+        experiment.Config(clip=0.0)
+
+
+@pytest.mark.parametrize("setting, message", [({"length": 1}, "length .* >= 2"), ({"n_test": 0}, "n_test must be >= 1"),
+                                              ({"radius": 0.0}, "radius must be > 0"), ({"lr": -1.0}, "lr must be > 0"),
+                                              ({"penalty": -1.0}, "penalty and momentum"),
+                                              ({"device": "tpu"}, "device must be one of")])
+def test_config_bad_numbers_are_refused_when_made(setting, message):
+    with pytest.raises(ValueError, match=message):
+        experiment.Config(**setting)
 
 
 def test_config_bad_steps():
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        rnn.RecurrentConfig(steps=0)
+        experiment.Config(steps=0)
 
 
 def test_config_bad_optimizer():
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        rnn.RecurrentConfig(optimizer="lion")
+        experiment.Config(optimizer="lion")
 
 
 def test_config_scheme_with_unsupported_required_option():
     with pytest.raises(ValueError, match="rnn.start from Python"):
-        rnn.RecurrentConfig(init="uniform")
+        experiment.Config(init="uniform")
 
 
 def test_identity_penalty_is_zero_at_the_irnn_start():

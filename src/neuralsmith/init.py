@@ -697,6 +697,19 @@ class Scheme:
         params = inspect.signature(self.fn).parameters
         return [p for p in self.options() if params[p].default is inspect.Parameter.empty]
 
+    def defaults(self) -> dict:
+        """The options a command or a study start takes when none are named: the function's
+        own defaults and, for an option ``apply`` requires, the standard value of
+        :data:`STANDARD_OPTIONS` (the one home of those values)."""
+        params = inspect.signature(self.fn).parameters
+        own = {p: params[p].default for p in self.options() if p not in self.required()}
+        return {**own, **STANDARD_OPTIONS.get(self.name, {})}
+
+
+#: standard values of options ``apply`` requires, for commands and study starts that name only
+#: the scheme: ``normal`` is N(0, 0.01^2) (Hinton 2010, a practical guide to training RBMs).
+STANDARD_OPTIONS: dict[str, dict] = {"normal": {"std": 0.01}}
+
 
 SCHEMES: dict[str, Scheme] = {
     fn.__name__.rstrip("_"): Scheme(fn.__name__.rstrip("_"), fn)

@@ -7,8 +7,9 @@ solve those dynamics and find that with *decoupled* starts (random orthogonal, o
 layer-wise pre-training when the data allow it) the epochs needed to learn stay finite as D grows,
 while scaled Gaussian starts slow down with depth.
 
-:func:`sweep` trains one fixed regression task (:func:`linear_task`) at every (depth, start) and
-records the epochs each needs to bring the training loss under a threshold; the learning rate is
+:func:`learning_time` counts the epochs a net needs to bring the training loss of one fixed
+regression task (:func:`linear_task`) under a threshold. The sweep over (depth, start) behind
+``neuralsmith linear-depth`` is :mod:`neuralsmith.experiments.linear_depth`: it trains at
 ``lr / D`` (Saxe et al., section 4: with decoupled starts the usable rate falls as 1 / depth,
 and the learning time *at that rate* is what stays depth-independent). Training goes through the
 shared :func:`neuralsmith.train.train_epoch`.
@@ -24,28 +25,23 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Generator, Tensor, nn
 
 from neuralsmith import init as init_lib
 from neuralsmith.data import Dataset
-from neuralsmith.progress import progress_bar
-from neuralsmith.runfolder import RunFolder, dumps_toml, read_json, write_json
 from neuralsmith.train import evaluate, train_epoch
 
-__all__ = ["LinearDepthConfig", "deep_linear", "learning_time", "linear_task", "pretrain_", "start",
-           "sweep"]
+__all__ = ["LR_SCALINGS", "PLAIN_STARTS", "deep_linear", "learning_time", "linear_task", "pretrain_", "start"]
 
 logger = logging.getLogger(__name__)
 
 LR_SCALINGS = ("depth", "none")
+#: the starts of :func:`start` besides the schemes of :data:`neuralsmith.init.SCHEMES`
+PLAIN_STARTS = ("normal", "pretrained")
 
 
 def _spread(n: int, high: float, low: float) -> Tensor:
@@ -233,142 +229,3 @@ def learning_time(net: nn.Module, ds: Dataset, *, lr: float, threshold: float = 
             logger.warning("deep linear net diverged at epoch %d (lr %.3g); lower --lr", epoch, lr)
             break
     return None, losses
-
-
-@dataclass(frozen=True)
-class LinearDepthConfig:
-    """The settings of a depth sweep (what ``neuralsmith linear-depth`` takes; written to config.toml).
-
-    Attributes:
-        depths: numbers of weight layers (Saxe et al. count layers of units: depth + 1).
-        inits: starts, each ``normal``, ``pretrained`` or a scheme name (see :func:`start`).
-        width: input, hidden and output size.
-        n_train: training samples of :func:`linear_task`.
-        lr: the learning rate of a depth-1 net; depth D trains at ``lr / D`` with ``lr_scaling="depth"``.
-        lr_scaling: ``"depth"`` (Saxe et al.) or ``"none"`` (every depth at ``lr``).
-        thresholds: loss levels (fractions of the targets' mean square); training stops at the
-            lowest, and the epochs to reach each are recorded.
-        max_epochs, batch_size: see :func:`learning_time`.
-        seed: seeds the task, the starts and the data order (the same for every cell).
-    """
-
-    depths: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
-    inits: tuple[str, ...] = ("normal", "orthogonal", "pretrained")
-    width: int = 32
-    n_train: int = 512
-    lr: float = 1.0
-    lr_scaling: str = "depth"
-    thresholds: tuple[float, ...] = (0.05, 0.01)
-    max_epochs: int = 300
-    batch_size: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.depths or min(self.depths) < 1:
-            raise ValueError(f"depths must be weight-layer counts >= 1, as in 2,4,8; got {self.depths}")
-        if "pretrained" in self.inits and min(self.depths) < 2:
-            raise ValueError("the pretrained start needs depth >= 2 (hidden layers to pre-train); drop depth 1")
-        if not self.thresholds or min(self.thresholds) <= 0:
-            raise ValueError(f"thresholds must be loss fractions > 0, as in 0.05,0.01; got {self.thresholds}")
-        if self.lr_scaling not in LR_SCALINGS:
-            raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALINGS)}; got {self.lr_scaling!r}")
-        for name in self.inits:
-            if name not in ("normal", "pretrained") and (name not in init_lib.SCHEMES
-                                                         or init_lib.SCHEMES[name].required()):
-                plain = ", ".join(s for s, v in init_lib.SCHEMES.items() if not v.required())
-                raise ValueError(f"unknown start {name!r}: use normal, pretrained or a scheme without "
-                                 f"required options ({plain})")
-
-    def layer_lr(self, depth: int) -> float:
-        """The SGD rate at ``depth``: lr / depth (Saxe et al.'s 1 / N_l scaling) or lr."""
-        return self.lr / depth if self.lr_scaling == "depth" else self.lr
-
-
-def _cell(config: LinearDepthConfig, ds: Dataset, depth: int, name: str) -> dict[str, Any]:
-    """Train one (depth, start) and return its record, the loss curve included."""
-    generator = torch.Generator().manual_seed(config.seed)
-    net = start(deep_linear(config.width, depth), name, ds.x_train, generator=generator)
-    _, losses = learning_time(net, ds, lr=config.layer_lr(depth), threshold=min(config.thresholds),
-                              max_epochs=config.max_epochs, batch_size=config.batch_size, generator=generator)
-    scale = float(ds.y_train.pow(2).mean())
-    epochs = {str(t): _first_below(losses, t * scale) for t in config.thresholds}
-    return {"depth": depth, "init": name, "lr": config.layer_lr(depth), "epochs": epochs,
-            "start_loss": losses[0], "final_loss": losses[-1], "losses": losses}
-
-
-def _first_below(losses: list[float], level: float) -> int | None:
-    """The first epoch whose loss is <= level (losses[0] is the start, epoch 0), or None."""
-    return next((epoch for epoch, loss in enumerate(losses) if loss <= level), None)
-
-
-def _cached_cell(folder: RunFolder | None, config: LinearDepthConfig, ds: Dataset, depth: int,
-                 name: str) -> dict[str, Any]:
-    """A cell's record from the run folder if an earlier run finished it, else trained and stored."""
-    path = folder.checkpoints / f"{name}-depth{depth}.json" if folder else None
-    if path is not None and path.is_file():
-        return read_json(path)
-    record = _cell(config, ds, depth, name)
-    if path is not None:
-        write_json(path, record)
-    return record
-
-
-def _depth_ratios(records: list[dict[str, Any]], config: LinearDepthConfig) -> dict[str, dict[str, float | None]]:
-    """Per threshold and start: epochs at the deepest depth over those at the shallowest (None: one missed)."""
-    ratios: dict[str, dict[str, float | None]] = {}
-    for t in map(str, config.thresholds):
-        ratios[t] = {}
-        for name in config.inits:
-            mine = sorted((r for r in records if r["init"] == name), key=lambda r: r["depth"])
-            first, last = mine[0]["epochs"][t], mine[-1]["epochs"][t]
-            ratios[t][name] = last / first if first and last else None
-    return ratios
-
-
-def sweep(config: LinearDepthConfig, out: str | Path | None = None, *,
-          progress: bool = True) -> dict[str, Any]:
-    """Learning time against depth for every start; with ``out``, a run folder that resumes by cell.
-
-    Writes config.toml, results.json (one record per (depth, start): ``epochs`` to each
-    threshold or null, the losses at start and end; and ``depth_ratio``, per threshold and start
-    the epochs at the deepest depth over those at the shallowest), metrics.csv (the loss after
-    every epoch of every cell) and
-    ``figures/learning_time.png``. Finished cells are kept in ``checkpoints/`` and not rerun.
-
-    Example:
-        >>> config = LinearDepthConfig(depths=(2, 4), inits=("orthogonal",), width=4, n_train=64,
-        ...                            thresholds=(0.1,), max_epochs=50)
-        >>> [(r["depth"], r["epochs"]["0.1"] is not None) for r in sweep(config, progress=False)["records"]]
-        [(2, True), (4, True)]
-    """
-    folder = RunFolder(out) if out is not None else None
-    if folder is not None:
-        folder.claim({k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()})
-    ds = linear_task(config.width, config.n_train, generator=torch.Generator().manual_seed(config.seed))
-    cells = [(d, name) for d in config.depths for name in config.inits]
-    records = []
-    with progress_bar("depth sweep", total=len(cells), enabled=progress) as bar:
-        for depth, name in cells:
-            bar.describe(f"{name}, depth {depth}")
-            records.append(_cached_cell(folder, config, ds, depth, name))
-            bar.advance()
-    results = {"records": [{k: v for k, v in r.items() if k != "losses"} for r in records],
-               "depth_ratio": _depth_ratios(records, config)}
-    if folder is not None:
-        _write_outputs(folder, config, records, results)
-    return results
-
-
-def _write_outputs(folder: RunFolder, config: LinearDepthConfig, records: list[dict[str, Any]],
-                   results: dict[str, Any]) -> None:
-    from neuralsmith import plots  # matplotlib only when a figure is drawn
-
-    folder.write_metrics({"init": r["init"], "depth": r["depth"], "epoch": epoch, "loss": loss}
-                         for r in records for epoch, loss in enumerate(r["losses"]))
-    scaling = "lr / depth" if config.lr_scaling == "depth" else "lr"
-    panels = {f"loss < {t:g} of E[y²], SGD at {scaling}": {
-        name: {r["depth"]: r["epochs"][str(t)] for r in records if r["init"] == name} for name in config.inits}
-        for t in config.thresholds}
-    figure = plots.learning_time_by_depth(panels, cap=config.max_epochs)
-    results["figure"] = str(plots.save(figure, folder.figures / "learning_time.png"))
-    folder.write_results(results, seed=config.seed)

@@ -14,7 +14,8 @@ trains: *hard* (``||W_hh - I||_F <= radius``, a parametrization) or *soft* (the 
 Sequences travel as flat float32 rows, step-major (``x_t`` is ``row[t*F:(t+1)*F]``), so a task is a
 plain :class:`~neuralsmith.data.Dataset` and the shared loop :func:`neuralsmith.train.finetune`
 trains it: the adding problem (:func:`adding_problem`) and images read pixel by pixel or row by
-row (:func:`reading_shape`). :func:`run` is the experiment behind ``neuralsmith rnn``.
+row (:func:`reading_shape`). The experiment behind ``neuralsmith rnn`` (its settings, the run
+folder) is :mod:`neuralsmith.experiments.rnn`.
 
 Example:
     >>> g = torch.Generator().manual_seed(0)
@@ -26,13 +27,7 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import math
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -41,21 +36,18 @@ from torch import Generator, Tensor, nn
 from neuralsmith import data as data_lib
 from neuralsmith import init as init_lib
 from neuralsmith.data import Dataset
-from neuralsmith.runfolder import RunFolder
-from neuralsmith.train import OPTIMIZERS, FinetuneResult, finetune, loss_and_error, supervised_loss
+from neuralsmith.train import loss_and_error, supervised_loss
 
-__all__ = ["CELLS", "CONSTRAINTS", "READINGS", "ElmanRNN", "RecurrentConfig", "adding_problem", "build",
-           "elman_scan", "identity_objective", "load_task", "reading_shape", "run", "start",
-           "state_gradient_norms"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["CELLS", "CONSTRAINTS", "READINGS", "ElmanRNN", "adding_problem", "check_choice", "elman_scan",
+           "identity_objective", "reading_shape", "start", "state_gradient_norms"]
 
 CELLS = ("relu", "tanh")
 CONSTRAINTS = ("none", "hard", "soft")
 READINGS = ("pixel", "row")
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse ``value`` unless it is one of ``choices``, naming them."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
@@ -91,7 +83,7 @@ class ElmanRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, nonlinearity: str = "relu"):
         super().__init__()
-        _check_choice("nonlinearity", nonlinearity, CELLS)
+        check_choice("nonlinearity", nonlinearity, CELLS)
         if min(input_size, hidden_size, output_size) < 1:
             raise ValueError("input_size, hidden_size and output_size must be >= 1; got "
                              f"{input_size}, {hidden_size}, {output_size}")
@@ -174,7 +166,7 @@ def elman_scan(x: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor 
     References:
         Elman (1990). Finding structure in time. Cognitive Science 14(2).
     """
-    _check_choice("nonlinearity", nonlinearity, CELLS)
+    check_choice("nonlinearity", nonlinearity, CELLS)
     biases = [b for b in (bias_ih, bias_hh) if b is not None]
     bias = sum(biases) if biases else None
     return torch.stack(_scan(x, weight_ih, weight_hh, bias, getattr(torch, nonlinearity), h0), dim=1)
@@ -243,7 +235,7 @@ def start(model: nn.Module, scheme: str, *, constraint: str = "none", radius: fl
     References:
         Le, Jaitly & Hinton (2015). A simple way to initialize recurrent networks of rectified linear units. arXiv:1504.00941.
     """
-    _check_choice("constraint", constraint, CONSTRAINTS)
+    check_choice("constraint", constraint, CONSTRAINTS)
     init_lib.apply(model, scheme, generator=generator, **options)
     if constraint == "hard":
         for layer in (m for m in model.modules() if isinstance(m, nn.RNN)):
@@ -347,223 +339,9 @@ def reading_shape(ds: Dataset, reading: str = "pixel") -> tuple[int, int]:
         >>> reading_shape(ds, "pixel"), reading_shape(ds, "row")
         ((64, 1), (8, 8))
     """
-    _check_choice("reading", reading, READINGS)
+    check_choice("reading", reading, READINGS)
     height, width = ds.image_shape
     if height * width != ds.n_features:
         raise ValueError(f"{ds.name}: image_shape {ds.image_shape} does not cover its "
                          f"{ds.n_features} features; a sequential reading needs real images")
     return (height * width, 1) if reading == "pixel" else (height, width)
-
-
-# --- one experiment: `neuralsmith rnn` -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecurrentConfig:
-    """The settings of one recurrent run (what ``neuralsmith rnn`` takes; written to config.toml).
-
-    Attributes:
-        task: ``"adding"``, or a registered data source whose images are read as sequences.
-        length: T of the adding problem (images: set by ``reading``).
-        reading: ``"pixel"`` (one pixel a step) or ``"row"`` (one image row a step).
-        cell: ``"relu"`` or ``"tanh"``.
-        init: a scheme of :data:`neuralsmith.init.SCHEMES` for every weight (see :func:`start`).
-        init_std: ``identity``: the input and readout std (Le et al.: 0.001); ``normal`` and
-            ``sparse``: their ``std``. None: the scheme's default.
-        constraint: ``"none"``, ``"hard"`` (||W_hh - I||_F <= radius) or ``"soft"`` (+ penalty).
-        radius, penalty: r of the hard constraint, lambda of the soft one.
-        hidden: recurrent units (Le et al.: 100).
-        steps: optimizer steps, rounded up to whole passes over the training set.
-        lr, momentum, optimizer, batch_size, clip: the optimizer (Le et al.: SGD, lr 0.01
-            for the IRNN, batch 16, gradient norm clipped at 1).
-        n_train, n_test: adding-problem sequences (Le et al.: 100 000 and 10 000).
-        seed: seeds the task, the start and the data order.
-    """
-
-    task: str = "adding"
-    length: int = 100
-    reading: str = "pixel"
-    cell: str = "relu"
-    init: str = "identity"
-    init_std: float | None = None
-    constraint: str = "none"
-    radius: float = 0.1
-    penalty: float = 1e-3
-    hidden: int = 100
-    steps: int = 2000
-    lr: float = 0.01
-    momentum: float = 0.0
-    optimizer: str = "sgd"
-    batch_size: int = 16
-    clip: float | None = 1.0
-    n_train: int = 10_000
-    n_test: int = 1_000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        _check_choice("cell", self.cell, CELLS)
-        _check_choice("constraint", self.constraint, CONSTRAINTS)
-        _check_choice("reading", self.reading, READINGS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if self.task != "adding" and self.task not in data_lib.list_sources():
-            raise ValueError(f"task must be 'adding' or a data source ({', '.join(data_lib.list_sources())}); "
-                             f"got {self.task!r}")
-        for name in ("steps", "hidden", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip (the gradient-norm bound) must be > 0, or None for no clipping; "
-                             f"got {self.clip}")
-        self.init_options()  # refuses an unknown scheme or a missing --init-std early
-
-    def init_options(self) -> dict[str, Any]:
-        """The keyword options :func:`start` passes to the scheme (``init_std`` under its name)."""
-        if self.init not in init_lib.SCHEMES:
-            raise ValueError(f"unknown init scheme {self.init!r}; choose one of "
-                             f"{', '.join(sorted(init_lib.SCHEMES))}")
-        scheme = init_lib.SCHEMES[self.init]
-        if self.init_std is not None and self.init != "identity" and "std" not in scheme.options():
-            raise ValueError(f"--init-std sets the std of identity (its input weights), normal or sparse; "
-                             f"{self.init!r} takes {scheme.options()}")
-        if "std" in scheme.required() and self.init_std is None:
-            raise ValueError(f"init {self.init!r} needs --init-std, as in --init {self.init} --init-std 0.001")
-        missing = [p for p in scheme.required() if p not in ("std", "batch")]
-        if missing:
-            raise ValueError(f"init {self.init!r} needs the option(s) {missing}, which `neuralsmith rnn` "
-                             "does not take; call neuralsmith.rnn.start from Python")
-        key = "input_std" if self.init == "identity" else "std"
-        return {} if self.init_std is None else {key: self.init_std}
-
-
-def load_task(config: RecurrentConfig, generator: Generator | None = None) -> tuple[Dataset, int]:
-    """The task's Dataset and the features each step reads (2 for adding, 1 or the width for images).
-
-    Example:
-        >>> ds, features = load_task(RecurrentConfig(task="digits", reading="row"))
-        >>> ds.x_train.shape[1] // features, features
-        (8, 8)
-    """
-    if config.task == "adding":
-        return adding_problem(config.length, config.n_train, config.n_test, generator=generator), 2
-    ds = data_lib.load(config.task, seed=config.seed)
-    return ds, reading_shape(ds, config.reading)[1]
-
-
-def build(config: RecurrentConfig, ds: Dataset, features: int,
-          generator: Generator | None = None) -> ElmanRNN:
-    """The :class:`ElmanRNN` for ``ds``, started by ``config.init`` under ``config.constraint``.
-
-    Example:
-        >>> config = RecurrentConfig(length=4, n_train=8, n_test=2, constraint="hard")
-        >>> net = build(config, *load_task(config))
-        >>> net.rnn.weight_hh_l0.shape, net.readout.out_features
-        (torch.Size([100, 100]), 1)
-    """
-    net = ElmanRNN(features, config.hidden, max(ds.n_classes, 1), config.cell)
-    options = config.init_options()
-    if config.init == "lsuv":
-        options["batch"] = ds.x_train[:256]
-    return start(net, config.init, constraint=config.constraint, radius=config.radius,
-                 generator=generator, **options)
-
-
-def _steps_per_epoch(config: RecurrentConfig, ds: Dataset) -> int:
-    return math.ceil(ds.x_train.shape[0] / config.batch_size)
-
-
-_COLUMNS = ("epoch", "lr", "train_loss", "train_error", "valid_loss", "valid_error", "test_loss", "test_error",
-            "seconds")
-
-
-def _metrics_row(record: dict[str, Any], per_epoch: int) -> dict[str, Any]:
-    """One metrics.csv row in a fixed column order (a resumed history comes back from JSON: None for NaN)."""
-    values = {k: math.nan if record.get(k) is None else record[k] for k in _COLUMNS}
-    return {"step": int(record["epoch"]) * per_epoch, **values}
-
-
-def _distance_to_identity(net: ElmanRNN) -> float:
-    weight = net.rnn.weight_hh_l0.detach()
-    return float(torch.linalg.matrix_norm(weight - torch.eye(weight.shape[0], device=weight.device)))
-
-
-def _gradient_ratio(net: ElmanRNN, ds: Dataset) -> float:
-    """g_1 / g_T of :func:`state_gradient_norms` on 256 test sequences: 1 keeps the first step in reach."""
-    device = net.readout.weight.device
-    norms = state_gradient_norms(net, ds.x_test[:256].to(device), ds.y_test[:256].to(device))
-    return float(norms[0] / norms[-1]) if norms[-1] > 0 else math.nan
-
-
-def _summary(config: RecurrentConfig, ds: Dataset, net: ElmanRNN, result: FinetuneResult,
-             ratio_at_start: float) -> dict[str, Any]:
-    """results.json: the test metric under its name, the budget used, what the start did."""
-    m, per_epoch = result.metrics, _steps_per_epoch(config, ds)
-    regression = ds.n_classes == 0
-    metric = {"test_mse": m["test_loss"], "train_mse": m["train_loss"]} if regression else \
-        {"test_error": m["test_error"], "train_error": m["train_error"]}
-    return {**metric, "metric": next(iter(metric)), "sequence_steps": ds.n_features // net.rnn.input_size,
-            "steps": m["epochs"] * per_epoch, "epochs": m["epochs"], "best_step": m["best_epoch"] * per_epoch,
-            "seconds": m["seconds"], "diverged": m["diverged"],
-            "gradient_ratio_at_start": ratio_at_start, "gradient_ratio_at_end": _gradient_ratio(net, ds),
-            "distance_to_identity": _distance_to_identity(net),
-            "mean_predictor_mse": float(ds.y_test.float().var(unbiased=False)) if regression else None}
-
-
-def _save_learning_curve(config: RecurrentConfig, ds: Dataset, rows: list[dict[str, float]], path: Path) -> Path:
-    """Train and test loss (adding) or error (images) against steps, the mean predictor dotted."""
-    from neuralsmith import plots  # matplotlib only when a figure is drawn
-
-    regression = ds.n_classes == 0
-    key, label = ("loss", "MSE") if regression else ("error", "error (%)")
-    steps = [r["step"] for r in rows]
-    curves = {f"{split} {label}": (steps, [r[f"{split}_{key}"] for r in rows]) for split in ("train", "test")}
-    title = (f"{config.task}{'' if not regression else f', T = {config.length}'}: {config.cell}, "
-             f"{config.init}, constraint {config.constraint}")
-    reference = float(ds.y_test.float().var(unbiased=False)) if regression else None
-    figure = plots.curves_by_step(curves, ylabel=label, title=title, log=regression, reference=reference,
-                                  reference_label="always the mean")
-    return plots.save(figure, path)
-
-
-def _train(config: RecurrentConfig, net: ElmanRNN, ds: Dataset, folder: RunFolder | None, progress: bool,
-           device: str | torch.device) -> FinetuneResult:
-    """``config.steps`` (rounded up to whole passes) of the shared loop, the soft penalty in the objective."""
-    per_epoch = _steps_per_epoch(config, ds)
-    objective = identity_objective(config.penalty) if config.constraint == "soft" else supervised_loss
-    log_row = (lambda rec: folder.log_metrics(_metrics_row(rec, per_epoch))) if folder else None
-    logger.info("rnn: %d passes of %d steps on %s", math.ceil(config.steps / per_epoch), per_epoch, ds.name)
-    return finetune(net, ds, epochs=math.ceil(config.steps / per_epoch), lr=config.lr, momentum=config.momentum,
-                    batch_size=config.batch_size, clip_grad=config.clip, optimizer=config.optimizer,
-                    generator=torch.Generator().manual_seed(config.seed), loss=objective,
-                    checkpoint_dir=folder.checkpoints if folder else None, callbacks=[log_row] if folder else [],
-                    progress=progress, device=device)
-
-
-def run(config: RecurrentConfig, out: str | Path | None = None, *, progress: bool = True,
-        device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Train one recurrent net on its task; with ``out``, write (and resume) a run folder.
-
-    The folder holds config.toml, results.json (``test_mse`` for the adding problem,
-    ``test_error`` in percent for images), metrics.csv (per pass, with the step count),
-    ``checkpoints/`` (a rerun with the same settings resumes there) and
-    ``figures/learning_curve.png``.
-
-    Example:
-        >>> config = RecurrentConfig(length=5, hidden=8, steps=4, n_train=32, n_test=8)
-        >>> sorted(k for k in run(config, progress=False) if k.startswith("test"))
-        ['test_mse']
-    """
-    generator = torch.Generator().manual_seed(config.seed)
-    ds, features = load_task(config, generator)
-    net = build(config, ds, features, generator)
-    folder = RunFolder(out) if out is not None else None
-    if folder is not None:
-        folder.claim(dataclasses.asdict(config))
-    ratio = _gradient_ratio(net, ds)
-    result = _train(config, net, ds, folder, progress, device)
-    results = _summary(config, ds, net, result, ratio)
-    if folder is not None:
-        rows = [_metrics_row(rec, _steps_per_epoch(config, ds)) for rec in result.history]
-        folder.write_metrics(rows)
-        results["figure"] = str(_save_learning_curve(config, ds, rows, folder.figures / "learning_curve.png"))
-        folder.write_results(results, seed=config.seed)
-    return results

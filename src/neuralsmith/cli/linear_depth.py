@@ -6,8 +6,18 @@ from typing import Annotated
 
 import typer
 
-from neuralsmith import linear_depth as api
-from neuralsmith.cli.common import JsonOpt, OutOpt, QuietOpt, SeedOpt, console, emit_json, emit_rows
+from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, \
+    SeedOpt, console, emit_json, emit_rows, run_mode
+from neuralsmith.experiments import linear_depth as experiment
+from neuralsmith.settings import flat_defaults, from_flat
+
+D = flat_defaults(experiment.Config)
+Opt = typer.Option
+
+
+def _listed(values: tuple) -> str:
+    """A tuple default as the comma-separated text the option takes."""
+    return ",".join(map(str, values))
 
 
 def _numbers(text: str, kind: type, what: str, example: str) -> tuple:
@@ -18,27 +28,33 @@ def _numbers(text: str, kind: type, what: str, example: str) -> tuple:
 
 
 def linear_depth_cmd(
-    depths: Annotated[str, typer.Option(help="Weight layers, comma-separated.")] = "2,4,8,16,32,64",
-    inits: Annotated[str, typer.Option(help="normal (scaled Gaussian), orthogonal, pretrained, or schemes.")]
-    = "normal,orthogonal,pretrained",
-    width: Annotated[int, typer.Option(help="Input, hidden and output size.")] = 32,
-    n_train: Annotated[int, typer.Option(help="Training samples.")] = 512,
-    lr: Annotated[float, typer.Option(help="Learning rate of a depth-1 net (depth D: lr / D).")] = 1.0,
-    lr_scaling: Annotated[str, typer.Option(help="depth (lr / D, Saxe et al.) or none.")] = "depth",
-    thresholds: Annotated[str, typer.Option(help="Loss levels as fractions of E[y^2]; stops at the lowest.")]
-    = "0.05,0.01",
-    max_epochs: Annotated[int, typer.Option(help="Epoch budget per (depth, start).")] = 300,
-    batch_size: Annotated[int, typer.Option(help="SGD minibatch.")] = 32,
-    seed: SeedOpt = 0, out: OutOpt = None, json: JsonOpt = False, quiet: QuietOpt = False,
+    depths: Annotated[str, Opt(help="Weight layers, comma-separated.")] = _listed(D["depths"]),
+    inits: Annotated[str, Opt(help="The starts: normal (scaled Gaussian), orthogonal, pretrained, or schemes.")]
+    = _listed(D["inits"]),
+    width: Annotated[int, Opt(help="Input, hidden and output size.")] = D["width"],
+    n_train: Annotated[int, Opt(help="Training samples.")] = D["n_train"],
+    lr: LrOpt = D["lr"],
+    lr_scaling: Annotated[str, Opt(help="depth (lr / D: --lr is a depth-1 net's rate, Saxe et al.) or none.")]
+    = D["lr_scaling"],
+    thresholds: Annotated[str, Opt(help="Loss levels as fractions of the mean square of y; stops at the lowest.")]
+    = _listed(D["thresholds"]),
+    max_epochs: Annotated[int, Opt(help="Epoch budget per (depth, start).")] = D["max_epochs"],
+    batch_size: Annotated[int, Opt(help="SGD minibatch.")] = D["batch_size"],
+    seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train deep linear nets of each depth from each start; record the epochs to reach a loss level."""
-    config = api.LinearDepthConfig(
+    config = from_flat(experiment.Config, dict(
         depths=_numbers(depths, int, "--depths", "2,4,8"),
         inits=tuple(s.strip() for s in inits.split(",") if s.strip()),
         width=width, n_train=n_train, lr=lr, lr_scaling=lr_scaling,
         thresholds=_numbers(thresholds, float, "--thresholds", "0.05,0.01"), max_epochs=max_epochs,
-        batch_size=batch_size, seed=seed)
-    results = api.sweep(config, out, progress=not (quiet or json))
+        batch_size=batch_size, seed=seed, device=device))
+    mode = run_mode(resume, overwrite)
+    if out is None and mode != "new":
+        raise ValueError("--resume and --overwrite act on a run folder: give it with --out")
+    results = experiment.run(config, out, mode=mode, progress=not (quiet or json))
     if json:
         emit_json(results)
         return

@@ -6,47 +6,55 @@ from typing import Annotated, Optional
 
 import typer
 
-from neuralsmith import rnn as rnn_api
-from neuralsmith.cli.common import DeviceOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, console, emit_json, emit_mapping
-from neuralsmith.device import resolve_device
+from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, \
+    ResumeOpt, SeedOpt, console, emit_json, emit_mapping, run_mode
+from neuralsmith.experiments import rnn as experiment
+from neuralsmith.settings import flat_defaults, from_flat
+
+D = flat_defaults(experiment.Config)
+Opt = typer.Option
 
 _SHOWN = ("test_mse", "test_error", "mean_predictor_mse", "steps", "sequence_steps", "seconds",
           "gradient_ratio_at_start", "gradient_ratio_at_end", "distance_to_identity", "diverged")
 
 
 def rnn_cmd(
-    task: Annotated[str, typer.Option(help="adding, or a data source read as a sequence (digits...).")]
-    = "adding",
-    length: Annotated[int, typer.Option(help="Steps T of the adding problem.")] = 100,
-    reading: Annotated[str, typer.Option(help="Images: pixel (one pixel a step) or row.")] = "pixel",
-    cell: Annotated[str, typer.Option(help="relu or tanh.")] = "relu",
-    init: Annotated[str, typer.Option(help="A scheme from `neuralsmith init list` (identity: the IRNN).")]
-    = "identity",
-    init_std: Annotated[Optional[float], typer.Option(
-        help="identity: std of the input weights (Le et al.: 0.001); normal, sparse: their std.")] = None,
-    constraint: Annotated[str, typer.Option(help="none, hard (||W_hh - I|| <= radius) or soft (penalty).")]
-    = "none",
-    radius: Annotated[float, typer.Option(help="Radius of the hard identity constraint.")] = 0.1,
-    penalty: Annotated[float, typer.Option(help="Strength lambda of the soft identity constraint.")] = 1e-3,
-    hidden: Annotated[int, typer.Option(help="Recurrent units.")] = 100,
-    steps: Annotated[int, typer.Option(help="Optimizer steps (rounded up to whole passes).")] = 2000,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.01,
-    momentum: Annotated[float, typer.Option(help="SGD / RMSprop momentum.")] = 0.0,
-    optimizer: Annotated[str, typer.Option(help="sgd, adam or rmsprop.")] = "sgd",
-    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 16,
-    clip: Annotated[float, typer.Option(help="Clip the gradient norm to this (0: no clipping).")] = 1.0,
-    n_train: Annotated[int, typer.Option(help="Adding problem: training sequences.")] = 10_000,
-    n_test: Annotated[int, typer.Option(help="Adding problem: test sequences.")] = 1_000,
-    seed: SeedOpt = 0, out: OutOpt = None, device: DeviceOpt = "auto", json: JsonOpt = False,
-    quiet: QuietOpt = False,
+    task: Annotated[str, Opt(help="adding, or a data source read as a sequence (digits...).")] = D["task"],
+    length: Annotated[int, Opt(help="Steps T of the adding problem.")] = D["length"],
+    reading: Annotated[str, Opt(help="Images: pixel (one pixel a step) or row.")] = D["reading"],
+    cell: Annotated[str, Opt(help="relu or tanh.")] = D["cell"],
+    init: Annotated[str, Opt(help="The start: a scheme from `neuralsmith init list` (identity: the IRNN).")]
+    = D["init"],
+    init_std: Annotated[Optional[float], Opt(
+        help="identity: std of the input weights (Le et al.: 0.001; default LeCun normal); normal, sparse: "
+             "their std (default: the scheme's, normal 0.01).")] = D["init_std"],
+    constraint: Annotated[str, Opt(help="none, hard (||W_hh - I|| <= radius) or soft (penalty).")]
+    = D["constraint"],
+    radius: Annotated[float, Opt(help="Radius of the hard identity constraint.")] = D["radius"],
+    penalty: Annotated[float, Opt(help="Strength lambda of the soft identity constraint.")] = D["penalty"],
+    hidden: Annotated[int, Opt(help="Recurrent units.")] = D["hidden"],
+    steps: Annotated[int, Opt(help="Optimizer steps (rounded up to whole passes).")] = D["steps"],
+    lr: LrOpt = D["lr"],
+    momentum: MomentumOpt = D["momentum"],
+    optimizer: Annotated[str, Opt(help="sgd, adam or rmsprop.")] = D["optimizer"],
+    batch_size: Annotated[int, Opt(help="Sequences per step.")] = D["batch_size"],
+    clip: Annotated[float, Opt(help="Clip the gradient norm to this (0: no clipping).")] = D["clip"] or 0.0,
+    n_train: Annotated[int, Opt(help="Adding problem: training sequences.")] = D["n_train"],
+    n_test: Annotated[int, Opt(help="Adding problem: test sequences.")] = D["n_test"],
+    seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train an Elman RNN (ReLU or tanh) from any start, with the identity constraint hard, soft or off."""
-    config = rnn_api.RecurrentConfig(
+    config = from_flat(experiment.Config, dict(
         task=task, length=length, reading=reading, cell=cell, init=init, init_std=init_std,
         constraint=constraint, radius=radius, penalty=penalty, hidden=hidden, steps=steps, lr=lr,
         momentum=momentum, optimizer=optimizer, batch_size=batch_size, clip=clip if clip > 0 else None,
-        n_train=n_train, n_test=n_test, seed=seed)
-    results = rnn_api.run(config, out, progress=not (quiet or json), device=resolve_device(device))
+        n_train=n_train, n_test=n_test, seed=seed, device=device))
+    mode = run_mode(resume, overwrite)
+    if out is None and mode != "new":
+        raise ValueError("--resume and --overwrite act on a run folder: give it with --out")
+    results = experiment.run(config, out, mode=mode, progress=not (quiet or json))
     if json:
         emit_json(results)
         return

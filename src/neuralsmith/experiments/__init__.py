@@ -35,6 +35,8 @@ KINDS: dict[str, str] = {
     "dhbm": "neuralsmith.experiments.hybrid",
     "dhda": "neuralsmith.experiments.hybrid",
     "study": "neuralsmith.experiments.study",
+    "rnn": "neuralsmith.experiments.rnn",
+    "linear-depth": "neuralsmith.experiments.linear_depth",
 }
 
 
