@@ -101,7 +101,7 @@ def _dbn(spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.
 STARTS: dict[str, Start] = {
     "default": _scheme("default"),
     "uniform": per_seed(_uniform_fan_in),
-    "normal": _scheme("normal", std=0.01),
+    "normal": _scheme("normal", **init.STANDARD_OPTIONS["normal"]),  # N(0, 0.01^2)
     "glorot": _scheme("glorot_uniform"),
     "he": _scheme("he_uniform"),
     "lecun": _scheme("lecun_uniform"),
