@@ -1,6 +1,7 @@
 """``neuralsmith finetune`` and ``neuralsmith evaluate`` on its runs, through the CLI."""
 
 import dataclasses
+import inspect
 import importlib.util
 import json
 import types
@@ -212,6 +213,20 @@ def test_missing_pretrained_run(cli, tmp_path):
     assert code == 2 and "not a run folder" in err
 
 
+def test_lsuv_start_measures_training_rows(cli, tmp_path):
+    code, stdout, err = cli("finetune", "--arch", "16", "--init", "lsuv", "--epochs", "1",
+                            "--out", tmp_path / "r", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["start"] == "lsuv"
+
+
 def test_cli_defaults_are_the_configs():
-    cfg = experiment.Config(arch=(16,))
-    assert cfg.train == experiment.FinetuneConfig() and cfg.validation == 0.1 and cfg.init == "default"
+    from neuralsmith.cli.finetune import finetune_cmd
+    from neuralsmith.settings import flat_defaults
+
+    defaults = flat_defaults(experiment.Config)
+    params = inspect.signature(finetune_cmd).parameters
+    shared = {"run": "pretrained"}  # the argument RUN is the config's pretrained
+    checked = {shared.get(n, n): p.default for n, p in params.items() if shared.get(n, n) in defaults}
+    assert checked == {k: v for k, v in defaults.items() if k in checked}
+    assert set(defaults) - set(checked) == set()

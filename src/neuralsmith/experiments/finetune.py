@@ -33,6 +33,7 @@ from neuralsmith.runfolder import RunFolder, write_json
 from neuralsmith.train import FinetuneConfig
 
 MODEL = "model"
+LSUV_ROWS = 256  # the training rows LSUV (Mishkin & Matas 2016) measures variances on
 NO_START = "give either a pre-trained RUN folder or --arch (hidden sizes, e.g. --arch 500-500)"
 
 
@@ -133,7 +134,8 @@ def build_model(config: Config, ds: Dataset, generator: torch.Generator) -> tupl
     """
     if config.pretrained is None:
         sizes = [ds.n_features, *config.arch, ds.n_classes]
-        return nets.mlp(sizes, config.activation, init=config.init, generator=generator), config.init
+        options = {"batch": ds.x_train[:LSUV_ROWS]} if config.init == "lsuv" else {}
+        return nets.mlp(sizes, config.activation, init=config.init, generator=generator, **options), config.init
     model, meta = stack.load_stack(Path(config.pretrained) / "checkpoints")
     if meta["sizes"][0] != ds.n_features:
         raise ValueError(f"the stack in {config.pretrained} takes {meta['sizes'][0]} inputs but "
