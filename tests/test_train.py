@@ -60,8 +60,8 @@ def test_keeps_best_validation_weights(digits):
     assert result.metrics["valid_error"] == pytest.approx(best)
 
 
-def test_early_stopping(digits):
-    result = finetune(net(), digits, epochs=50, lr=1e-5, early_stopping=2, progress=False)
+def test_patience_stops_early(digits):
+    result = finetune(net(), digits, epochs=50, lr=1e-5, patience=2, progress=False)
     assert result.metrics["epochs"] < 50
 
 
@@ -79,7 +79,7 @@ def test_schedules():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, "epochs"), ({"lr": 0.0}, "lr"), ({"batch_size": 0}, "batch_size"),
-    ({"schedule": "warm"}, "schedule"), ({"early_stopping": 0}, "early_stopping")])
+    ({"schedule": "warm"}, "schedule"), ({"patience": -1}, "patience")])
 def test_bad_arguments(digits, kwargs, match):
     with pytest.raises(ValueError, match=match):
         finetune(net(), digits, progress=False, **kwargs)
@@ -92,11 +92,16 @@ def test_adaptive_optimizers_learn(digits, optimizer):
 
 
 def test_adam_resume_gives_the_same_result(digits, tmp_path):
+    def g():
+        return torch.Generator().manual_seed(0)
+
     straight = net()
-    finetune(straight, digits, epochs=3, lr=0.01, optimizer="adam", progress=False)
+    finetune(straight, digits, epochs=3, lr=0.01, optimizer="adam", progress=False, generator=g())
     resumed = net()
-    finetune(resumed, digits, epochs=1, lr=0.01, optimizer="adam", progress=False, checkpoint_dir=tmp_path)
-    finetune(resumed, digits, epochs=3, lr=0.01, optimizer="adam", progress=False, checkpoint_dir=tmp_path)
+    finetune(resumed, digits, epochs=1, lr=0.01, optimizer="adam", progress=False, checkpoint_dir=tmp_path,
+             generator=g())
+    finetune(resumed, digits, epochs=3, lr=0.01, optimizer="adam", progress=False, checkpoint_dir=tmp_path,
+             generator=g())
     assert all(torch.allclose(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
 
 
@@ -115,3 +120,9 @@ def test_custom_loss_trains_but_records_the_plain_loss(digits):
     result = finetune(net(), digits, epochs=1, batch_size=64, loss=penalized, progress=False)
     assert sum(calls) == digits.x_train.shape[0]
     assert result.history[0]["train_loss"] < 5.0  # the evaluated loss, without the +10
+
+
+def test_no_generator_draws_a_fresh_logged_seed(digits, caplog):
+    with caplog.at_level("INFO", logger="neuralsmith.seeds"):
+        finetune(net(), digits, epochs=1, progress=False)
+    assert "drew seed" in caplog.text

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import checkpoint
+from neuralsmith import checkpoint, seeds
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
 
@@ -127,7 +127,7 @@ class FinetuneConfig:
     momentum: float = 0.9
     batch_size: int = 32
     weight_decay: float = 0.0
-    early_stopping: int | None = None
+    patience: int = 0
     schedule: str = "constant"
     clip_grad: float | None = None
     optimizer: str = "sgd"
@@ -143,9 +143,9 @@ class FinetuneConfig:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        if self.early_stopping is not None and self.early_stopping < 1:
-            raise ValueError("early_stopping (patience in epochs) must be >= 1 or None; "
-                             f"got {self.early_stopping}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError("patience must be a whole number of epochs >= 0 (0: no early stopping); "
+                             f"got {self.patience!r}")
 
 
 def _make_optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
@@ -229,7 +229,7 @@ def _update_best(st: _State, rec: dict[str, float], model: nn.Module) -> None:
 
 def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0.1,
              momentum: float = 0.9, batch_size: int = 32, weight_decay: float = 0.0,
-             early_stopping: int | None = None, schedule: str = "constant",
+             patience: int = 0, schedule: str = "constant",
              clip_grad: float | None = None, generator: torch.Generator | None = None,
              checkpoint_dir: str | Path | None = None,
              callbacks: Sequence[Callable[[dict[str, float]], Any]] = (),
@@ -252,10 +252,11 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
         epochs: number of passes over the training set.
         lr, momentum, weight_decay: SGD settings.
         batch_size: minibatch size.
-        early_stopping: stop after this many epochs without a better validation error.
+        patience: stop after this many epochs without a better validation error (0: never).
         schedule: ``constant``, ``linear`` or ``cosine`` learning-rate decay.
         clip_grad: clip the global gradient norm to this value.
-        generator: the source of the data order (seeded 0 if None).
+        generator: the source of the data order, a CPU generator (None: a fresh seed, logged;
+            see :func:`neuralsmith.seeds.resolve_generator`).
         optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop`` (see :func:`_make_optimizer`).
         loss: the training objective ``loss(model, x_batch, y_batch)`` (e.g. with a penalty
             added); the recorded losses and errors are always the plain supervised ones.
@@ -266,17 +267,18 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
     Raises:
         ValueError: for a non-positive epochs, lr or batch size, or an unknown schedule or optimizer.
     """
-    cfg = FinetuneConfig(epochs, lr, momentum, batch_size, weight_decay, early_stopping,
-                         schedule, clip_grad, optimizer)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
+                         weight_decay=weight_decay, patience=patience, schedule=schedule,
+                         clip_grad=clip_grad, optimizer=optimizer)
     device = torch.device(device)
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    generator = seeds.resolve_generator(generator)  # the data order is drawn on the CPU
     model.to(device)
     opt = _make_optimizer(model, cfg)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     st = _restore(folder, model, opt, generator) if folder and checkpoint.exists(folder, CHECKPOINT) else _State()
     x, y = data.x_train.to(device), data.y_train.to(device)
     with progress_bar("fine-tuning", total=epochs, completed=st.epoch, enabled=progress) as bar:
-        while st.epoch < epochs and not st.diverged and not _stopped_early(st, early_stopping):
+        while st.epoch < epochs and not st.diverged and not _stopped_early(st, patience):
             _run_epoch(model, opt, x, y, data, st, cfg, generator, callbacks, loss)
             if folder is not None:
                 _save(folder, model, opt, generator, st)
@@ -286,8 +288,8 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
     return FinetuneResult(st.history, _final_metrics(model, data, st, device))
 
 
-def _stopped_early(st: _State, patience: int | None) -> bool:
-    return patience is not None and st.bad_epochs >= patience
+def _stopped_early(st: _State, patience: int) -> bool:
+    return patience > 0 and st.bad_epochs >= patience
 
 
 def _run_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

@@ -7,63 +7,44 @@ from typing import Annotated, Optional
 
 import typer
 
-from neuralsmith import data as data_api
-from neuralsmith import diagnostics, nets, plots
-from neuralsmith.cli.common import (DataOpt, JsonOpt, OutOpt, QuietOpt, SeedOpt, console, emit_json,
-                                    emit_rows)
-from neuralsmith.runfolder import RunFolder
+from neuralsmith import nets
+from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, \
+    ResumeOpt, SeedOpt, console, emit_json, emit_rows, run_mode
+from neuralsmith.experiments import diagnose as experiment
+from neuralsmith.settings import flat_defaults, from_flat
+
+Opt = typer.Option
+D = flat_defaults(experiment.Config)
 
 
 def diagnose_cmd(
-    arch: Annotated[str, typer.Option("--arch", help="Layer sizes, e.g. 64-256x10-10.")],
-    activation: Annotated[str, typer.Option(help="sigmoid, tanh, relu or linear.")] = "sigmoid",
-    init: Annotated[str, typer.Option(help="A scheme from `neuralsmith init list`.")] = "glorot_uniform",
-    init_opt: Annotated[Optional[list[str]], typer.Option(
+    arch: Annotated[str, Opt("--arch", help="Hidden layer sizes, e.g. 256x10 or 500-500 (inputs and outputs come from the data).")]
+    = "-".join(map(str, D["arch"])),
+    activation: Annotated[str, Opt("--activation", help="sigmoid, tanh, relu or linear.")] = D["activation"],
+    init: Annotated[str, Opt("--init", help="A scheme from `neuralsmith init list`.")] = D["init"],
+    init_opt: Annotated[Optional[list[str]], Opt(
         "--init-opt", help="A scheme option KEY=VALUE, e.g. std=0.01 (repeatable).")] = None,
-    data: DataOpt = "digits", seed: SeedOpt = 0,
-    steps: Annotated[int, typer.Option(help="SGD steps to take before measuring again.")] = 0,
-    lr: Annotated[float, typer.Option(help="SGD learning rate for --steps.")] = 0.1,
-    batch_size: Annotated[int, typer.Option(help="Rows in the measured batch.")] = 256,
-    figure: Annotated[Optional[Path], typer.Option(help="Where to write the figure.")] = None,
-    json: JsonOpt = False, out: OutOpt = None, quiet: QuietOpt = False,
+    data: DataOpt = D["data"], seed: SeedOpt = D["seed"],
+    steps: Annotated[int, Opt("--steps", help="SGD steps to take before measuring again.")] = D["steps"],
+    lr: LrOpt = D["lr"],
+    batch_size: Annotated[int, Opt("--batch-size", help="Rows in the measured batch (and each SGD step).")] = D["batch_size"],
+    device: DeviceOpt = D["device"],
+    figure: Annotated[Optional[Path], Opt("--figure", help="Where to write the figure.")] = None,
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Measure per-layer gradient norms, activations and saturation of an MLP; say if gradients vanish."""
-    options = _parse_options(init_opt or [])
-    config = {"arch": arch, "activation": activation, "init": init, "data": data, "seed": seed,
-              "steps": steps, "lr": lr, "batch_size": batch_size, "init_options": options}
-    ds = data_api.load(data)
-    reports = diagnostics.diagnose(nets.parse_arch(arch), activation, init, ds.x_train, ds.y_train,
-                                   steps=steps, lr=lr, batch_size=batch_size, seed=seed, **options)
-    run = RunFolder(out) if out else None
-    path = figure or (run.figures if run else Path(".")) / "gradient_flow.png"
-    panels = {f"{activation}, {init}: ||dL/dW||": {s: r.grad_norms for s, r in reports.items()},
-              f"{activation}, {init}: ||dL/dz||": {s: r.signal_norms for s, r in reports.items()}}
-    plots.save(plots.gradient_norms(panels), path)
-    results = {"reports": {stage: r.to_dict() for stage, r in reports.items()}, "figure": str(path)}
-    if run:
-        run.write_config(config)
-        run.write_results(results, seed=seed)
+    config = from_flat(experiment.Config, dict(
+        arch=nets.parse_hidden(arch), activation=activation, init=init, init_options=tuple(init_opt or ()),
+        data=data, seed=seed, steps=steps, lr=lr, batch_size=batch_size, device=device))
+    results = experiment.run(config, out, mode=run_mode(resume, overwrite), figure=figure)
     if json:
-        emit_json({**config, **results})
+        emit_json({**results, "init_options": config.options, "run": str(out) if out else None})
         return
-    for stage, report in reports.items():
-        rows = [{"layer": r.name, "type": r.kind, "act": r.nonlinearity, "|dL/dW|": r.grad_norm,
-                 "|dL/dz|": r.signal_norm, "mean": r.activation_mean, "std": r.activation_std,
-                 "saturated": r.saturation} for r in report.layers]
-        emit_rows(f"{stage}: ratio {report.ratio:.3g} -> {report.verdict}", rows, as_json=False, quiet=quiet)
+    for stage, report in results["reports"].items():
+        rows = [{"layer": r["name"], "type": r["kind"], "act": r["nonlinearity"], "|dL/dW|": r["grad_norm"],
+                 "|dL/dz|": r["signal_norm"], "mean": r["activation_mean"], "std": r["activation_std"],
+                 "saturated": r["saturation"]} for r in report["layers"]]
+        emit_rows(f"{stage}: ratio {report['ratio']:.3g} -> {report['verdict']}", rows, as_json=False, quiet=quiet)
     if not quiet:
-        console.print(f"figure: {path}")
-
-
-def _parse_options(pairs: list[str]) -> dict[str, float | str]:
-    """``["std=0.01", "mode=fan_out"]`` -> ``{"std": 0.01, "mode": "fan_out"}`` (numbers as floats)."""
-    options: dict[str, float | str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--init-opt takes KEY=VALUE, as in --init-opt std=0.01; got {pair!r}")
-        try:
-            options[key] = float(value)
-        except ValueError:
-            options[key] = value
-    return options
+        console.print(f"figure: {results['figure']}")
