@@ -2,10 +2,7 @@
 
 import dataclasses
 import inspect
-import importlib.util
 import json
-import types
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -13,33 +10,21 @@ import torch
 
 from neuralsmith import data, experiments
 from neuralsmith.experiments import finetune as experiment
+from neuralsmith.experiments import stack as stack_experiment
 from neuralsmith.runfolder import RunFolder, load_toml, read_json
 from neuralsmith.stack import DBN, StackedDAE, greedy_pretrain_sda, save_stack
 
 SMALL = ("--epochs", "2", "--batch-size", "64", "--quiet")
 
 
-@dataclasses.dataclass(frozen=True)
-class _StackConfig:
-    """Stand-in for experiments.stack.Config (not on this branch yet): what finetune reads."""
-
-    kind: ClassVar[str] = "dbn"
-    data: str = "digits"
-    binarize: str = "none"
-
-
 @pytest.fixture
-def pretrained(monkeypatch):
+def pretrained():
     """``make(folder, stack, data)``: a pre-trained run folder (config.toml + checkpoints/stack)."""
-    if importlib.util.find_spec("neuralsmith.experiments.stack") is None:
-        module = types.SimpleNamespace(Config=_StackConfig)
-        real = experiments.module_for
-        monkeypatch.setattr(experiments, "module_for",
-                            lambda kind: module if kind in ("dbn", "sda") else real(kind))
 
     def make(folder, model, source="digits"):
-        with RunFolder.open(folder, {"kind": model.config()["kind"], "data": str(source),
-                                     "binarize": "none"}) as run:
+        sizes = model.config()["sizes"]
+        config = stack_experiment.Config(kind=model.config()["kind"], data=str(source), arch=tuple(sizes[1:]))
+        with experiments.open_run(folder, config) as run:
             save_stack(model, run.checkpoints)
         return folder
 

@@ -123,9 +123,6 @@ def test_resume_with_the_same_settings_and_another_device(cli, tmp_path):
     assert (out / "checkpoints" / "stack.safetensors").read_bytes() == stack
 
 
-@pytest.mark.xfail(raises=AttributeError, strict=False,
-                   reason="cli/finetune.py still calls the removed RunFolder.clear_training_state "
-                          "(mid-migration, issue 16); drop this mark once finetune is migrated")
 def test_pretrain_then_finetune(cli, runs, tmp_path):
     code, out, err = cli("finetune", runs / "sda", "--epochs", "1", "--out", tmp_path / "ft", "--json")
     assert code == 0, err

@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "dbn": "neuralsmith.experiments.stack",
     "sda": "neuralsmith.experiments.stack",
     "finetune": "neuralsmith.experiments.finetune",
+    "diagnose": "neuralsmith.experiments.diagnose",
     "classrbm": "neuralsmith.experiments.hybrid",
     "dhbm": "neuralsmith.experiments.hybrid",
     "dhda": "neuralsmith.experiments.hybrid",
