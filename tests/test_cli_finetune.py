@@ -1,6 +1,5 @@
 """``neuralsmith finetune`` and ``neuralsmith evaluate`` on its runs, through the CLI."""
 
-import dataclasses
 import inspect
 import json
 
