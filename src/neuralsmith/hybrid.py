@@ -95,7 +95,8 @@ class DeepHybrid(nn.Module):
         n_classes: label values.
         top_down: refine the representations with one top-down sweep.
         combine: ``"mean"`` or ``"product"`` of the experts' label beliefs.
-        generator: draws the initial weights (as :class:`~neuralsmith.rbm.ClassRBM`).
+        generator: draws the initial weights (as :class:`~neuralsmith.rbm.ClassRBM`); None:
+            a fresh, logged seed.
         dtype, device: where the parameters live.
 
     Raises:
@@ -115,6 +116,7 @@ class DeepHybrid(nn.Module):
         if combine not in COMBINE:
             raise ValueError(f"combine must be one of {', '.join(COMBINE)}; got {combine!r}")
         self.sizes, self.top_down, self.combine = sizes, bool(top_down), combine
+        generator = resolve_generator(generator, "cpu" if device is None else device)
         self.layers = nn.ModuleList(ClassRBM(a, b, n_classes, generator=generator, dtype=dtype, device=device)
                                     for a, b in zip(sizes[:-1], sizes[1:]))
 

@@ -407,3 +407,12 @@ def test_softmax_units_draw_the_class_frequencies():
     s = Softmax().sample(torch.log(p), None, torch.Generator().manual_seed(0))
     assert torch.allclose(s.mean(0), p[0], atol=0.015) and (s.sum(1) == 1).all()
     assert math.isclose(float(Softmax().free_energy(torch.zeros(1, 4), None)), -math.log(4), rel_tol=1e-6)
+
+
+def test_no_generator_means_a_fresh_logged_seed_not_the_global_rng(caplog):
+    import logging
+    state = torch.get_rng_state()
+    with caplog.at_level(logging.INFO, logger="neuralsmith.seeds"):
+        a, b = ClassRBM(4, 3, 2), ClassRBM(4, 3, 2)
+    assert not torch.equal(a.weight, b.weight) and caplog.text.count("drew seed") == 2
+    assert torch.equal(torch.get_rng_state(), state)

@@ -93,7 +93,8 @@ class ClassRBM(nn.Module):
             with :math:`u = 1/\\sqrt{C}` (our choice). The discriminative gradient of W is
             proportional to the differences between U's columns, so a small U starts training
             on a saddle (every hidden unit the same for every class); a larger U makes hidden
-            units class-selective from the start and shortens that plateau.
+            units class-selective from the start and shortens that plateau. None: a fresh,
+            logged seed (:func:`neuralsmith.seeds.resolve_generator`).
         dtype, device: where the parameters live.
 
     Raises:
@@ -118,6 +119,7 @@ class ClassRBM(nn.Module):
         self.hidden_units = units_mod.get(hidden, "hidden")
         self.label_units = units_mod.Softmax()
         kw = {"dtype": dtype, "device": device}
+        generator = resolve_generator(generator, "cpu" if device is None else device)
         a = 1.0 / math.sqrt(max(n_hidden, n_visible))
         w = torch.empty(n_hidden, n_visible, **kw).uniform_(-a, a, generator=generator)
         self.weight = nn.Parameter(w)
