@@ -150,3 +150,11 @@ def test_inputs_of_the_wrong_width_are_refused(toy):
     x, y = toy
     with pytest.raises(ValueError, match=r"shape \(n >= 1, 12\)"):
         train_hybrid(DHBM([12, 4], 3, generator=torch.Generator()), x, y, progress=False)
+
+
+def test_no_generator_means_one_fresh_logged_seed_for_the_stack(caplog):
+    import logging
+    state = torch.get_rng_state()
+    with caplog.at_level(logging.INFO, logger="neuralsmith.seeds"):
+        DHBM([16, 8, 4], 3)
+    assert caplog.text.count("drew seed") == 1 and torch.equal(torch.get_rng_state(), state)

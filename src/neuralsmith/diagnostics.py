@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralsmith import nets
-from neuralsmith._layers import RECURRENT, forward_hooks, weight_layers
+from neuralsmith.layers import RECURRENT, forward_hooks, weight_layers
 
 __all__ = [
     "EXPLODING_ABOVE", "SATURATION_MARGIN", "VANISHING_BELOW", "GradientReport", "LayerRecord",

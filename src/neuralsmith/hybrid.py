@@ -48,8 +48,9 @@ Where the paper leaves room, we chose (and say so here):
 * the hybrid DAE's discriminative part is the ClassRBM conditional on the same :math:`W, c`;
 * experts combine by the arithmetic mean of their :math:`p_\ell(y \mid \cdot)` by default.
 
-Training goes through the one RBM loop (:mod:`neuralsmith.rbm.learning`) with the ClassRBM
-trainer's batching, checkpoints and model selection; ``batching="stream"`` with one epoch is
+Training goes through the one training loop (:func:`neuralsmith.loop.fit`: checkpoints, model
+selection) with the ClassRBM updater (:class:`~neuralsmith.rbm.classrbm.ClassUpdater`: batching,
+momentum), each expert's generative term supplied by the model kind (:meth:`DeepHybrid.generative_term`); ``batching="stream"`` with one epoch is
 the online setting: one pass over a stream of rows, labeled and unlabeled mixed.
 
 Example:
@@ -74,9 +75,10 @@ from torch import Generator, Tensor, nn
 
 from neuralsmith import checkpoint
 from neuralsmith.autoencoder import corrupt
-from neuralsmith.rbm.classrbm import ClassHistory, ClassRBM, ClassSettings, _ClassTrainer, \
-    check_class_data, fit, objective_gradients
-from neuralsmith.rbm.learning import _resolve_generator
+from neuralsmith.loop import check_patience, fit
+from neuralsmith.rbm.classrbm import ClassHistory, ClassRBM, ClassSettings, ClassUpdater, \
+    Generative, cd_gradients, check_class_data
+from neuralsmith.seeds import resolve_generator
 
 __all__ = ["COMBINE", "DHBM", "DHDA", "DeepHybrid", "denoising_gradients", "load", "save",
            "train_hybrid"]
@@ -93,7 +95,8 @@ class DeepHybrid(nn.Module):
         n_classes: label values.
         top_down: refine the representations with one top-down sweep.
         combine: ``"mean"`` or ``"product"`` of the experts' label beliefs.
-        generator: draws the initial weights (as :class:`~neuralsmith.rbm.ClassRBM`).
+        generator: draws the initial weights (as :class:`~neuralsmith.rbm.ClassRBM`); None:
+            a fresh, logged seed.
         dtype, device: where the parameters live.
 
     Raises:
@@ -113,6 +116,7 @@ class DeepHybrid(nn.Module):
         if combine not in COMBINE:
             raise ValueError(f"combine must be one of {', '.join(COMBINE)}; got {combine!r}")
         self.sizes, self.top_down, self.combine = sizes, bool(top_down), combine
+        generator = resolve_generator(generator, "cpu" if device is None else device)
         self.layers = nn.ModuleList(ClassRBM(a, b, n_classes, generator=generator, dtype=dtype, device=device)
                                     for a, b in zip(sizes[:-1], sizes[1:]))
 
@@ -166,6 +170,17 @@ class DeepHybrid(nn.Module):
         """The most probable class, int64, shape (batch,)."""
         return self.log_proba(x).argmax(-1)
 
+    def experts(self) -> list[tuple[str, ClassRBM]]:
+        """Each expert with the prefix of its parameter names (``layers.0.``, ...)."""
+        return [(f"layers.{i}.", layer) for i, layer in enumerate(self.layers)]
+
+    def generative_term(self, k: int, generator: Generator) -> Generative:
+        """The statistics of each expert's generative term, ``(expert, r, e, hidden_in) -> grads``.
+
+        The model kind supplies it (:class:`DHBM`: CD-k; :class:`DHDA`: denoising).
+        """
+        raise NotImplementedError(f"{type(self).__name__} names no generative term; use DHBM or DHDA")
+
 
 class DHBM(DeepHybrid):
     """Deep Hybrid Boltzmann Machine: ClassRBM experts whose generative term is CD-k.
@@ -176,6 +191,12 @@ class DHBM(DeepHybrid):
     """
 
     kind = "dhbm"
+
+    def generative_term(self, k: int, generator: Generator) -> Generative:
+        r"""CD-k statistics of :math:`\log p(r, y)` (:math:`\log p(r)` with y drawn when missing)."""
+        def term(layer: nn.Module, x: Tensor, e: Tensor | None, hidden_in: Tensor | None) -> dict[str, Tensor]:
+            return cd_gradients(layer, x, e, k, generator, None, hidden_in)[0]
+        return term
 
 
 class DHDA(DeepHybrid):
@@ -201,6 +222,12 @@ class DHDA(DeepHybrid):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "corruption": self.corruption, "level": self.level}
+
+    def generative_term(self, k: int, generator: Generator) -> Generative:
+        """The tied denoising autoencoder's statistics (:func:`denoising_gradients`); ``k`` unused."""
+        def term(layer: nn.Module, x: Tensor, e: Tensor | None, hidden_in: Tensor | None) -> dict[str, Tensor]:
+            return denoising_gradients(layer, x, self.corruption, self.level, generator)
+        return term
 
 
 def build(kind: str, sizes: Sequence[int], n_classes: int, **kwargs: Any) -> DeepHybrid:
@@ -232,29 +259,6 @@ def denoising_gradients(layer: ClassRBM, x: Tensor, corruption: str, level: floa
     n = len(x)
     return {"weight": torch.mm(h.t(), dz).addmm_(dh.t(), xt).div_(n),
             "visible_bias": dz.mean(0), "hidden_bias": dh.mean(0)}
-
-
-class _HybridTrainer(_ClassTrainer):
-    """The ClassRBM trainer, stepping every expert of a stack on its own input."""
-
-    def step(self, xl: Tensor, yl: Tensor, xu: Tensor | None) -> None:
-        model = self.rbm
-        reps_l = model.represent(xl)
-        reps_u = None if xu is None else model.represent(xu)
-        for i, layer in enumerate(model.layers):
-            grads = objective_gradients(layer, reps_l[i], yl, None if reps_u is None else reps_u[i],
-                                        self.settings.weights(), self._generative,
-                                        self.settings.unsupervised)
-            self._apply_grads(grads, prefix=f"layers.{i}.")
-
-    def _generative(self, layer: nn.Module, x: Tensor, e: Tensor | None,
-                    hidden_in: Tensor | None) -> dict[str, Tensor]:
-        if isinstance(self.rbm, DHDA):
-            return denoising_gradients(layer, x, self.rbm.corruption, self.rbm.level, self.generator)
-        return super()._generative(layer, x, e, hidden_in)
-
-    def label(self) -> str:
-        return f"{self.rbm.kind.upper()} {'-'.join(map(str, self.rbm.sizes[1:]))} {self.settings.objective}"
 
 
 def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
@@ -299,10 +303,14 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                              monitor_size=monitor_size, objective=objective, alpha=alpha,
                              beta=beta, supervised="hybrid", unsupervised=unsupervised,
                              batching=batching, unlabeled_ratio=unlabeled_ratio)
+    check_patience(patience)
     data = check_class_data(model.layers[0], x, y, x_unlabeled, x_valid, y_valid, settings)
-    trainer = _HybridTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
-    return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,
-               progress=progress)
+    gen = resolve_generator(generator, data[0].device)
+    updater = ClassUpdater(model, *data, settings, gen, experts=model.experts(),
+                           represent=model.represent, generative=model.generative_term(settings.k, gen),
+                           name=f"{model.kind.upper()} {'-'.join(map(str, model.sizes[1:]))} {objective}")
+    return fit(updater, epochs=settings.epochs, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+               patience=patience, progress=progress)
 
 
 def save(model: DeepHybrid, folder: str | os.PathLike, name: str = "model",

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Generator, Tensor, nn
 from torch.nn.utils import parametrize
 
-from neuralsmith._layers import RECURRENT, forward_hooks, forward_order, weight_layers
+from neuralsmith.layers import RECURRENT, forward_hooks, forward_order, weight_layers
 
 __all__ = [
     "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "calculate_gain",

@@ -208,11 +208,11 @@ def test_semisupervised_trains_with_few_labels(toy, batching):
 def test_paired_batches_bring_ratio_unlabeled_rows_per_labeled_row(toy, ratio):
     """Each labeled batch gets ``ratio`` times as many unlabeled rows, none repeated within
     an epoch while the unlabeled rows last."""
-    from neuralsmith.rbm.classrbm import _ClassTrainer
+    from neuralsmith.rbm.classrbm import ClassUpdater
     x, y = toy
     s = ClassSettings(epochs=1, batch_size=7, objective="semisupervised", unlabeled_ratio=ratio)
-    trainer = _ClassTrainer(ClassRBM.from_data(x, y, 4, generator=GEN().manual_seed(0)),
-                            x[:30], y[:30], x[30:], None, None, s, GEN().manual_seed(1))
+    trainer = ClassUpdater(ClassRBM.from_data(x, y, 4, generator=GEN().manual_seed(0)),
+                           x[:30], y[:30], x[30:], None, None, s, GEN().manual_seed(1))
     pairs = list(trainer.batches())
     assert [len(u) for _, u in pairs] == [ratio * len(li) for li, _ in pairs]
     unlabeled = torch.cat([u for _, u in pairs])
@@ -276,13 +276,13 @@ def test_patience_stops_early(toy):
 @pytest.mark.parametrize("schedule,scale", [("linear", 0.25), ("cosine", 0.5 * (1 + math.cos(0.75 * math.pi)))])
 def test_schedule_scales_the_update_of_a_late_epoch(toy, schedule, scale):
     """Epoch 3 of 4 moves the parameters by lr_3 / lr times the constant schedule's step."""
-    from neuralsmith.rbm.classrbm import _ClassTrainer
+    from neuralsmith.rbm.classrbm import ClassUpdater
     x, y = toy
 
     def delta(name):
         m = random_model(scale=0.3)
         s = ClassSettings(epochs=4, lr=0.1, momentum=0.0, objective="discriminative", schedule=name)
-        trainer = _ClassTrainer(m, x[:20, :V].double(), y[:20] % C, None, None, None, s, GEN())
+        trainer = ClassUpdater(m, x[:20, :V].double(), y[:20] % C, None, None, None, s, GEN())
         before = [p.detach().clone() for p in m.parameters()]
         trainer.epoch = 3
         with torch.no_grad():
@@ -407,3 +407,12 @@ def test_softmax_units_draw_the_class_frequencies():
     s = Softmax().sample(torch.log(p), None, torch.Generator().manual_seed(0))
     assert torch.allclose(s.mean(0), p[0], atol=0.015) and (s.sum(1) == 1).all()
     assert math.isclose(float(Softmax().free_energy(torch.zeros(1, 4), None)), -math.log(4), rel_tol=1e-6)
+
+
+def test_no_generator_means_a_fresh_logged_seed_not_the_global_rng(caplog):
+    import logging
+    state = torch.get_rng_state()
+    with caplog.at_level(logging.INFO, logger="neuralsmith.seeds"):
+        a, b = ClassRBM(4, 3, 2), ClassRBM(4, 3, 2)
+    assert not torch.equal(a.weight, b.weight) and caplog.text.count("drew seed") == 2
+    assert torch.equal(torch.get_rng_state(), state)

@@ -5,7 +5,7 @@ import torch
 
 from neuralsmith import checkpoint
 from neuralsmith.rbm import RBM, Settings, train
-from neuralsmith.rbm.learning import Block, _Trainer
+from neuralsmith.rbm.learning import Block, CDUpdater
 from neuralsmith.rbm.partition import binary_states
 
 NAMES = ("weight", "visible_bias", "hidden_bias")
@@ -18,13 +18,13 @@ def _params(rbm):
 def _one_update(rbm, v0, vk, **settings):
     """Apply the CD update for data v0 and model samples vk; return the parameter deltas."""
     s = Settings(epochs=1, **{"lr": 1.0, "momentum": 0.0, "weight_decay": 0.0, **settings})
-    trainer = _Trainer(rbm, v0, None, s, torch.Generator())
+    trainer = CDUpdater(rbm, v0, None, s, torch.Generator())
     before = _params(rbm)
     std = rbm.visible_std
     with torch.no_grad():
         model, data = (Block(v, rbm.visible_units.stat(v, std), rbm.hidden_probs(v), a)
                        for v, a in ((vk, -1.0 / len(vk)), (v0, 1.0 / len(v0))))
-        trainer._update(model, data)
+        trainer.update(model, data)
     return {k: v.detach() - before[k] for k, v in rbm.named_parameters()}
 
 
@@ -71,7 +71,7 @@ def test_heavy_ball_weights_follow_the_velocity_form_over_many_updates(make_rbm,
     g = torch.Generator().manual_seed(3)
     mu, lr, lam = 0.9, 0.2, 0.01
     settings = Settings(epochs=6, lr=lr, momentum=mu, weight_decay=lam, schedule=schedule)
-    trainer = _Trainer(rbm, binary_states(0, 6, 5), None, settings, torch.Generator())
+    trainer = CDUpdater(rbm, binary_states(0, 6, 5), None, settings, torch.Generator())
     w, vel = rbm.weight.detach().clone(), torch.zeros_like(rbm.weight)
     for t in range(6):
         trainer.epoch = t
@@ -82,7 +82,7 @@ def test_heavy_ball_weights_follow_the_velocity_form_over_many_updates(make_rbm,
         vel = mu * vel + lr_t * (grad - lam * w)
         w = w + vel
         with torch.no_grad():
-            trainer._update(*(Block(v, v, rbm.hidden_probs(v), a)
+            trainer.update(*(Block(v, v, rbm.hidden_probs(v), a)
                               for v, a in ((vk, -1.0 / len(vk)), (v0, 1.0 / len(v0)))))
         assert torch.allclose(rbm.weight, w, atol=1e-12)
     assert torch.allclose(trainer.tensors()["previous.weight"], w - vel, atol=1e-12)
@@ -102,9 +102,9 @@ def test_long_cd_chains_give_the_exact_gradient(make_rbm):
     data = binary_states(0, 6, 4)
     want = _exact_gradient(rbm, data)
     x = data.repeat(2000, 1)  # 12 000 chains, one update
-    trainer = _Trainer(rbm, x, None, Settings(epochs=1, batch_size=len(x), lr=1.0, k=50,
+    trainer = CDUpdater(rbm, x, None, Settings(epochs=1, batch_size=len(x), lr=1.0, k=50,
                                                momentum=0.0, weight_decay=0.0),
-                       torch.Generator().manual_seed(0))
+                        torch.Generator().manual_seed(0))
     before = _params(rbm)
     with torch.no_grad():
         trainer.step(x)
@@ -117,10 +117,10 @@ def test_long_cd_chains_give_the_exact_gradient(make_rbm):
 def test_cd_joint_block_is_the_difference_of_the_two_phases(make_rbm, kind):
     rbm = make_rbm(5, 4, scale=0.5, **kind)
     x = torch.rand(7, 5, generator=torch.Generator().manual_seed(2)).double()
-    trainer = _Trainer(rbm, x, None, Settings(epochs=1, k=2), torch.Generator().manual_seed(0))
+    trainer = CDUpdater(rbm, x, None, Settings(epochs=1, k=2), torch.Generator().manual_seed(0))
     with torch.no_grad():
         for rows in (x, x[:3]):  # a short last batch reuses the buffers
-            model, data, joint = trainer._phases_cd(rows)
+            model, data, joint = trainer.cd_phases(rows)
             want = data.p.t() @ data.t / len(rows) - model.p.t() @ model.t / len(model.v)
             assert torch.allclose(joint.a * joint.p.t() @ joint.t, want, atol=1e-12)
             assert torch.equal(data.p, rbm.hidden_units.mean(rows @ rbm.weight.t() + rbm.hidden_bias))
@@ -132,11 +132,11 @@ def test_persistent_chains_sample_the_model(make_rbm):
     p_v = torch.softmax(-rbm.free_energy(states), 0).detach()
     exact_h = (p_v[:, None] * rbm.hidden_probs(states)).sum(0).detach()
     s = Settings(epochs=1, method="pcd", n_chains=4000, lr=1e-9, momentum=0.0, weight_decay=0.0)
-    trainer = _Trainer(rbm, states, None, s, torch.Generator().manual_seed(0))
+    trainer = CDUpdater(rbm, states, None, s, torch.Generator().manual_seed(0))
     with torch.no_grad():
         for _ in range(30):
             trainer.step(states)
-        vk = trainer._chain(trainer.chain_h, 1, trainer._sampler())
+        vk = trainer.gibbs(trainer.chain_h, 1, trainer.sampler())
     assert torch.allclose(rbm.hidden_probs(vk).mean(0), exact_h, atol=0.02)
 
 

@@ -33,9 +33,10 @@ a softmax over classes (computed with logsumexp). The training objectives of Lar
   posterior (entropy minimization, Grandvalet & Bengio 2005), with its exact gradient
   (:func:`entropy_gradients`).
 
-Every objective trains through one loop, the RBM loop of :mod:`neuralsmith.rbm.learning`
-(epochs, momentum, divergence roll-back, checkpoints, progress), with a trainer whose update
-step composes the statistics of the objective (:class:`_ClassTrainer`).
+Every objective trains through the one training loop, :func:`neuralsmith.loop.fit` (epochs,
+divergence roll-back, checkpoints, keep-best and patience, progress), driving a
+:class:`ClassUpdater` whose update composes the statistics of the objective with the shared
+:class:`~neuralsmith.rbm.learning.Momentum`.
 
 Example:
     >>> g = torch.Generator().manual_seed(0)
@@ -53,7 +54,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -63,9 +63,10 @@ from torch import Generator, Tensor, nn
 
 from neuralsmith import checkpoint
 from neuralsmith.rbm import units as units_mod
-from neuralsmith.rbm.learning import CHECKPOINT, History, Settings, _check_data, _loop, \
-    _resolve_generator, _Trainer
-from neuralsmith.rbm.model import CLIP, _check_layer, _check_size
+from neuralsmith.loop import BEST, History, check_patience, fit  # noqa: F401 (BEST re-exported)
+from neuralsmith.rbm.learning import Momentum, Settings, check_data
+from neuralsmith.rbm.model import CLIP, check_layer, check_size
+from neuralsmith.seeds import resolve_generator
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ SUPERVISED = ("generative", "discriminative", "hybrid")
 BATCHINGS = ("paired", "stream")
 UNSUPERVISED = ("likelihood", "entropy")
 CLASS_METHODS = ("cd", "pcd")
-BEST = "best"
 CHUNK = 1000  # rows scored at once: (CHUNK, n_classes, n_hidden) floats
 
 
@@ -93,7 +93,8 @@ class ClassRBM(nn.Module):
             with :math:`u = 1/\\sqrt{C}` (our choice). The discriminative gradient of W is
             proportional to the differences between U's columns, so a small U starts training
             on a saddle (every hidden unit the same for every class); a larger U makes hidden
-            units class-selective from the start and shortens that plateau.
+            units class-selective from the start and shortens that plateau. None: a fresh,
+            logged seed (:func:`neuralsmith.seeds.resolve_generator`).
         dtype, device: where the parameters live.
 
     Raises:
@@ -110,14 +111,15 @@ class ClassRBM(nn.Module):
                  generator: Generator | None = None, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None):
         super().__init__()
-        _check_size("n_visible", n_visible)
-        _check_size("n_hidden", n_hidden)
+        check_size("n_visible", n_visible)
+        check_size("n_hidden", n_hidden)
         if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be an int >= 2 (label values); got {n_classes!r}")
         self.visible_units = units_mod.get(visible, "visible")
         self.hidden_units = units_mod.get(hidden, "hidden")
         self.label_units = units_mod.Softmax()
         kw = {"dtype": dtype, "device": device}
+        generator = resolve_generator(generator, "cpu" if device is None else device)
         a = 1.0 / math.sqrt(max(n_hidden, n_visible))
         w = torch.empty(n_hidden, n_visible, **kw).uniform_(-a, a, generator=generator)
         self.weight = nn.Parameter(w)
@@ -150,7 +152,7 @@ class ClassRBM(nn.Module):
     @torch.no_grad()
     def init_biases_(self, x: Tensor, y: Tensor) -> "ClassRBM":
         """Set the visible and label biases from data, as :meth:`from_data` describes."""
-        x = _check_data(self, x, "x")
+        x = check_data(self, x, "x")
         y = _check_labels(self, y, len(x), "y")
         p = x.mean(0)
         if self.visible_units.binary:
@@ -200,7 +202,7 @@ class ClassRBM(nn.Module):
 
     def label_logits(self, x: Tensor) -> Tensor:
         r""":math:`d_y - F_h(o_y(x)) = -F(x, y) + E_v(x)`, shape (batch, C): the logits of p(y|x)."""
-        o = self.class_inputs(_check_layer(x, self.n_visible, "x", "visible"))
+        o = self.class_inputs(check_layer(x, self.n_visible, "x", "visible"))
         return self.label_bias - self.hidden_units.free_energy(o, self.hidden_bias)
 
     def free_energy(self, x: Tensor, y: Tensor) -> Tensor:
@@ -211,7 +213,7 @@ class ClassRBM(nn.Module):
             >>> m.free_energy(torch.zeros(1, 3), torch.tensor([1])).shape
             torch.Size([1])
         """
-        x = _check_layer(x, self.n_visible, "x", "visible")
+        x = check_layer(x, self.n_visible, "x", "visible")
         y = _check_labels(self, y, len(x), "y")
         a = self.hidden_input(x) + self.label_weight.t()[y]  # (batch, n_hidden)
         return (self.visible_units.energy(x, self.visible_bias, None) - self.label_bias[y]
@@ -220,7 +222,7 @@ class ClassRBM(nn.Module):
     @torch.no_grad()
     def log_proba(self, x: Tensor) -> Tensor:
         r""":math:`\log p(y \mid x)` for every class, shape (batch, C), by logsumexp, in chunks."""
-        x = _check_layer(x, self.n_visible, "x", "visible")
+        x = check_layer(x, self.n_visible, "x", "visible")
         if len(x) == 0:
             return x.new_zeros(0, self.n_classes)
         return torch.cat([torch.log_softmax(self.label_logits(x[i:i + CHUNK]), dim=-1)
@@ -236,7 +238,7 @@ class ClassRBM(nn.Module):
 
     def hidden_probs(self, x: Tensor, y: Tensor) -> Tensor:
         r""":math:`E[h \mid x, y]`: :math:`\sigma(c + W t(x) + U_{:,y})` for Bernoulli hidden units."""
-        x = _check_layer(x, self.n_visible, "x", "visible")
+        x = check_layer(x, self.n_visible, "x", "visible")
         y = _check_labels(self, y, len(x), "y")
         return self.hidden_units.mean(self.hidden_input(x) + self.label_weight.t()[y])
 
@@ -522,54 +524,91 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-@dataclass
-class ClassHistory(History):
-    """:class:`~neuralsmith.rbm.History` with the epoch whose parameters were kept.
+ClassHistory = History  # the one history shape of neuralsmith.loop (kept name)
 
-    Rows hold ``epoch``, ``train_nll``, ``train_error`` (on up to ``monitor_size`` labeled
-    training rows), ``valid_nll``, ``valid_error`` (None without validation data), ``seconds``.
+
+def _as_input(x: Tensor) -> list[Tensor]:
+    """A single model's one input: the batch itself."""
+    return [x]
+
+
+class ClassUpdater:
+    """The updater of the ClassRBM objectives, run by :func:`neuralsmith.loop.fit`.
+
+    Each update moves every *expert* (a ClassRBM: the model itself, or each layer of a stack)
+    along its objective's gradient (:func:`objective_gradients`) on its own input, with
+    momentum and weight decay on :math:`W, U`.
+
+    Args:
+        model: the model trained (its ``state_dict`` is checkpointed; ``log_proba`` scores it).
+        x, y, x_unlabeled, x_valid, y_valid: data checked by :func:`check_class_data`.
+        settings: the :class:`ClassSettings`.
+        generator: every random draw (batches, Gibbs samples, corruption).
+        experts: (parameter-name prefix, ClassRBM) of each expert; default the model itself.
+        represent: each expert's input for a batch of rows; default the rows themselves.
+        generative: the statistics of the generative term, ``(expert, x, e, hidden_in) ->
+            gradients``; default CD-k, or PCD-k with chains this updater keeps.
+        name: what the progress bar calls the run.
+
+    Raises:
+        ValueError: persistent chains asked for more than one expert.
     """
-
-    best_epoch: int | None = None
-    best_valid_error: float | None = None
-
-
-class _ClassTrainer(_Trainer):
-    """The RBM trainer with a classifier's data (labeled, unlabeled, validation) and update."""
-
-    HEAVY_BALL = False  # every parameter, the weights too, goes through _apply
 
     def __init__(self, model: nn.Module, x: Tensor, y: Tensor, x_unlabeled: Tensor | None,
                  x_valid: Tensor | None, y_valid: Tensor | None, settings: ClassSettings,
-                 generator: Generator):
-        self.y, self.y_valid = y, y_valid
+                 generator: Generator, *, experts: list[tuple[str, ClassRBM]] | None = None,
+                 represent: Callable[[Tensor], list[Tensor]] = _as_input,
+                 generative: Generative | None = None, name: str | None = None):
+        self.model, self.settings, self.generator, self.epoch = model, settings, generator, 0
+        self.x, self.y, self.x_valid, self.y_valid = x, y, x_valid, y_valid
         used = settings.objective == "semisupervised" and x_unlabeled is not None
         self.x_unlabeled = x_unlabeled if used else x[:0]
-        super().__init__(model, x, x_valid, settings, generator)
+        self.experts = [("", model)] if experts is None else experts
+        self.represent, self.generative = represent, generative or self._cd
+        self.name = name or f"{type(model).__name__} {settings.objective}"
+        self.params = dict(model.named_parameters())
+        self.momentum = Momentum(self.params, settings.momentum)
+        self.chain_h = self._chains()
+
+    def _chains(self) -> Tensor | None:
+        """PCD's persistent hidden states, zero to start (their first x comes from the biases)."""
+        s = self.settings
+        if not s.persistent:
+            return None
+        if len(self.experts) != 1:
+            raise ValueError("persistent chains (method='pcd') train a single ClassRBM; use method='cd'")
+        expert = self.experts[0][1]
+        w = expert.weight
+        n = s.n_chains_for(min(s.batch_size, len(self.x)))
+        return torch.zeros(n, expert.n_hidden, dtype=w.dtype, device=w.device)
 
     def step(self, xl: Tensor, yl: Tensor, xu: Tensor | None) -> None:
-        """One update from labeled rows (xl, yl) and unlabeled rows xu."""
-        grads = objective_gradients(self.rbm, xl, yl, xu, self.settings.weights(), self._generative,
-                                    self.settings.unsupervised)
-        self._apply_grads(grads)
+        """One update from labeled rows (xl, yl) and unlabeled rows xu, every expert in turn."""
+        s = self.settings
+        inputs_l = self.represent(xl)
+        inputs_u = [None] * len(self.experts) if xu is None else self.represent(xu)
+        for (prefix, expert), rl, ru in zip(self.experts, inputs_l, inputs_u):
+            grads = objective_gradients(expert, rl, yl, ru, s.weights(), self.generative, s.unsupervised)
+            self._apply_grads(grads, prefix)
 
-    def _apply_grads(self, grads: dict[str, Tensor], prefix: str = "") -> None:
+    def _apply_grads(self, grads: dict[str, Tensor], prefix: str) -> None:
         """Momentum ascent on each parameter; weight decay on the weight matrices."""
-        decay = self.settings.weight_decay
+        decay, lr = self.settings.weight_decay, self.settings.lr_at(self.epoch)
         for name, g in grads.items():
             if decay and name in ("weight", "label_weight"):
                 g = g.add_(self.params[prefix + name], alpha=-decay)
-            self._apply(prefix + name, g)
+            self.momentum.step(prefix + name, g, lr)
 
-    def _generative(self, model: nn.Module, x: Tensor, e: Tensor | None,
-                    hidden_in: Tensor | None) -> dict[str, Tensor]:
+    def _cd(self, model: nn.Module, x: Tensor, e: Tensor | None,
+            hidden_in: Tensor | None) -> dict[str, Tensor]:
+        """The default generative term: CD-k, or PCD-k on this updater's chains."""
         s = self.settings
         grads, h = cd_gradients(model, x, e, s.k, self.generator, self.chain_h, hidden_in)
         if s.persistent:
             self.chain_h = h
         return grads
 
-    # --- epochs, monitoring ---------------------------------------------------------------
+    # --- epochs and the updater protocol of neuralsmith.loop -------------------------------
 
     def batches(self) -> Iterator[tuple[Tensor, Tensor | None]]:
         """Index pairs (labeled rows, unlabeled rows or None) of one epoch, as ``batching`` says."""
@@ -593,91 +632,63 @@ class _ClassTrainer(_Trainer):
                 yield li, u_perm[torch.arange(lo * r, (lo + len(li)) * r, device=g.device) % n_u]
 
     def n_batches(self) -> int:
+        """Updates per epoch."""
         n = len(self.x) + (len(self.x_unlabeled) if self.settings.batching == "stream" else 0)
         return math.ceil(n / self.settings.batch_size)
 
-    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> float:
-        """One epoch of updates; returns the seconds it took."""
-        start, dev = time.perf_counter(), self.x.device
+    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
+        """One epoch of updates."""
+        dev = self.x.device
         for li, ui in self.batches():
             li = li.to(dev)
             self.step(self.x[li], self.y[li], None if ui is None else self.x_unlabeled[ui.to(dev)])
             on_batch()
-        self.epoch += 1
-        return time.perf_counter() - start
 
     def monitor(self) -> dict[str, Any]:
         """Negative log-likelihood of the labels and error (%) on training and validation rows."""
         m = self.settings.monitor_size
-        row: dict[str, Any] = {"epoch": self.epoch}
-        row["train_nll"], row["train_error"] = class_scores(self.rbm, self.x[:m], self.y[:m])
+        row: dict[str, Any] = {}
+        row["train_nll"], row["train_error"] = class_scores(self.model, self.x[:m], self.y[:m])
         valid = self.x_valid if self.x_valid is not None else self.x[:0]
         row["valid_nll"], row["valid_error"] = class_scores(
-            self.rbm, valid, self.y_valid if self.y_valid is not None else self.y[:0])
+            self.model, valid, self.y_valid if self.y_valid is not None else self.y[:0])
         return row
 
-    def label(self) -> str:
-        return f"{type(self.rbm).__name__} {self.settings.objective}"
+    def finite(self) -> bool:
+        """Whether every parameter (and chain state) is still finite."""
+        tensors = list(self.params.values()) + ([] if self.chain_h is None else [self.chain_h])
+        return all(bool(torch.isfinite(t).all()) for t in tensors)
 
-    def describe(self, row: dict[str, Any]) -> str:
-        text = f"{self.label()} epoch {row['epoch']}/{self.settings.epochs} " \
-               f"train err {row['train_error']:.2f}%"
+    def tensors(self) -> dict[str, Tensor]:
+        """Everything a resumed run needs, flat, for safetensors."""
+        out = {f"rbm.{k}": v for k, v in self.model.state_dict().items()}
+        out.update(self.momentum.tensors())
+        if self.chain_h is not None:
+            out["chain_h"] = self.chain_h
+        out["generator"] = checkpoint.generator_state(self.generator)
+        return {k: v.detach().clone() for k, v in out.items()}
+
+    @torch.no_grad()
+    def load_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Put a state from :meth:`tensors` back, in place."""
+        self.model.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("rbm.")})
+        self.momentum.load_tensors(tensors)
+        if self.chain_h is not None:
+            self.chain_h = tensors["chain_h"].to(self.chain_h).clone()
+        checkpoint.restore_generator(self.generator, tensors["generator"])
+
+    def meta(self) -> dict[str, Any]:
+        """What a resumed run must share: the settings (all but epochs) and the model."""
+        return {"settings": self.settings.resume_key(), "rbm": self.model.config()}
+
+    def label(self) -> str:
+        return self.name
+
+    def summary(self, row: dict[str, Any]) -> str:
+        text = f"train err {row['train_error']:.2f}%"
         if row.get("valid_error") is not None:
             text += f" valid err {row['valid_error']:.2f}%"
         return text
-
-
-class _KeepBest:
-    """Callback: keep the parameters of the epoch with the lowest validation error.
-
-    Saved as checkpoint ``best`` (so a resumed run keeps it); returns True (stop) after
-    ``patience`` epochs without improvement.
-    """
-
-    def __init__(self, model: nn.Module, folder: Any, patience: int | None, resuming: bool):
-        self.model, self.folder, self.patience = model, folder, patience
-        self.error, self.epoch, self.state = math.inf, None, None
-        if resuming and checkpoint.exists(folder, BEST):
-            self.state, meta = checkpoint.load(folder, BEST)
-            self.error, self.epoch = meta["valid_error"], meta["epoch"]
-
-    def __call__(self, row: dict[str, Any]) -> bool:
-        error = row.get("valid_error")
-        if error is None:
-            return False
-        if error < self.error:
-            self.error, self.epoch = error, row["epoch"]
-            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            if self.folder is not None:
-                checkpoint.save(self.folder, BEST, self.state, {"epoch": self.epoch, "valid_error": error})
-        return self.patience is not None and row["epoch"] - (self.epoch or 0) >= self.patience
-
-    def restore(self) -> None:
-        if self.state is not None:
-            self.model.load_state_dict(self.state)
-
-
-def fit(trainer: _ClassTrainer, *, callbacks: Iterable[Callable] = (),
-        checkpoint_dir: str | os.PathLike | None = None, patience: int | None = None,
-        progress: bool = True) -> ClassHistory:
-    """Run a classifier trainer through the RBM loop; keep the best-validation parameters.
-
-    Resumes from ``checkpoint_dir`` if it holds a run with the same settings. Shared by
-    :func:`train_classrbm` and :func:`neuralsmith.hybrid.train_hybrid`.
-    """
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience must be an int >= 1 (epochs without a better validation error) or None; "
-                         f"got {patience!r}")
-    resuming = checkpoint_dir is not None and checkpoint.exists(checkpoint_dir, CHECKPOINT)
-    if resuming:
-        trainer.resume(checkpoint_dir)
-    keep = _KeepBest(trainer.rbm, checkpoint_dir, patience, resuming)
-    with torch.no_grad():
-        _loop(trainer, [keep, *callbacks], checkpoint_dir, progress)
-    keep.restore()
-    h = trainer.history
-    return ClassHistory(rows=h.rows, diverged=h.diverged, stopped_early=h.stopped_early,
-                        best_epoch=keep.epoch, best_valid_error=None if keep.epoch is None else keep.error)
 
 
 def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
@@ -736,27 +747,28 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                              schedule=schedule, monitor_size=monitor_size, objective=objective,
                              alpha=alpha, beta=beta, supervised=supervised, unsupervised=unsupervised,
                              batching=batching, unlabeled_ratio=unlabeled_ratio)
+    check_patience(patience)
     data = check_class_data(model, x, y, x_unlabeled, x_valid, y_valid, settings)
-    trainer = _ClassTrainer(model, *data, settings, _resolve_generator(generator, data[0].device))
-    return fit(trainer, callbacks=callbacks, checkpoint_dir=checkpoint_dir, patience=patience,
-               progress=progress)
+    updater = ClassUpdater(model, *data, settings, resolve_generator(generator, data[0].device))
+    return fit(updater, epochs=settings.epochs, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+               patience=patience, progress=progress)
 
 
 def check_class_data(model: Any, x: Tensor, y: Tensor, x_unlabeled: Tensor | None,
                      x_valid: Tensor | None, y_valid: Tensor | None, settings: ClassSettings
                      ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
     """Every array checked against ``model`` (a ClassRBM, or the bottom layer of a stack)."""
-    x = _check_data(model, x, "x")
+    x = check_data(model, x, "x")
     y = _check_labels(model, y, len(x), "y")
     if settings.objective == "semisupervised":
         if x_unlabeled is None or len(x_unlabeled) == 0:
             raise ValueError("objective='semisupervised' needs unlabeled rows: pass x_unlabeled "
                              "(or keep fewer labels, e.g. --labeled 0.1)")
-        x_unlabeled = _check_data(model, x_unlabeled, "x_unlabeled")
+        x_unlabeled = check_data(model, x_unlabeled, "x_unlabeled")
     if (x_valid is None) != (y_valid is None):
         raise ValueError("give both x_valid and y_valid, or neither")
     if x_valid is not None and len(x_valid):
-        x_valid = _check_data(model, x_valid, "x_valid")
+        x_valid = check_data(model, x_valid, "x_valid")
         y_valid = _check_labels(model, y_valid, len(x_valid), "y_valid")
     else:
         x_valid = y_valid = None

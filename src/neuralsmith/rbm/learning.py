@@ -45,15 +45,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 from torch import Generator, Tensor
 
 from neuralsmith import checkpoint
+from neuralsmith.loop import CHECKPOINT, History, fit  # noqa: F401 (CHECKPOINT re-exported)
 from neuralsmith.rbm.model import RBM
+from neuralsmith.seeds import resolve_generator
 from neuralsmith.train import SCHEDULES, lr_at
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 METHODS = ("cd", "pcd", "fpcd")
 FAST_DECAY = 19 / 20  # fast weights shrink by this factor each update (Tieleman & Hinton, 2009)
 SPARSITY_DECAY = 0.9  # running mean of hidden activity, q <- 0.9 q + 0.1 q_batch (Hinton, 2010)
-CHECKPOINT = "last"
 
 
 @dataclass(frozen=True)
@@ -130,36 +130,13 @@ class Settings:
         """How many persistent chains: ``n_chains``, or as many as a batch."""
         return self.n_chains or batch_size
 
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of (0-based) ``epoch``, as ``schedule`` says (:func:`neuralsmith.train.lr_at`)."""
+        return lr_at(epoch, self.epochs, self.lr, self.schedule)
+
     def resume_key(self) -> dict[str, Any]:
         """The settings a resumed run must share with the interrupted one (all but epochs)."""
         return {k: v for k, v in asdict(self).items() if k != "epochs"}
-
-
-@dataclass
-class History:
-    """Per-epoch records of a training run.
-
-    Attributes:
-        rows: one dict per epoch: ``epoch``, ``reconstruction_error``, ``pseudo_likelihood``
-            (Bernoulli visibles; else None), ``free_energy_gap`` (with validation data; else
-            None), ``seconds`` (training time of the epoch).
-        diverged: the run met a non-finite parameter and stopped at its last good state.
-        stopped_early: a callback asked to stop.
-    """
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    diverged: bool = False
-    stopped_early: bool = False
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.rows[i]
-
-    def column(self, name: str) -> list[Any]:
-        """One metric across epochs."""
-        return [row.get(name) for row in self.rows]
 
 
 def reconstruction_error(rbm: RBM, v: Tensor) -> float:
@@ -187,7 +164,7 @@ class Block(NamedTuple):
     a: float
 
 
-def _add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha: float) -> Tensor:
+def add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha: float) -> Tensor:
     r""":math:`\beta\,\text{target} + \alpha \sum_{\text{blocks}} a\,p^\top t(v)`, in place.
 
     One ``addmm_`` a block. With ``beta = 0`` the target's old values are ignored, so an
@@ -199,36 +176,99 @@ def _add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha:
     return target
 
 
-class _Trainer:
-    """The state of one training run: the model, chains, buffers, generator, history."""
+class Momentum:
+    r"""Gradient ascent with momentum on named parameters, in the velocity or heavy-ball form.
 
-    #: keep :math:`W_{t-1}` instead of the weight velocity (see the module docstring); a
-    #: subclass that updates the weights through :meth:`_apply` sets this False.
-    HEAVY_BALL = True
+    Every parameter takes the velocity form, :math:`\Delta \leftarrow \mu\Delta + \epsilon g`,
+    :math:`\theta \leftarrow \theta + \Delta` (:meth:`step`), except those named in
+    ``heavy_ball``, which keep :math:`W_{t-1}` instead of a velocity and move by
+    :math:`W_{t+1} = (1 + \mu - \epsilon\lambda) W_t - \mu W_{t-1} + \epsilon G_t`
+    (:meth:`heavy_ball`, Polyak 1964; the module docstring shows both are the same update).
+    With :math:`\mu = 0` there is no state: :math:`\theta \leftarrow \theta + \epsilon g`.
+
+    Example:
+        >>> p = {"w": torch.zeros(2)}
+        >>> m = Momentum(p, 0.5)
+        >>> m.step("w", torch.ones(2), lr=1.0); m.step("w", torch.ones(2), lr=1.0)
+        >>> p["w"].tolist()  # 1, then 1 + (0.5 * 1 + 1)
+        [2.5, 2.5]
+    """
+
+    def __init__(self, params: dict[str, Tensor], momentum: float, heavy_ball: Iterable[str] = ()):
+        self.params, self.momentum = params, momentum
+        self.velocity: dict[str, Tensor] = {}
+        self.previous: dict[str, Tensor] = {}  # W_{t-1} of the heavy-ball parameters
+        if momentum > 0:
+            self.velocity = {name: torch.zeros_like(p) for name, p in params.items()}
+            for name in heavy_ball:  # W_{t-1} = W_t: no velocity yet
+                self.previous[name] = self.velocity.pop(name).copy_(params[name])
+
+    def step(self, name: str, grad: Tensor, lr: float) -> None:
+        r"""Ascend parameter ``name`` along ``grad`` with learning rate ``lr`` (velocity form)."""
+        p, vel = self.params[name], self.velocity.get(name)
+        if vel is None:
+            p.add_(grad, alpha=lr)
+        else:
+            p.add_(vel.mul_(self.momentum).add_(grad, alpha=lr))
+
+    def heavy_ball(self, name: str, lr: float, weight_decay: float,
+                   add_gradient: Callable[[Tensor, float, float], Tensor]) -> None:
+        r"""Move parameter ``name`` (one of ``heavy_ball``) by the heavy-ball update.
+
+        ``add_gradient(target, beta, alpha)`` forms :math:`\beta\,\text{target} + \alpha G_t`
+        in place and returns the target: into the buffer of :math:`W_{t-1}` (then one pass
+        adds :math:`W_t`), or straight into the weights without momentum.
+        """
+        w, mu = self.params[name], self.momentum
+        previous = self.previous.get(name)
+        if previous is None:
+            add_gradient(w, 1.0 - lr * weight_decay, lr)
+            return
+        new = add_gradient(previous, -mu, lr)
+        new.add_(w, alpha=1.0 + mu - lr * weight_decay)
+        self.previous[name], w.data = w.data, new  # swap buffers: W_t becomes W_{t-1}
+
+    def tensors(self) -> dict[str, Tensor]:
+        """The state: ``velocity.NAME`` and ``previous.NAME`` tensors."""
+        out = {f"velocity.{k}": v for k, v in self.velocity.items()}
+        out.update({f"previous.{k}": v for k, v in self.previous.items()})
+        return out
+
+    def load_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Put a state from :meth:`tensors` back (after the parameters), in place."""
+        for name, buf in self.velocity.items():
+            buf.copy_(tensors[f"velocity.{name}"])
+        for name, buf in self.previous.items():
+            if f"previous.{name}" in tensors:
+                buf.copy_(tensors[f"previous.{name}"])
+            else:  # a checkpoint from the velocity form: W_{t-1} = W_t - velocity
+                torch.sub(self.params[name], tensors[f"velocity.{name}"], out=buf)
+
+
+class CDUpdater:
+    """CD-k, PCD or FPCD on an RBM: the updater :func:`train` runs through :func:`neuralsmith.loop.fit`.
+
+    It holds the training state (momentum, persistent chains, fast weights, the running
+    sparsity mean, the generator) and implements the updater protocol of :mod:`neuralsmith.loop`.
+    """
 
     def __init__(self, rbm: RBM, x: Tensor, x_valid: Tensor | None, settings: Settings,
                  generator: Generator):
-        self.rbm, self.x, self.x_valid = rbm, x, x_valid
+        self.model = self.rbm = rbm
+        self.x, self.x_valid = x, x_valid
         self.settings, self.generator = settings, generator
-        self.epoch, self.history = 0, History()
-        self.velocity: dict[str, Tensor] = {}
-        self.previous: Tensor | None = None  # W_{t-1} of the heavy-ball weight update
+        self.epoch = 0
+        self.params = dict(rbm.named_parameters())
+        heavy = () if settings.method == "fpcd" else ("weight",)
+        self.momentum = Momentum(self.params, settings.momentum, heavy)
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
-        self._stacked: tuple[Tensor, Tensor] | None = None  # CD's row buffers, see _phases_cd
+        self._stacked: tuple[Tensor, Tensor] | None = None  # CD's row buffers, see cd_phases
         self.sparsity_q: Tensor | None = None
-        self.params = self._params()
         self._allocate()
 
-    def _params(self) -> dict[str, Tensor]:
-        return {name: p for name, p in self.rbm.named_parameters()}
-
     def _allocate(self) -> None:
-        s, params = self.settings, self._params()
-        if s.momentum > 0:
-            self.velocity = {name: torch.zeros_like(p) for name, p in params.items()}
-            if self.HEAVY_BALL and s.method != "fpcd":  # W_{t-1} = W_t: no velocity yet
-                self.previous = self.velocity.pop("weight").copy_(self.rbm.weight)
+        s, params = self.settings, self.params
         if s.method == "fpcd":
             self.fast = {name: torch.zeros_like(params[name])
                          for name in ("weight", "visible_bias", "hidden_bias")}
@@ -241,7 +281,7 @@ class _Trainer:
 
     # --- one update -----------------------------------------------------------------------
 
-    def _sampler(self) -> tuple[Tensor, Tensor, Tensor]:
+    def sampler(self) -> tuple[Tensor, Tensor, Tensor]:
         """The parameters the negative-phase chains run on: regular (+ fast for FPCD)."""
         rbm = self.rbm
         if not self.fast:
@@ -252,13 +292,13 @@ class _Trainer:
 
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
-        phases = {"pcd": self._phases_stacked, "cd": self._phases_cd, "fpcd": self._phases_fast}
-        self._update(*phases[self.settings.method](v0))
+        phases = {"pcd": self._phases_stacked, "cd": self.cd_phases, "fpcd": self._phases_fast}
+        self.update(*phases[self.settings.method](v0))
 
     def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
         rbm, g = self.rbm, self.generator
-        vk = self._chain(self.chain_h, self.settings.k, self._sampler())
+        vk = self.gibbs(self.chain_h, self.settings.k, self.sampler())
         v = torch.cat([vk, v0])  # (chains + batch, n_visible): model rows, then data rows
         t = rbm.visible_units.stat(v, rbm.visible_std)
         x = torch.addmm(rbm.hidden_bias, t, rbm.weight.t())  # (chains + batch, n_hidden)
@@ -267,7 +307,7 @@ class _Trainer:
         self.chain_h = rbm.hidden_units.sample(x[:n], None, g, p[:n])
         return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
 
-    def _phases_cd(self, v0: Tensor) -> tuple[Block, Block, Block]:
+    def cd_phases(self, v0: Tensor) -> tuple[Block, Block, Block]:
         r"""CD-k, its rows written into stacked buffers so the weight statistic is one GEMM.
 
         Rows :math:`[0, m)` of the buffers hold the data phase (t(v), E[h | v]), rows
@@ -282,7 +322,7 @@ class _Trainer:
         t0 = t[:m].copy_(vis.stat(v0, std))
         x0 = torch.addmm(c, t0, w.t())  # (batch, n_hidden)
         p0 = hid.mean_into(x0, p[:m])
-        vk = self._chain(hid.sample(x0, None, g, p0), self.settings.k, (w, rbm.visible_bias, c))
+        vk = self.gibbs(hid.sample(x0, None, g, p0), self.settings.k, (w, rbm.visible_bias, c))
         tk = vis.stat(vk, std)
         pk = hid.mean_into(torch.addmm(c, tk, w.t()), p[m:])
         torch.neg(tk, out=t[m:])
@@ -298,17 +338,17 @@ class _Trainer:
     def _phases_fast(self, v0: Tensor) -> tuple[Block, Block]:
         """FPCD: persistent chains that run on the regular plus the fast weights."""
         rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
-        std, (w, b, c) = rbm.visible_std, self._sampler()
+        std, (w, b, c) = rbm.visible_std, self.sampler()
         t0 = rbm.visible_units.stat(v0, std)
         p0 = hid.mean(torch.addmm(rbm.hidden_bias, t0, rbm.weight.t()))  # (batch, n_hidden)
-        vk = self._chain(self.chain_h, self.settings.k, (w, b, c))
+        vk = self.gibbs(self.chain_h, self.settings.k, (w, b, c))
         tk = rbm.visible_units.stat(vk, std)
         xk = torch.addmm(c, tk, w.t())  # (chains, n_hidden)
         pk = hid.mean(xk)
         self.chain_h = hid.sample(xk, None, g, pk)
         return Block(vk, tk, pk, -1.0 / len(vk)), Block(v0, t0, p0, 1.0 / len(v0))
 
-    def _chain(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    def gibbs(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         """k Gibbs half-sweeps h -> v, with k - 1 v -> h between; returns the last v."""
         vis, hid, g = self.rbm.visible_units, self.rbm.hidden_units, self.generator
         std, (w, b, c) = self.rbm.visible_std, params
@@ -318,7 +358,7 @@ class _Trainer:
             v = vis.sample(torch.addmm(b, h, w), std, g)  # (chains, n_visible)
         return v
 
-    def _update(self, model: Block, data: Block, joint: Block | None = None) -> None:
+    def update(self, model: Block, data: Block, joint: Block | None = None) -> None:
         r"""Apply the CD statistics: each one a sum over the model and data rows, weighted.
 
         With row weights :math:`a = -1/m` (the m chain rows) and :math:`1/n` (the n data
@@ -343,34 +383,23 @@ class _Trainer:
         r""":math:`\Delta W = \text{lr}\,(\sum a\,p^\top t - \lambda W)`, with momentum."""
         s, w = self.settings, self.rbm.weight
         if self.fast:  # the gradient feeds two sets of weights: form it once
-            grad = _add_statistics(torch.empty_like(w), blocks, beta=0.0, alpha=1.0)
+            grad = add_statistics(torch.empty_like(w), blocks, beta=0.0, alpha=1.0)
             self.fast["weight"].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
             self._apply("weight", grad.add_(w, alpha=-s.weight_decay))
             return
-        lr = self.lr
-        if self.previous is None:
-            _add_statistics(w, blocks, beta=1.0 - lr * s.weight_decay, alpha=lr)
-            return
-        new = _add_statistics(self.previous, blocks, beta=-s.momentum, alpha=lr)
-        new.add_(w, alpha=1.0 + s.momentum - lr * s.weight_decay)
-        self.previous, w.data = w.data, new  # swap buffers: W_t becomes W_{t-1}
+        self.momentum.heavy_ball("weight", self.lr, s.weight_decay,
+                                 lambda target, beta, alpha: add_statistics(target, blocks, beta, alpha))
 
     def _apply(self, name: str, grad: Tensor) -> None:
         """Gradient ascent with momentum on one parameter; fast copy for FPCD biases."""
-        s, p = self.settings, self.params[name]
         if name in self.fast and name != "weight":
             self.fast[name].mul_(FAST_DECAY).add_(grad, alpha=self._fast_lr())
-        vel = self.velocity.get(name)
-        if vel is None:
-            p.add_(grad, alpha=self.lr)
-        else:
-            p.add_(vel.mul_(s.momentum).add_(grad, alpha=self.lr))
+        self.momentum.step(name, grad, self.lr)
 
     @property
     def lr(self) -> float:
         """The learning rate of the epoch being run, as ``settings.schedule`` says."""
-        s = self.settings
-        return lr_at(self.epoch, s.epochs, s.lr, s.schedule)
+        return self.settings.lr_at(self.epoch)
 
     def _fast_lr(self) -> float:
         return self.settings.fast_lr or self.settings.lr
@@ -387,16 +416,15 @@ class _Trainer:
         u = k.p @ rbm.weight  # (rows, n_visible): W^T E[h | v]
         return rbm.visible_units.log_std_stat(k.v, u, rbm.visible_bias, rbm.visible_std)
 
-    # --- epochs, monitoring, state ---------------------------------------------------------
+    # --- the updater protocol of neuralsmith.loop -------------------------------------------
 
     def label(self) -> str:
         """What the progress bar calls this run."""
         return f"RBM {self.settings.method}-{self.settings.k}"
 
-    def describe(self, row: dict[str, Any]) -> str:
+    def summary(self, row: dict[str, Any]) -> str:
         """The progress bar's text after an epoch with record ``row``."""
-        text = f"{self.label()} epoch {row['epoch']}/{self.settings.epochs} " \
-               f"rec {row['reconstruction_error']:.4f}"
+        text = f"rec {row['reconstruction_error']:.4f}"
         if row.get("pseudo_likelihood") is not None:
             text += f" PL {row['pseudo_likelihood']:.1f}"
         return text
@@ -405,15 +433,13 @@ class _Trainer:
         """Updates per epoch."""
         return math.ceil(len(self.x) / self.settings.batch_size)
 
-    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> float:
-        """One pass over the shuffled data; returns the seconds it took."""
-        start, n, bs = time.perf_counter(), len(self.x), self.settings.batch_size
+    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
+        """One pass over the shuffled data."""
+        n, bs = len(self.x), self.settings.batch_size
         perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
         for lo in range(0, n, bs):
             self.step(torch.index_select(self.x, 0, perm[lo:lo + bs].to(self.x.device)))
             on_batch()
-        self.epoch += 1
-        return time.perf_counter() - start
 
     def monitor(self) -> dict[str, Any]:
         """The epoch's progress signals on up to ``monitor_size`` fixed examples."""
@@ -421,8 +447,7 @@ class _Trainer:
 
         m = self.settings.monitor_size
         v = self.x[:m]
-        row: dict[str, Any] = {"epoch": self.epoch,
-                               "reconstruction_error": reconstruction_error(self.rbm, v),
+        row: dict[str, Any] = {"reconstruction_error": reconstruction_error(self.rbm, v),
                                "pseudo_likelihood": None, "free_energy_gap": None}
         with torch.no_grad():
             if self.rbm.visible_units.binary:
@@ -434,7 +459,7 @@ class _Trainer:
 
     def finite(self) -> bool:
         """Whether every parameter (and chain state) is still finite."""
-        tensors = list(self._params().values())
+        tensors = list(self.params.values())
         if self.chain_h is not None:
             tensors.append(self.chain_h)
         return all(bool(torch.isfinite(t).all()) for t in tensors)
@@ -442,9 +467,7 @@ class _Trainer:
     def tensors(self) -> dict[str, Tensor]:
         """Everything a resumed run needs, flat, for safetensors."""
         out = {f"rbm.{k}": v for k, v in self.rbm.state_dict().items()}
-        out.update({f"velocity.{k}": v for k, v in self.velocity.items()})
-        if self.previous is not None:
-            out["previous.weight"] = self.previous
+        out.update(self.momentum.tensors())
         out.update({f"fast.{k}": v for k, v in self.fast.items()})
         if self.chain_h is not None:
             out["chain_h"] = self.chain_h
@@ -457,13 +480,9 @@ class _Trainer:
     def load_tensors(self, tensors: dict[str, Tensor]) -> None:
         """Put a state from :meth:`tensors` back (in place, so buffers keep their identity)."""
         self.rbm.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("rbm.")})
-        for prefix, table in (("velocity.", self.velocity), ("fast.", self.fast)):
-            for name, buf in table.items():
-                buf.copy_(tensors[prefix + name])
-        if self.previous is not None and "previous.weight" in tensors:
-            self.previous.copy_(tensors["previous.weight"])
-        elif self.previous is not None:  # a checkpoint from the velocity form
-            torch.sub(self.rbm.weight, tensors["velocity.weight"], out=self.previous)
+        self.momentum.load_tensors(tensors)
+        for name, buf in self.fast.items():
+            buf.copy_(tensors[f"fast.{name}"])
         if self.chain_h is not None:
             self.chain_h = tensors["chain_h"].to(self.chain_h).clone()
         if self.sparsity_q is not None:
@@ -471,24 +490,8 @@ class _Trainer:
         checkpoint.restore_generator(self.generator, tensors["generator"])
 
     def meta(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "settings": self.settings.resume_key(),
-                "rbm": self.rbm.config(), "history": self.history.rows,
-                "diverged": self.history.diverged}
-
-    def save(self, folder: str | os.PathLike) -> None:
-        checkpoint.save(folder, CHECKPOINT, self.tensors(), self.meta())
-
-    def resume(self, folder: str | os.PathLike) -> None:
-        """Continue from checkpoint ``last`` in ``folder`` (raise if it does not match)."""
-        tensors, meta = checkpoint.load(folder, CHECKPOINT)
-        if meta.get("rbm") != self.rbm.config():
-            raise ValueError(f"{folder}: checkpoint holds an RBM {meta.get('rbm')}, not "
-                             f"{self.rbm.config()}; use a fresh checkpoint_dir")
-        _check_same_settings(folder, meta["settings"], self.settings.resume_key())
-        self.load_tensors(tensors)
-        self.epoch = int(meta["epoch"])
-        self.history = History(rows=list(meta["history"]), diverged=bool(meta["diverged"]))
-        log.info("resumed from %s at epoch %d", folder, self.epoch)
+        """What a resumed run must share: the settings (all but epochs) and the RBM."""
+        return {"settings": self.settings.resume_key(), "rbm": self.rbm.config()}
 
 
 def free_energy_gap(rbm: RBM, v_train: Tensor, v_valid: Tensor) -> float:
@@ -499,14 +502,6 @@ def free_energy_gap(rbm: RBM, v_train: Tensor, v_valid: Tensor) -> float:
     """
     with torch.no_grad():
         return float(rbm.free_energy(v_valid).mean() - rbm.free_energy(v_train).mean())
-
-
-def _check_same_settings(folder: Any, saved: dict[str, Any], now: dict[str, Any]) -> None:
-    diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
-    if diff:
-        what = ", ".join(f"{k}={a!r} (now {b!r})" for k, (a, b) in diff.items())
-        raise ValueError(f"{folder}: checkpoint was trained with {what}; resume with the same "
-                         "settings or use a fresh checkpoint_dir")
 
 
 def _check_int(name: str, value: Any, minimum: int, what: str) -> None:
@@ -581,76 +576,23 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
                         n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
                         sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
                         fast_lr=fast_lr, monitor_size=monitor_size, schedule=schedule)
-    x = _check_data(rbm, x, "x")
-    x_valid = None if x_valid is None else _check_data(rbm, x_valid, "x_valid")
-    trainer = _Trainer(rbm, x, x_valid, settings, _resolve_generator(generator, x.device))
-    if checkpoint_dir is not None and checkpoint.exists(checkpoint_dir, CHECKPOINT):
-        trainer.resume(checkpoint_dir)
-    with torch.no_grad():
-        _loop(trainer, list(callbacks), checkpoint_dir, progress)
-    return trainer.history
+    x = check_data(rbm, x, "x")
+    x_valid = None if x_valid is None else check_data(rbm, x_valid, "x_valid")
+    updater = CDUpdater(rbm, x, x_valid, settings, resolve_generator(generator, x.device))
+    return fit(updater, epochs=settings.epochs, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+               progress=progress)
 
 
-def _loop(trainer: _Trainer, callbacks: list[Callable], checkpoint_dir: Any,
-          progress: bool) -> None:
-    """Run the remaining epochs with a progress bar, checkpoints and divergence checks."""
-    s, hist = trainer.settings, trainer.history
-    if hist.diverged:
-        log.warning("the checkpointed run had diverged; not training further")
-        return
-    with _progress_bar(progress) as bar:
-        task = bar.add_task(trainer.label(), total=(s.epochs - trainer.epoch) * trainer.n_batches())
-        while trainer.epoch < s.epochs:
-            if not _one_epoch(trainer, lambda: bar.advance(task), checkpoint_dir):
-                break
-            row = hist.rows[-1]
-            bar.update(task, description=trainer.describe(row))
-            if any(cb(row) is True for cb in callbacks):
-                hist.stopped_early = True
-                break
+def check_data(rbm: Any, x: Tensor, name: str) -> Tensor:
+    """``x`` as a 2-D tensor on the model's dtype and device, checked against its units.
 
+    ``rbm`` is any model with ``n_visible``, ``weight`` and ``visible_units`` (an RBM, a
+    ClassRBM, the bottom expert of a stack).
 
-def _one_epoch(trainer: _Trainer, on_batch: Callable[[], None], checkpoint_dir: Any) -> bool:
-    """Train one epoch; keep the last good state and return False if it diverged."""
-    before = trainer.tensors()
-    seconds = trainer.run_epoch(on_batch)
-    if not trainer.finite():
-        trainer.load_tensors(before)
-        trainer.epoch -= 1
-        trainer.history.diverged = True
-        log.warning("non-finite parameters in epoch %d (lower lr?); kept the state before it",
-                    trainer.epoch + 1)
-    else:
-        trainer.history.rows.append({**trainer.monitor(), "seconds": round(seconds, 4)})
-    if checkpoint_dir is not None:
-        trainer.save(checkpoint_dir)
-    return not trainer.history.diverged
-
-
-def _progress_bar(enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=not enabled)
-
-
-def _resolve_generator(generator: Generator | None, device: torch.device) -> Generator:
-    if generator is not None:
-        if generator.device.type != device.type:
-            raise ValueError(f"generator is on {generator.device} but the data on {device}; "
-                             f"create it with torch.Generator(device={str(device)!r})")
-        return generator
-    g = torch.Generator(device=device)
-    g.seed()
-    log.info("no generator given; seeded one with %d", g.initial_seed())
-    return g
-
-
-def _check_data(rbm: RBM, x: Tensor, name: str) -> Tensor:
-    """``x`` as a 2-D tensor on the RBM's dtype and device, checked against its units."""
+    Raises:
+        TypeError: ``x`` is not a tensor.
+        ValueError: a wrong shape, NaN or inf, or values outside [0, 1] for Bernoulli units.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
     if x.dim() != 2 or x.shape[1] != rbm.n_visible or x.shape[0] == 0:

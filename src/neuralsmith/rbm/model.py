@@ -53,8 +53,8 @@ class RBM(nn.Module):
                  generator: Generator | None = None, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None):
         super().__init__()
-        _check_size("n_visible", n_visible)
-        _check_size("n_hidden", n_hidden)
+        check_size("n_visible", n_visible)
+        check_size("n_hidden", n_hidden)
         self.visible_units = units_mod.get(visible, "visible")
         self.hidden_units = units_mod.get(hidden, "hidden")
         if learn_std and visible != "gaussian":
@@ -219,13 +219,14 @@ class RBM(nn.Module):
     # --- checks at the public boundary ----------------------------------------------------
 
     def _check_visible(self, v: Tensor, name: str) -> Tensor:
-        return _check_layer(v, self.n_visible, name, "visible")
+        return check_layer(v, self.n_visible, name, "visible")
 
     def _check_hidden(self, h: Tensor, name: str) -> Tensor:
-        return _check_layer(h, self.n_hidden, name, "hidden")
+        return check_layer(h, self.n_hidden, name, "hidden")
 
 
-def _check_layer(s: Tensor, n: int, name: str, layer: str) -> Tensor:
+def check_layer(s: Tensor, n: int, name: str, layer: str) -> Tensor:
+    """``s`` checked as a (batch, n) tensor of the ``layer`` units; a TypeError/ValueError else."""
     if not isinstance(s, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(s).__name__}")
     if s.dim() != 2 or s.shape[1] != n:
@@ -234,7 +235,8 @@ def _check_layer(s: Tensor, n: int, name: str, layer: str) -> Tensor:
     return s
 
 
-def _check_size(name: str, value: int) -> None:
+def check_size(name: str, value: int) -> None:
+    """Refuse a number of units that is not a positive int."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int (number of units); got {value!r}")
 
