@@ -35,11 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith.autoencoder import check_training, corrupt, reconstruction_loss
+from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
+    reconstruction_loss
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
+from neuralsmith.rbm import RBM, Settings
 from neuralsmith.rbm.units import bernoulli_from_words
-from neuralsmith.stack import ACTIVATIONS, greedy_pretrain
+from neuralsmith.stack import ACTIVATIONS, DBN, StackedDAE, greedy_pretrain
 from neuralsmith.train import FinetuneConfig, lr_at
 
 _FUNCTIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
@@ -152,24 +154,35 @@ def member_orders(n: int, generators: Sequence[torch.Generator]) -> torch.Tensor
     return torch.stack([torch.randperm(n, generator=g, device=g.device) for g in generators])
 
 
-def train_epoch(ens: EnsembleMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                y: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """One epoch, member s visiting ``x`` in the order ``randperm(n, generators[s])``.
+def batched_epoch(optimizer: torch.optim.Optimizer, n: int, batch_size: int,
+                  generators: Sequence[torch.Generator], losses: Callable[[torch.Tensor], torch.Tensor],
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """One epoch of S members, the loop of :func:`neuralsmith.train.train_epoch` for each.
+
+    Member s visits its ``n`` rows in the order ``randperm(n, generators[s])``; ``losses(idx)``
+    maps row indices (S, b) to each member's mean batch loss (S,), whose sum gives every member
+    the gradient of its own loss.
 
     Returns:
         Per-member mean training loss, shape (S,), summed in float64.
     """
-    n = x.shape[0]
-    order = member_orders(n, generators).to(x.device)  # (S, n)
+    order = member_orders(n, generators).to(device)  # (S, n)
     total = torch.zeros(len(generators), dtype=torch.float64)
     for i in range(0, n, batch_size):
         idx = order[:, i:i + batch_size]  # (S, b)
-        losses = member_losses(ens(x[idx]), y[idx])
+        value = losses(idx)
         optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()  # each member's gradient is its own loss's gradient
+        value.sum().backward()
         optimizer.step()
-        total += losses.detach().cpu().double() * idx.shape[1]
+        total += value.detach().cpu().double() * idx.shape[1]
     return total / n
+
+
+def train_epoch(ens: EnsembleMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """One supervised epoch of every member (:func:`batched_epoch`); mean losses (S,)."""
+    return batched_epoch(optimizer, x.shape[0], batch_size, generators,
+                         lambda idx: member_losses(ens(x[idx]), y[idx]), x.device)
 
 
 def _epoch_record(ens: EnsembleMLP, epoch: int, rate: float,
@@ -269,14 +282,25 @@ def _dae_losses(w: torch.Tensor, hb: torch.Tensor, vb: torch.Tensor, clean: torc
     return reconstruction_loss(z, clean, inputs)
 
 
-def _corrupt_each(clean: torch.Tensor, dae: "DenoisingAutoencoder",
+def _corrupt_each(clean: torch.Tensor, dae: DenoisingAutoencoder,
                   generators: Sequence[torch.Generator]) -> torch.Tensor:
     """Member s's batch corrupted with ``generators[s]``, the draw ``dae.loss`` makes alone."""
     return torch.stack([corrupt(clean[s], dae.corruption, dae.level, generator=g)
                         for s, g in enumerate(generators)])
 
 
-def train_daes(daes: Sequence["DenoisingAutoencoder"], x: torch.Tensor, generators: Sequence[torch.Generator],
+def _check_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, epochs: int,
+                batch_size: int) -> DenoisingAutoencoder:
+    """Refuse what :func:`train_daes` cannot batch or ``train_dae`` would refuse; the first DAE."""
+    check_training(daes[0], x, epochs, batch_size, batched=True)
+    if any(d.decoder_weight is not None for d in daes):
+        raise ValueError("train_daes batches tied autoencoders only; train untied ones with train_dae")
+    if len({(d.corruption, d.level, d.inputs, tuple(d.weight.shape)) for d in daes}) != 1:
+        raise ValueError("train_daes needs DAEs of one shape, corruption and input kind")
+    return daes[0]
+
+
+def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators: Sequence[torch.Generator],
                *, epochs: int = 10, lr: float = 0.1, batch_size: int = 20,
                momentum: float = 0.0) -> list[list[dict[str, Any]]]:
     """Train S tied DAEs of one shape as one batched model; member s as ``train_dae`` would alone.
@@ -291,19 +315,19 @@ def train_daes(daes: Sequence["DenoisingAutoencoder"], x: torch.Tensor, generato
     Raises:
         ValueError: for untied or differently configured DAEs, or a bad setting or input shape.
     """
-    first = daes[0]
-    check_training(first, x, epochs, batch_size, batched=True)
-    if any(d.decoder_weight is not None for d in daes):
-        raise ValueError("train_daes batches tied autoencoders only; train untied ones with train_dae")
-    if len({(d.corruption, d.level, d.inputs, tuple(d.weight.shape)) for d in daes}) != 1:
-        raise ValueError("train_daes needs DAEs of one shape, corruption and input kind")
+    first = _check_daes(daes, x, epochs, batch_size)
     params = [nn.Parameter(torch.stack([p.detach() for p in ps])) for ps in
               zip(*[(d.weight, d.hidden_bias, d.visible_bias) for d in daes])]  # w (S, h, d), hb, vb
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
     history: list[list[dict[str, Any]]] = [[] for _ in daes]
+
+    def losses(idx: torch.Tensor) -> torch.Tensor:
+        clean = _member_rows(x, idx)
+        return _dae_losses(*params, clean, _corrupt_each(clean, first, generators), first.inputs)
+
     for epoch in range(1, epochs + 1):
-        losses = _dae_epoch(params, opt, first, x, batch_size, generators)
-        for s, loss in enumerate(losses.tolist()):
+        means = batched_epoch(opt, x.shape[-2], batch_size, generators, losses, x.device)
+        for s, loss in enumerate(means.tolist()):
             history[s].append({"epoch": epoch, "loss": loss})
     with torch.no_grad():
         for d, *ps in zip(daes, *params):
@@ -312,25 +336,9 @@ def train_daes(daes: Sequence["DenoisingAutoencoder"], x: torch.Tensor, generato
     return history
 
 
-def _dae_epoch(params: list[nn.Parameter], opt: torch.optim.Optimizer, dae: "DenoisingAutoencoder",
-               x: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """One epoch of batched DAE training (the loop of :func:`neuralsmith.train.train_epoch`);
-    returns each member's mean loss (S,), summed in float64."""
-    n = x.shape[-2]
-    order = member_orders(n, generators).to(x.device)  # (S, n)
-    total = torch.zeros(len(generators), dtype=torch.float64)
-    for i in range(0, n, batch_size):
-        clean = _member_rows(x, order[:, i:i + batch_size])
-        losses = _dae_losses(*params, clean, _corrupt_each(clean, dae, generators), dae.inputs)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        opt.step()
-        total += losses.detach().cpu().double() * clean.shape[1]
-    return total / n
-
-
-def pretrain_sdas(sdas: Sequence["StackedDAE"], x: torch.Tensor, generators: Sequence[torch.Generator], *,
-                  epochs: int = 10, lr: float = 0.1, batch_size: int = 20) -> list[list[list[dict[str, Any]]]]:
+def pretrain_sdas(sdas: Sequence[StackedDAE], x: torch.Tensor, generators: Sequence[torch.Generator],
+                  *, epochs: int = 10, lr: float = 0.1,
+                  batch_size: int = 20) -> list[list[list[dict[str, Any]]]]:
     """Greedy layer-wise training of S stacked DAEs at once, each as ``greedy_pretrain_sda``.
 
     Returns:
@@ -368,7 +376,7 @@ class _RBMStack:
     :math:`\Delta \leftarrow \mu\Delta + \epsilon g`.
     """
 
-    def __init__(self, rbms: Sequence[Any], momentum: float):
+    def __init__(self, rbms: Sequence[RBM], momentum: float):
         self.w = torch.stack([r.weight.detach() for r in rbms])
         self.b = torch.stack([r.visible_bias.detach() for r in rbms])
         self.c = torch.stack([r.hidden_bias.detach() for r in rbms])
@@ -422,23 +430,21 @@ class _RBMStack:
         else:
             param.add_(self.velocity[i].mul_(self.momentum).add_(grad, alpha=lr))
 
-    def write_back(self, rbms: Sequence[Any]) -> None:
+    def write_back(self, rbms: Sequence[RBM]) -> None:
         for s, r in enumerate(rbms):
             r.weight.copy_(self.w[s]), r.visible_bias.copy_(self.b[s]), r.hidden_bias.copy_(self.c[s])
 
 
-def _check_rbms(rbms: Sequence[Any], **settings: Any) -> None:
+def _check_rbms(rbms: Sequence[RBM], **settings: Any) -> None:
     """Refuse RBMs :func:`train_rbms` cannot batch, or settings ``rbm.train`` would refuse
     (checked by the same :class:`neuralsmith.rbm.Settings`)."""
-    from neuralsmith.rbm import Settings
-
     if any(r.visible_units.name != "bernoulli" or r.hidden_units.name != "bernoulli" for r in rbms):
         raise ValueError("train_rbms batches Bernoulli-Bernoulli RBMs; train others with rbm.train")
     Settings(method="cd", **settings)
 
 
 @torch.no_grad()
-def train_rbms(rbms: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+def train_rbms(rbms: Sequence[RBM], x: torch.Tensor, generators: Sequence[torch.Generator], *,
                epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
                momentum: float = 0.5, weight_decay: float = 1e-4, schedule: str = "constant") -> None:
     """Train S Bernoulli RBMs of one shape by CD-k as one batched model.
@@ -464,7 +470,7 @@ def train_rbms(rbms: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.
     stack.write_back(rbms)
 
 
-def pretrain_dbns(dbns: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+def pretrain_dbns(dbns: Sequence[DBN], x: torch.Tensor, generators: Sequence[torch.Generator], *,
                   epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
                   momentum: float = 0.5, weight_decay: float = 1e-4, sampled: bool = False) -> None:
     """Greedy CD-k training of S DBNs at once, each as :func:`neuralsmith.stack.greedy_pretrain_dbn`.
