@@ -94,3 +94,32 @@ def test_batched_dbn_pretraining_equals_each_alone(k):
 def test_batched_rbms_need_bernoulli_units():
     with pytest.raises(ValueError, match="Bernoulli"):
         train_rbms([RBM(4, 2, visible="gaussian")], torch.rand(5, 4), gens(0, 1))
+
+
+def test_batched_training_refuses_what_the_single_code_refuses():
+    x = torch.rand(10, 4)
+    with pytest.raises(ValueError, match="momentum"):
+        train_rbms([RBM(4, 2)], x, gens(0, 1), momentum=1.0)
+    with pytest.raises(ValueError, match="schedule"):
+        finetune_ensemble(EnsembleMLP.from_models([member(0)]), data.load("digits"), gens(0, 1),
+                          schedule="steps", progress=False)
+    from neuralsmith.autoencoder import DenoisingAutoencoder
+    from neuralsmith.ensemble import train_daes
+
+    with pytest.raises(ValueError, match="corruption"):
+        train_daes([DenoisingAutoencoder(4, 2, level=0.1), DenoisingAutoencoder(4, 2, level=0.2)],
+                   x, gens(0, 2))
+    with pytest.raises(ValueError, match=r"shape \(n, 4\) or \(models, n, 4\)"):
+        train_daes([DenoisingAutoencoder(4, 2)], torch.rand(10, 5), gens(0, 1))
+
+
+def test_pretrain_sdas_returns_each_members_layer_histories():
+    x = data.load("digits").x_train[:60]
+    sdas = [StackedDAE([64, 8, 4], generator=g) for g in gens(0, 2)]
+    histories = pretrain_sdas(sdas, x, gens(10, 2), epochs=3, batch_size=20)
+    assert len(histories) == 2 and all(len(h) == 2 and len(h[0]) == 3 for h in histories)
+
+
+def test_to_models_keeps_the_dtype():
+    ens = EnsembleMLP.from_models([member(0).double()])
+    assert ens.to_models()[0][0].weight.dtype == torch.float64

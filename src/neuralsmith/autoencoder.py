@@ -59,6 +59,38 @@ def corrupt(x: torch.Tensor, kind: str, level: float, *,
     return torch.where(hit, coin, x)
 
 
+def reconstruction_loss(z: torch.Tensor, x: torch.Tensor, inputs: str) -> torch.Tensor:
+    r"""The denoising criterion of decoder pre-activations ``z`` against the clean ``x``.
+
+    Summed over inputs (the last dimension), averaged over examples (the one before):
+    :math:`-\sum_i x_i \log \sigma(z_i) + (1 - x_i) \log(1 - \sigma(z_i))` for ``binary``
+    inputs, :math:`\frac12 \sum_i (z_i - x_i)^2` for ``real`` ones (Vincent et al. 2010,
+    section 4.1). Shapes (batch, n_in) give a scalar; (S, batch, n_in) one loss per model.
+    """
+    if inputs == "binary":
+        per_input = F.binary_cross_entropy_with_logits(z, x, reduction="none")
+    else:
+        per_input = 0.5 * (z - x) ** 2
+    return per_input.sum(dim=-1).mean(dim=-1)
+
+
+def check_training(dae: "DenoisingAutoencoder", x: torch.Tensor, epochs: int, batch_size: int,
+                   batched: bool = False) -> None:
+    """Refuse non-positive ``epochs`` or ``batch_size``, or inputs that do not fit ``dae``.
+
+    ``x`` is (n, n_in); with ``batched`` it may also be (S, n, n_in), one data set per model.
+
+    Raises:
+        ValueError: naming the setting or the shape that is wrong.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1; got {epochs}, {batch_size}")
+    n_in = dae.weight.shape[1]
+    if x.ndim not in ((2, 3) if batched else (2,)) or x.shape[-1] != n_in:
+        shape = "(n, {0}) or (models, n, {0})" if batched else "(n, {0})"
+        raise ValueError(f"x must have shape {shape.format(n_in)}; got {tuple(x.shape)}")
+
+
 class DenoisingAutoencoder(nn.Module):
     """One DAE layer with sigmoid hidden units.
 
@@ -107,11 +139,7 @@ class DenoisingAutoencoder(nn.Module):
     def loss(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reconstruction loss of clean ``x`` from its corruption, summed over inputs, batch mean."""
         z = self.decode_logits(self.encode(corrupt(x, self.corruption, self.level, generator=generator)))
-        if self.inputs == "binary":
-            per_input = F.binary_cross_entropy_with_logits(z, x, reduction="none")
-        else:
-            per_input = 0.5 * (z - x) ** 2
-        return per_input.sum(dim=1).mean()
+        return reconstruction_loss(z, x, self.inputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder: the representation the next layer is trained on."""
@@ -128,10 +156,7 @@ def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, l
     Raises:
         ValueError: for non-positive epochs or batch size, or inputs of the wrong width.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1; got {epochs}, {batch_size}")
-    if x.ndim != 2 or x.shape[1] != dae.weight.shape[1]:
-        raise ValueError(f"x must have shape (n, {dae.weight.shape[1]}); got {tuple(x.shape)}")
+    check_training(dae, x, epochs, batch_size)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     opt = torch.optim.SGD(dae.parameters(), lr=lr, momentum=momentum)
     history = []

@@ -1,10 +1,20 @@
-"""Many seeds of one MLP trained as one batched model.
+"""Many seeds of one model trained as one batched model, computing what each would alone.
 
-S networks of one architecture keep their weights stacked, ``(S, out, in)`` per layer, and run
-as batched GEMMs (``torch.baddbmm``): one call feeds all S. Each member has its own
-initialization, its own data order (its own ``torch.Generator``) and its own loss; the summed
-loss gives every member exactly the gradient it would get alone, and SGD with momentum acts
-element-wise, so each member ends as it would have trained alone (to float tolerance).
+S networks of one architecture keep their parameters stacked along a leading member axis and
+run as batched GEMMs (``torch.baddbmm``): one call feeds all S. Each member has its own
+initialization, its own data order and random draws (its own ``torch.Generator``, consumed in
+the order the single-model code consumes it) and its own loss; the summed loss gives every
+member exactly the gradient it would get alone, and the updates act element-wise, so each
+member ends where the single-model function ends with the same settings and generator:
+
+* :func:`finetune_ensemble` as :func:`neuralsmith.train.finetune` (SGD + momentum);
+* :func:`train_daes` / :func:`pretrain_sdas` as :func:`neuralsmith.autoencoder.train_dae` /
+  :func:`neuralsmith.stack.greedy_pretrain_sda`;
+* :func:`train_rbms` / :func:`pretrain_dbns` as :func:`neuralsmith.rbm.train` (CD-k) /
+  :func:`neuralsmith.stack.greedy_pretrain_dbn`.
+
+``tests/test_ensemble_parity.py`` checks each pair in float64, update for update, to 1e-10
+(only the order of the sums inside a batched GEMM differs).
 
 Example:
     >>> import torch
@@ -25,10 +35,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
+    reconstruction_loss
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
+from neuralsmith.rbm import RBM, Settings
 from neuralsmith.rbm.units import bernoulli_from_words
-from neuralsmith.stack import ACTIVATIONS
+from neuralsmith.stack import ACTIVATIONS, DBN, StackedDAE, greedy_pretrain
+from neuralsmith.train import FinetuneConfig, lr_at
 
 _FUNCTIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 
@@ -80,12 +94,12 @@ class EnsembleMLP(nn.Module):
         return cls(weights, biases, names[0])
 
     def to_models(self) -> list[nn.Sequential]:
-        """Unstack into S plain ``nn.Sequential`` MLPs."""
+        """Unstack into S plain ``nn.Sequential`` MLPs on the CPU, in the ensemble's dtype."""
         models = []
         for s in range(self.n_members):
             modules: list[nn.Module] = []
             for w, b in zip(self.weights, self.biases):
-                linear = nn.Linear(w.shape[1], w.shape[2])
+                linear = nn.utils.skip_init(nn.Linear, w.shape[1], w.shape[2], dtype=w.dtype)
                 with torch.no_grad():
                     linear.weight.copy_(w[s].t())
                     linear.bias.copy_(b[s, 0])
@@ -115,78 +129,122 @@ def member_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(ens: EnsembleMLP, x: torch.Tensor, y: torch.Tensor,
              batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member mean loss and error rate (percent) on ``(x, y)``; tensors of shape (S,)."""
+    """Per-member mean loss and error rate (percent) on ``(x, y)``; float64 tensors of shape (S,).
+
+    Sums batch by batch in float64, as :func:`neuralsmith.train.evaluate` sums in Python floats.
+    """
     S = ens.n_members
     if x.shape[0] == 0:
         return torch.full((S,), math.nan), torch.full((S,), math.nan)
-    loss, err = torch.zeros(S), torch.zeros(S)
+    loss, err = torch.zeros(S, dtype=torch.float64), torch.zeros(S, dtype=torch.float64)
     for i in range(0, x.shape[0], batch_size):
         logits = ens(x[i:i + batch_size])  # (S, b, C)
         yb = y[i:i + batch_size].expand(S, -1)
-        loss += member_losses(logits, yb).cpu() * yb.shape[1]
-        err += (logits.argmax(dim=2) != yb).sum(dim=1).cpu().float()
+        loss += member_losses(logits, yb).cpu().double() * yb.shape[1]
+        err += (logits.argmax(dim=2) != yb).sum(dim=1).cpu().double()
     return loss / x.shape[0], 100.0 * err / x.shape[0]
+
+
+def member_orders(n: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Each member's data order for one epoch, ``randperm(n, generators[s])`` stacked: (S, n).
+
+    The same draw :func:`neuralsmith.train.train_epoch` (and ``rbm.train``) makes from its
+    generator at the start of an epoch, on the generator's device.
+    """
+    return torch.stack([torch.randperm(n, generator=g, device=g.device) for g in generators])
+
+
+def batched_epoch(optimizer: torch.optim.Optimizer, n: int, batch_size: int,
+                  generators: Sequence[torch.Generator], losses: Callable[[torch.Tensor], torch.Tensor],
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """One epoch of S members, the loop of :func:`neuralsmith.train.train_epoch` for each.
+
+    Member s visits its ``n`` rows in the order ``randperm(n, generators[s])``; ``losses(idx)``
+    maps row indices (S, b) to each member's mean batch loss (S,), whose sum gives every member
+    the gradient of its own loss.
+
+    Returns:
+        Per-member mean training loss, shape (S,), summed in float64.
+    """
+    order = member_orders(n, generators).to(device)  # (S, n)
+    total = torch.zeros(len(generators), dtype=torch.float64)
+    for i in range(0, n, batch_size):
+        idx = order[:, i:i + batch_size]  # (S, b)
+        value = losses(idx)
+        optimizer.zero_grad(set_to_none=True)
+        value.sum().backward()
+        optimizer.step()
+        total += value.detach().cpu().double() * idx.shape[1]
+    return total / n
 
 
 def train_epoch(ens: EnsembleMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                 y: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """One epoch, member s visiting ``x`` in the order ``randperm(n, generators[s])``.
+    """One supervised epoch of every member (:func:`batched_epoch`); mean losses (S,)."""
+    return batched_epoch(optimizer, x.shape[0], batch_size, generators,
+                         lambda idx: member_losses(ens(x[idx]), y[idx]), x.device)
 
-    Returns:
-        Per-member mean training loss, shape (S,).
-    """
-    n = x.shape[0]
-    order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(x.device)  # (S, n)
-    total = torch.zeros(len(generators))
-    for i in range(0, n, batch_size):
-        idx = order[:, i:i + batch_size]  # (S, b)
-        losses = member_losses(ens(x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()  # each member's gradient is its own loss's gradient
-        optimizer.step()
-        total += losses.detach().cpu() * idx.shape[1]
-    return total / n
+
+def _epoch_record(ens: EnsembleMLP, epoch: int, rate: float,
+                  splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, Any]:
+    """The record :func:`neuralsmith.train.finetune` keeps for an epoch, as lists over members."""
+    rec: dict[str, Any] = {"epoch": epoch, "lr": rate}
+    for split, (x, y) in splits.items():
+        loss, err = evaluate(ens, x, y)
+        rec[f"{split}_loss"], rec[f"{split}_error"] = loss.tolist(), err.tolist()
+    return rec
 
 
 def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torch.Generator], *,
                       epochs: int = 30, lr: float = 0.1, momentum: float = 0.9,
-                      batch_size: int = 32, weight_decay: float = 0.0,
+                      batch_size: int = 32, weight_decay: float = 0.0, schedule: str = "constant",
                       progress: bool = True,
                       on_epoch: Callable[[EnsembleMLP], Any] | None = None) -> list[dict[str, Any]]:
     """Train every member with SGD + momentum, as :func:`neuralsmith.train.finetune` would alone.
 
-    ``on_epoch(ens)`` is called after each epoch (e.g. to snapshot outputs in function space).
+    The same update :math:`v \\leftarrow \\mu v - \\epsilon_t (\\nabla L + \\lambda\\theta)`,
+    :math:`\\theta \\leftarrow \\theta + v`, with :math:`\\epsilon_t` from ``schedule``
+    (:func:`neuralsmith.train.lr_at`), and the same data order per member. Unlike ``finetune``
+    it keeps the last weights (the history tells the best-validation epoch) and does not stop
+    a member whose loss diverges. ``on_epoch(ens)`` is called after each epoch.
 
     Returns:
-        Per-epoch records whose values are lists over members (train/valid/test loss, error).
+        Per-epoch records (``epoch``, ``lr``, then loss and error per split, each a list over members).
 
     Raises:
-        ValueError: if the number of generators differs from the number of members.
+        ValueError: for a generator count that differs from the number of members, or a
+            setting :func:`neuralsmith.train.finetune` refuses.
     """
     if len(generators) != ens.n_members:
         raise ValueError(f"need one generator per member ({ens.n_members}); got {len(generators)}")
+    FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
+                   weight_decay=weight_decay, schedule=schedule)  # refuses what finetune refuses
     device = ens.weights[0].device
     opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     splits = {s: (getattr(data, f"x_{s}").to(device), getattr(data, f"y_{s}").to(device))
               for s in ("train", "valid", "test")}
     history, t0 = [], time.perf_counter()
     with progress_bar(f"{ens.n_members} seeds", epochs, enabled=progress) as bar:
-        for epoch in range(1, epochs + 1):
-            losses = train_epoch(ens, opt, *splits["train"], batch_size, generators)
-            rec: dict[str, Any] = {"epoch": epoch, "train_loss": losses.tolist()}
-            for split, (x, y) in splits.items():
-                loss, err = evaluate(ens, x, y)
-                rec[f"{split}_loss"], rec[f"{split}_error"] = loss.tolist(), err.tolist()
-            rec["seconds"] = time.perf_counter() - t0
-            history.append(rec)
+        for epoch in range(epochs):
+            rate = lr_at(epoch, epochs, lr, schedule)
+            for group in opt.param_groups:
+                group["lr"] = rate
+            train_epoch(ens, opt, *splits["train"], batch_size, generators)
+            history.append({**_epoch_record(ens, epoch + 1, rate, splits),
+                            "seconds": time.perf_counter() - t0})
             if on_epoch is not None:
                 with torch.no_grad():
                     on_epoch(ens)
-            bar.advance({"mean_test_error": float(sum(rec["test_error"]) / ens.n_members)})
+            bar.advance({"mean_test_error": float(sum(history[-1]["test_error"]) / ens.n_members)})
     return history
 
 
-# --- denoising autoencoders, many seeds at once ------------------------------------------------
+# --- greedy stacks of many seeds ------------------------------------------------------------------
+
+def _member(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Member s's rows of shared inputs (n, d) or per-member inputs (S, n, d)."""
+    return x if x.ndim == 2 else x[s]
+
 
 def _member_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Rows ``idx`` (S, b) of shared inputs (n, d) or per-member inputs (S, n, d) -> (S, b, d)."""
@@ -195,70 +253,104 @@ def _member_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
 
 
+def _greedy_members(layers: Sequence[Sequence[nn.Module]], x: torch.Tensor,
+                    train_layer: Callable[[int, nn.ModuleList, torch.Tensor], Any],
+                    represent: Callable[[nn.Module, torch.Tensor, int], torch.Tensor]) -> list[Any]:
+    """:func:`neuralsmith.stack.greedy_pretrain` on S stacks at once: layer l of every member
+    trains together, then each member's codes ``represent(layer, inputs_s, s)`` feed layer l + 1
+    as per-member inputs (S, n, h)."""
+
+    def represent_all(members: nn.ModuleList, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([represent(m, _member(inputs, s), s) for s, m in enumerate(members)])
+
+    by_layer = [nn.ModuleList(members) for members in zip(*layers)]
+    return greedy_pretrain(by_layer, x, train_layer, represent_all)
+
+
+# --- denoising autoencoders, many seeds at once ------------------------------------------------
+
 def _dae_losses(w: torch.Tensor, hb: torch.Tensor, vb: torch.Tensor, clean: torch.Tensor,
-                noisy: torch.Tensor, binary: bool) -> torch.Tensor:
-    """Per-member denoising loss of tied DAEs: w (S, h, d), clean/noisy (S, b, d) -> (S,)."""
+                noisy: torch.Tensor, inputs: str) -> torch.Tensor:
+    """Per-member denoising loss of tied DAEs: w (S, h, d), clean/noisy (S, b, d) -> (S,).
+
+    The batched form of :meth:`neuralsmith.autoencoder.DenoisingAutoencoder.loss`:
+    :math:`h = \\mathrm{sigm}(\\tilde x W^\\top + b)`, :math:`z = h W + c`, then the shared
+    :func:`neuralsmith.autoencoder.reconstruction_loss`.
+    """
     h = torch.sigmoid(torch.baddbmm(hb.unsqueeze(1), noisy, w.transpose(1, 2)))  # (S, b, h)
     z = torch.baddbmm(vb.unsqueeze(1), h, w)  # (S, b, d)
-    if binary:
-        per_input = F.binary_cross_entropy_with_logits(z, clean, reduction="none")
-    else:
-        per_input = 0.5 * (z - clean) ** 2
-    return per_input.sum(dim=2).mean(dim=1)
+    return reconstruction_loss(z, clean, inputs)
 
 
-def train_daes(daes: Sequence["DenoisingAutoencoder"], x: torch.Tensor, generators: Sequence[torch.Generator],
-               *, epochs: int = 10, lr: float = 0.1, batch_size: int = 20) -> list[list[dict[str, Any]]]:
-    """Train S tied DAEs of one shape as one batched model; member s as ``train_dae`` would alone.
+def _corrupt_each(clean: torch.Tensor, dae: DenoisingAutoencoder,
+                  generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Member s's batch corrupted with ``generators[s]``, the draw ``dae.loss`` makes alone."""
+    return torch.stack([corrupt(clean[s], dae.corruption, dae.level, generator=g)
+                        for s, g in enumerate(generators)])
 
-    Member s draws its data order and its corruption from ``generators[s]`` in the same order
-    as :func:`neuralsmith.autoencoder.train_dae` (momentum 0), so it ends with the same weights.
-    ``x`` is shared (n, d) or per member (S, n, d).
 
-    Returns:
-        Per member, the per-epoch history (``loss``).
-    """
-    from neuralsmith.autoencoder import corrupt
-
+def _check_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, epochs: int,
+                batch_size: int) -> DenoisingAutoencoder:
+    """Refuse what :func:`train_daes` cannot batch or ``train_dae`` would refuse; the first DAE."""
+    check_training(daes[0], x, epochs, batch_size, batched=True)
     if any(d.decoder_weight is not None for d in daes):
         raise ValueError("train_daes batches tied autoencoders only; train untied ones with train_dae")
-    first = daes[0]
-    w = nn.Parameter(torch.stack([d.weight.detach() for d in daes]))  # (S, h, d)
-    hb = nn.Parameter(torch.stack([d.hidden_bias.detach() for d in daes]))
-    vb = nn.Parameter(torch.stack([d.visible_bias.detach() for d in daes]))
-    opt = torch.optim.SGD([w, hb, vb], lr=lr)
-    n, S = x.shape[-2], len(daes)
+    if len({(d.corruption, d.level, d.inputs, tuple(d.weight.shape)) for d in daes}) != 1:
+        raise ValueError("train_daes needs DAEs of one shape, corruption and input kind")
+    return daes[0]
+
+
+def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators: Sequence[torch.Generator],
+               *, epochs: int = 10, lr: float = 0.1, batch_size: int = 20,
+               momentum: float = 0.0) -> list[list[dict[str, Any]]]:
+    """Train S tied DAEs of one shape as one batched model; member s as ``train_dae`` would alone.
+
+    Member s draws its data order and its corruption from ``generators[s]`` in the order
+    :func:`neuralsmith.autoencoder.train_dae` does, with the same SGD (``momentum``), so it
+    ends with the same weights. ``x`` is shared (n, d) or per member (S, n, d).
+
+    Returns:
+        Per member, the per-epoch history (``epoch``, ``loss``), as ``train_dae`` returns it.
+
+    Raises:
+        ValueError: for untied or differently configured DAEs, or a bad setting or input shape.
+    """
+    first = _check_daes(daes, x, epochs, batch_size)
+    params = [nn.Parameter(torch.stack([p.detach() for p in ps])) for ps in
+              zip(*[(d.weight, d.hidden_bias, d.visible_bias) for d in daes])]  # w (S, h, d), hb, vb
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
     history: list[list[dict[str, Any]]] = [[] for _ in daes]
+
+    def losses(idx: torch.Tensor) -> torch.Tensor:
+        clean = _member_rows(x, idx)
+        return _dae_losses(*params, clean, _corrupt_each(clean, first, generators), first.inputs)
+
     for epoch in range(1, epochs + 1):
-        order = torch.stack([torch.randperm(n, generator=g) for g in generators])  # (S, n)
-        total = torch.zeros(S)
-        for i in range(0, n, batch_size):
-            clean = _member_rows(x, order[:, i:i + batch_size])
-            noisy = torch.stack([corrupt(clean[s], first.corruption, first.level, generator=g)
-                                 for s, g in enumerate(generators)])
-            losses = _dae_losses(w, hb, vb, clean, noisy, first.inputs == "binary")
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            opt.step()
-            total += losses.detach() * clean.shape[1]
-        for s in range(S):
-            history[s].append({"epoch": epoch, "loss": float(total[s] / n)})
+        means = batched_epoch(opt, x.shape[-2], batch_size, generators, losses, x.device)
+        for s, loss in enumerate(means.tolist()):
+            history[s].append({"epoch": epoch, "loss": loss})
     with torch.no_grad():
-        for s, d in enumerate(daes):
-            d.weight.copy_(w[s]), d.hidden_bias.copy_(hb[s]), d.visible_bias.copy_(vb[s])
+        for d, *ps in zip(daes, *params):
+            for p, q in zip((d.weight, d.hidden_bias, d.visible_bias), ps):
+                p.copy_(q)
     return history
 
 
-def pretrain_sdas(sdas: Sequence["StackedDAE"], x: torch.Tensor, generators: Sequence[torch.Generator], *,
-                  epochs: int = 10, lr: float = 0.1, batch_size: int = 20) -> None:
-    """Greedy layer-wise training of S stacked DAEs at once (as ``greedy_pretrain_sda`` each)."""
-    inputs = x
-    for l in range(len(sdas[0].layers)):
-        layer = [sda.layers[l] for sda in sdas]
-        train_daes(layer, inputs, generators, epochs=epochs, lr=lr, batch_size=batch_size)
-        with torch.no_grad():
-            codes = [d.encode(inputs if inputs.ndim == 2 else inputs[s]) for s, d in enumerate(layer)]
-        inputs = torch.stack(codes)  # (S, n, h)
+def pretrain_sdas(sdas: Sequence[StackedDAE], x: torch.Tensor, generators: Sequence[torch.Generator],
+                  *, epochs: int = 10, lr: float = 0.1,
+                  batch_size: int = 20) -> list[list[list[dict[str, Any]]]]:
+    """Greedy layer-wise training of S stacked DAEs at once, each as ``greedy_pretrain_sda``.
+
+    Returns:
+        Per member, one history per layer (as :func:`neuralsmith.stack.greedy_pretrain_sda`).
+    """
+
+    def train_layer(l: int, layer: nn.ModuleList, inputs: torch.Tensor) -> list[list[dict[str, Any]]]:
+        return train_daes(layer, inputs, generators, epochs=epochs, lr=lr, batch_size=batch_size)
+
+    per_layer = _greedy_members([sda.layers for sda in sdas], x, train_layer,
+                                lambda dae, v, s: dae.encode(v))
+    return [list(h) for h in zip(*per_layer)]
 
 
 # --- RBMs (Bernoulli-Bernoulli, CD-k), many seeds at once ---------------------------------------
@@ -274,77 +366,128 @@ def _bernoulli_each(p: torch.Tensor, generators: Sequence[torch.Generator]) -> t
 
 
 class _RBMStack:
-    """Stacked parameters and momentum buffers of S RBMs: w (S, h, v), b (S, v), c (S, h)."""
+    r"""Stacked parameters of S RBMs, w (S, h, v), b (S, v), c (S, h), updated as ``rbm.train``'s
+    CD updates one.
 
-    def __init__(self, rbms: Sequence[Any]):
+    The same form of the update as :mod:`neuralsmith.rbm.learning` (see its docstring): with
+    momentum the weights take the heavy-ball form
+    :math:`W_{t+1} = (1 + \mu - \epsilon\lambda) W_t - \mu W_{t-1} + \epsilon G_t`, formed in
+    the buffer that held :math:`W_{t-1}`; the biases keep a velocity,
+    :math:`\Delta \leftarrow \mu\Delta + \epsilon g`.
+    """
+
+    def __init__(self, rbms: Sequence[RBM], momentum: float):
         self.w = torch.stack([r.weight.detach() for r in rbms])
         self.b = torch.stack([r.visible_bias.detach() for r in rbms])
         self.c = torch.stack([r.hidden_bias.detach() for r in rbms])
-        self.vel = [torch.zeros_like(t) for t in (self.w, self.b, self.c)]
+        self.momentum = momentum
+        self.previous = self.w.clone() if momentum > 0 else None  # W_{t-1} = W_0: no velocity yet
+        self.velocity = [torch.zeros_like(self.b), torch.zeros_like(self.c)] if momentum > 0 else None
 
-    def cd_step(self, v0: torch.Tensor, k: int, lr: float, momentum: float, weight_decay: float,
-                generators: Sequence[torch.Generator]) -> None:
-        """One CD-k update of every member from its batch ``v0`` (S, batch, v) (Hinton 2002)."""
-        ph0 = torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), v0, self.w.transpose(1, 2)))  # (S, B, h)
-        h = _bernoulli_each(ph0, generators)
+    def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
+        """:math:`E[h \\mid v] = \\sigma(c + v W^\\top)` of each member's rows v (S, B, v)."""
+        return torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), v, self.w.transpose(1, 2)))
+
+    def negative_phase(self, p0: torch.Tensor, k: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """k Gibbs half-sweeps h -> v from :math:`h \\sim p_0`, k - 1 v -> h between; the last v."""
+        h = _bernoulli_each(p0, generators)
         for i in range(k):
-            vk = _bernoulli_each(torch.sigmoid(torch.baddbmm(self.b.unsqueeze(1), h, self.w)), generators)
-            phk = torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), vk, self.w.transpose(1, 2)))
-            if i + 1 < k:
-                h = _bernoulli_each(phk, generators)
-        a = lr / v0.shape[1]
-        vw, vb, vc = self.vel
-        vw.baddbmm_(ph0.transpose(1, 2), v0, beta=momentum, alpha=a)  # <h v^T>_data
-        vw.baddbmm_(phk.transpose(1, 2), vk, alpha=-a)  # - <h v^T>_model
-        vw.add_(self.w, alpha=-lr * weight_decay)
-        self.w.add_(vw)
-        self.b.add_(vb.mul_(momentum).add_(v0.mean(1) - vk.mean(1), alpha=lr))
-        self.c.add_(vc.mul_(momentum).add_(ph0.mean(1) - phk.mean(1), alpha=lr))
+            if i:
+                h = _bernoulli_each(self.hidden_probs(v), generators)
+            v = _bernoulli_each(torch.sigmoid(torch.baddbmm(self.b.unsqueeze(1), h, self.w)), generators)
+        return v
 
-    def write_back(self, rbms: Sequence[Any]) -> None:
+    def cd_step(self, v0: torch.Tensor, k: int, lr: float, weight_decay: float,
+                generators: Sequence[torch.Generator]) -> None:
+        """One CD-k update of every member from its batch ``v0`` (S, m, v) (Hinton 2002).
+
+        As in ``rbm.train``, the data and the (negated) model rows are stacked, so the weight
+        statistic :math:`\\langle h v^\\top\\rangle_{data} - \\langle h v^\\top\\rangle_{model}`
+        is one GEMM per member; the bias statistics are the model rows' sum times -1/m plus
+        the data rows' sum times 1/m.
+        """
+        a = 1.0 / v0.shape[1]
+        p0 = self.hidden_probs(v0)
+        vk = self.negative_phase(p0, k, generators)
+        pk = self.hidden_probs(vk)
+        self._update_weight(torch.cat([p0, pk], 1), torch.cat([v0, vk.neg()], 1), lr * a, lr * weight_decay)
+        self._apply(0, self.b, -a * vk.sum(1) + a * v0.sum(1), lr)
+        self._apply(1, self.c, -a * pk.sum(1) + a * p0.sum(1), lr)
+
+    def _update_weight(self, p: torch.Tensor, t: torch.Tensor, alpha: float, decay: float) -> None:
+        """:math:`W \\leftarrow (1 - \\epsilon\\lambda) W + \\alpha P^\\top T`, or its heavy-ball form."""
+        if self.previous is None:
+            self.w.baddbmm_(p.transpose(1, 2), t, beta=1.0 - decay, alpha=alpha)
+            return
+        new = self.previous.baddbmm_(p.transpose(1, 2), t, beta=-self.momentum, alpha=alpha)
+        new.add_(self.w, alpha=1.0 + self.momentum - decay)
+        self.previous, self.w = self.w, new  # swap buffers: W_t becomes W_{t-1}
+
+    def _apply(self, i: int, param: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
+        """Gradient ascent on one bias, with momentum when there is a velocity."""
+        if self.velocity is None:
+            param.add_(grad, alpha=lr)
+        else:
+            param.add_(self.velocity[i].mul_(self.momentum).add_(grad, alpha=lr))
+
+    def write_back(self, rbms: Sequence[RBM]) -> None:
         for s, r in enumerate(rbms):
             r.weight.copy_(self.w[s]), r.visible_bias.copy_(self.b[s]), r.hidden_bias.copy_(self.c[s])
 
 
+def _check_rbms(rbms: Sequence[RBM], **settings: Any) -> None:
+    """Refuse RBMs :func:`train_rbms` cannot batch, or settings ``rbm.train`` would refuse
+    (checked by the same :class:`neuralsmith.rbm.Settings`)."""
+    if any(r.visible_units.name != "bernoulli" or r.hidden_units.name != "bernoulli" for r in rbms):
+        raise ValueError("train_rbms batches Bernoulli-Bernoulli RBMs; train others with rbm.train")
+    Settings(method="cd", **settings)
+
+
 @torch.no_grad()
-def train_rbms(rbms: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+def train_rbms(rbms: Sequence[RBM], x: torch.Tensor, generators: Sequence[torch.Generator], *,
                epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
-               momentum: float = 0.5, weight_decay: float = 1e-4) -> None:
+               momentum: float = 0.5, weight_decay: float = 1e-4, schedule: str = "constant") -> None:
     """Train S Bernoulli RBMs of one shape by CD-k as one batched model.
 
     Member s draws its data order and Gibbs samples from ``generators[s]`` in the order
-    :func:`neuralsmith.rbm.train` (``method="cd"``) does, and applies the same update
-    (momentum, weight decay on the weights), so it ends as it would alone (to float rounding).
-    ``x`` is shared (n, v) or per member (S, n, v).
+    :func:`neuralsmith.rbm.train` (``method="cd"``) does, and applies the same update in the
+    same form (momentum, weight decay on the weights, learning-rate ``schedule``), so it ends
+    as it would alone. ``x`` is shared (n, v) or per member (S, n, v); like ``rbm.train`` it
+    is cast to the RBMs' dtype.
 
     Raises:
-        ValueError: for non-Bernoulli units or a non-positive k.
+        ValueError: for non-Bernoulli units, or a setting ``rbm.train`` refuses.
     """
-    if any(r.visible_units.name != "bernoulli" or r.hidden_units.name != "bernoulli" for r in rbms):
-        raise ValueError("train_rbms batches Bernoulli-Bernoulli RBMs; train others with rbm.train")
-    if k < 1:
-        raise ValueError(f"k must be >= 1 (Gibbs steps per update); got {k}")
-    stack, n = _RBMStack(rbms), x.shape[-2]
-    for _ in range(epochs):
-        order = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in generators])
+    _check_rbms(rbms, epochs=epochs, lr=lr, k=k, batch_size=batch_size, momentum=momentum,
+                weight_decay=weight_decay, schedule=schedule)
+    stack, n = _RBMStack(rbms, momentum), x.shape[-2]
+    x = x.to(stack.w)
+    for epoch in range(epochs):
+        rate = lr_at(epoch, epochs, lr, schedule)
+        order = member_orders(n, generators).to(x.device)
         for i in range(0, n, batch_size):
-            stack.cd_step(_member_rows(x, order[:, i:i + batch_size]), k, lr, momentum, weight_decay, generators)
+            stack.cd_step(_member_rows(x, order[:, i:i + batch_size]), k, rate, weight_decay, generators)
     stack.write_back(rbms)
 
 
-def pretrain_dbns(dbns: Sequence[Any], x: torch.Tensor, generators: Sequence[torch.Generator], *,
+def pretrain_dbns(dbns: Sequence[DBN], x: torch.Tensor, generators: Sequence[torch.Generator], *,
                   epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
-                  momentum: float = 0.5, weight_decay: float = 1e-4) -> None:
-    """Greedy CD-k training of S DBNs at once, as :func:`neuralsmith.stack.greedy_pretrain_dbn` each
-    (mean-field codes passed up)."""
-    inputs = x
-    for l in range(len(dbns[0].rbms)):
-        layer = [dbn.rbms[l] for dbn in dbns]
+                  momentum: float = 0.5, weight_decay: float = 1e-4, sampled: bool = False) -> None:
+    """Greedy CD-k training of S DBNs at once, each as :func:`neuralsmith.stack.greedy_pretrain_dbn`.
+
+    The bottom RBMs' visible biases start from the data (``init_biases_``); layer l + 1 trains
+    on :math:`E[h^l \\mid x]` (mean field), or on a sample of it (``sampled=True``) drawn with
+    the member's generator.
+    """
+
+    def train_layer(l: int, layer: nn.ModuleList, inputs: torch.Tensor) -> None:
         if l == 0:
-            for r in layer:
-                r.init_biases_(x)
+            for s, r in enumerate(layer):
+                r.init_biases_(_member(inputs, s))
         train_rbms(layer, inputs, generators, epochs=epochs, lr=lr, k=k, batch_size=batch_size,
                    momentum=momentum, weight_decay=weight_decay)
-        with torch.no_grad():
-            inputs = torch.stack([r.hidden_probs(inputs if inputs.ndim == 2 else inputs[s])
-                                  for s, r in enumerate(layer)])  # (S, n, h)
+
+    def represent(r: nn.Module, v: torch.Tensor, s: int) -> torch.Tensor:
+        return r.sample_hidden(v, generators[s]) if sampled else r.hidden_probs(v)
+
+    _greedy_members([dbn.rbms for dbn in dbns], x, train_layer, represent)
