@@ -181,3 +181,13 @@ def _route(obj: Any, values: Mapping[str, Any]) -> Any:
         elif f.name in values:
             changes[f.name] = values[f.name]
     return from_dict(type(obj), {**to_dict(obj), **{k: _plain(v) for k, v in changes.items()}})
+
+
+def from_options(cls: type[T], options: Mapping[str, Any], **parsed: Any) -> T:
+    """Build ``cls`` from a command's options: those named like its leaf settings, then ``parsed``.
+
+    A command passes ``locals()``; options that are not settings (``out``, ``json``, ...) are
+    left aside, and ``parsed`` gives the settings whose text the command turned into values.
+    """
+    names = flat_defaults(cls)
+    return from_flat(cls, {**{k: v for k, v in options.items() if k in names}, **parsed})

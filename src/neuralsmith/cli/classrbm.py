@@ -12,7 +12,7 @@ from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOp
     OverwriteOpt, PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, \
     UnsupervisedOpt, emit_mapping, run_mode
 from neuralsmith.experiments import hybrid as experiment
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 Opt = typer.Option
 
@@ -54,12 +54,7 @@ def classrbm_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train a classification RBM (Larochelle et al. 2012); results.json holds test_error (%)."""
-    config = from_flat(experiment.Config, dict(
-        data=data, objective=objective, alpha=alpha, beta=beta, supervised=supervised,
-        unsupervised=unsupervised, hidden=hidden, epochs=epochs, labeled=labeled, lr=lr,
-        schedule=schedule, batch_size=batch_size, k=k, method=method, momentum=momentum,
-        weight_decay=weight_decay, batching=batching, unlabeled_ratio=unlabeled_ratio,
-        validation=validation, patience=patience, seed=seed, device=device))
+    config = from_options(experiment.Config, locals())
     out = out or Path("runs") / f"classrbm-{Path(data).stem}-{objective}-h{hidden}"
     results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
     emit_mapping("classrbm", summary(out, config, results), as_json=json, quiet=quiet)

@@ -41,6 +41,29 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(dumps_json(obj, indent=2) + "\n")
 
 
+def parse_list(text: str, kind: type = str, what: str = "the option") -> tuple:
+    """Comma-separated values of one ``kind``, strictly: no empty parts, ``8.9`` is no int.
+
+    Example:
+        >>> parse_list("0.05, 0.01", float, "--thresholds")
+        (0.05, 0.01)
+    """
+    parts = [t.strip() for t in text.split(",")]
+    try:
+        if not all(parts):
+            raise ValueError
+        return tuple(kind(t) for t in parts)
+    except ValueError:
+        raise ValueError(f"{what} takes comma-separated {kind.__name__} values with no empty parts, "
+                         f"as in {','.join(['2', '4'] if kind is int else ['0.1', '0.2'] if kind is float else ['a', 'b'])}; "
+                         f"got {text!r}") from None
+
+
+def joined(values: tuple, sep: str = ",") -> str:
+    """A tuple default as the text its option takes (``(500, 500)`` -> ``500,500``)."""
+    return sep.join(map(str, values))
+
+
 def run_mode(resume: bool, overwrite: bool) -> str:
     """The run-folder mode (:meth:`neuralsmith.runfolder.RunFolder.open`) that the flags ask for."""
     if resume and overwrite:

@@ -11,7 +11,7 @@ from neuralsmith import nets
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, \
     ResumeOpt, SeedOpt, console, emit_json, emit_rows, run_mode
 from neuralsmith.experiments import diagnose as experiment
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 Opt = typer.Option
 D = flat_defaults(experiment.Config)
@@ -34,9 +34,8 @@ def diagnose_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Measure per-layer gradient norms, activations and saturation of an MLP; say if gradients vanish."""
-    config = from_flat(experiment.Config, dict(
-        arch=nets.parse_hidden(arch), activation=activation, init=init, init_options=tuple(init_opt or ()),
-        data=data, seed=seed, steps=steps, lr=lr, batch_size=batch_size, device=device))
+    config = from_options(experiment.Config, locals(), arch=nets.parse_hidden(arch),
+                          init_options=tuple(init_opt or ()))
     results = experiment.run(config, out, mode=run_mode(resume, overwrite), figure=figure)
     if json:
         emit_json({**results, "init_options": config.options, "run": str(out) if out else None})

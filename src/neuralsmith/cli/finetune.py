@@ -11,7 +11,7 @@ from neuralsmith import nets
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, \
     ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, run_mode
 from neuralsmith.experiments import finetune as experiment
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 Opt = typer.Option
 D = flat_defaults(experiment.Config)
@@ -39,12 +39,8 @@ def finetune_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Fine-tune an MLP (SGD + momentum by default); the same budget whether it was pre-trained or not."""
-    config = from_flat(experiment.Config, dict(
-        pretrained=None if run is None else str(run), arch=None if arch is None else nets.parse_hidden(arch),
-        init=init, activation=activation, data=data, binarize=binarize, epochs=epochs, lr=lr,
-        momentum=momentum, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule,
-        optimizer=optimizer, clip_grad=clip_grad, patience=patience, validation=validation,
-        seed=seed, device=device))
+    config = from_options(experiment.Config, locals(), pretrained=None if run is None else str(run),
+                          arch=None if arch is None else nets.parse_hidden(arch))
     out = out or Path("runs") / f"finetune-{Path(run).name if run else config.init}"
     results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
     summary = {"run": str(out), "start": results["start"], "sizes": "-".join(map(str, results["sizes"])),

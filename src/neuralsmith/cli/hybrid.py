@@ -14,7 +14,7 @@ from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOp
     UnsupervisedOpt, emit_mapping, run_mode
 from neuralsmith.experiments import hybrid as experiment
 from neuralsmith.nets import parse_hidden
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 Opt = typer.Option
 
@@ -49,13 +49,8 @@ def hybrid_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train a deep hybrid model, every layer an expert on the labels (Ororbia et al. 2015)."""
-    config = from_flat(experiment.DeepConfig, dict(
-        kind=model, arch=parse_hidden(arch), data=data, labeled=labeled,
-        objective=objective or experiment.default_objective(labeled), alpha=alpha, beta=beta,
-        unsupervised=unsupervised, epochs=epochs, batching=batching,
-        unlabeled_ratio=unlabeled_ratio, lr=lr, schedule=schedule, batch_size=batch_size, k=k,
-        momentum=momentum, weight_decay=weight_decay, corruption=corruption, top_down=top_down,
-        combine=combine, validation=validation, patience=patience, seed=seed, device=device))
+    config = from_options(experiment.DeepConfig, locals(), kind=model, arch=parse_hidden(arch),
+                          objective=objective or experiment.default_objective(labeled))
     out = out or Path("runs") / f"{model}-{Path(data).stem}-{'-'.join(map(str, config.arch))}"
     results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
     emit_mapping(f"hybrid {model}", summary(out, config, results), as_json=json, quiet=quiet)

@@ -7,37 +7,25 @@ from typing import Annotated
 import typer
 
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, \
-    SeedOpt, console, emit_json, emit_rows, run_mode
+    SeedOpt, console, emit_json, emit_rows, joined, parse_list, run_mode
 from neuralsmith.experiments import linear_depth as experiment
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 D = flat_defaults(experiment.Config)
 Opt = typer.Option
 
 
-def _listed(values: tuple) -> str:
-    """A tuple default as the comma-separated text the option takes."""
-    return ",".join(map(str, values))
-
-
-def _numbers(text: str, kind: type, what: str, example: str) -> tuple:
-    try:
-        return tuple(kind(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated numbers, as in {example}; got {text!r}") from None
-
-
 def linear_depth_cmd(
-    depths: Annotated[str, Opt(help="Weight layers, comma-separated.")] = _listed(D["depths"]),
+    depths: Annotated[str, Opt(help="Weight layers, comma-separated.")] = joined(D["depths"]),
     inits: Annotated[str, Opt(help="The starts: normal (scaled Gaussian), orthogonal, pretrained, or schemes.")]
-    = _listed(D["inits"]),
+    = joined(D["inits"]),
     width: Annotated[int, Opt(help="Input, hidden and output size.")] = D["width"],
     n_train: Annotated[int, Opt(help="Training samples.")] = D["n_train"],
     lr: LrOpt = D["lr"],
     lr_scaling: Annotated[str, Opt(help="depth (lr / D: --lr is a depth-1 net's rate, Saxe et al.) or none.")]
     = D["lr_scaling"],
     thresholds: Annotated[str, Opt(help="Loss levels as fractions of the mean square of y; stops at the lowest.")]
-    = _listed(D["thresholds"]),
+    = joined(D["thresholds"]),
     max_epochs: Annotated[int, Opt(help="Epoch budget per (depth, start).")] = D["max_epochs"],
     batch_size: Annotated[int, Opt(help="SGD minibatch.")] = D["batch_size"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
@@ -45,12 +33,10 @@ def linear_depth_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train deep linear nets of each depth from each start; record the epochs to reach a loss level."""
-    config = from_flat(experiment.Config, dict(
-        depths=_numbers(depths, int, "--depths", "2,4,8"),
-        inits=tuple(s.strip() for s in inits.split(",") if s.strip()),
-        width=width, n_train=n_train, lr=lr, lr_scaling=lr_scaling,
-        thresholds=_numbers(thresholds, float, "--thresholds", "0.05,0.01"), max_epochs=max_epochs,
-        batch_size=batch_size, seed=seed, device=device))
+    config = from_options(experiment.Config, locals(),
+                          depths=parse_list(depths, int, "--depths"),
+                          inits=parse_list(inits, str, "--inits"),
+                          thresholds=parse_list(thresholds, float, "--thresholds"))
     mode = run_mode(resume, overwrite)
     if out is None and mode != "new":
         raise ValueError("--resume and --overwrite act on a run folder: give it with --out")

@@ -9,10 +9,10 @@ import typer
 
 from neuralsmith import nets
 from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, \
-    OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, run_mode
+    OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, joined, parse_list, run_mode
 from neuralsmith.experiments import rbm as rbm_experiment
 from neuralsmith.experiments import stack as stack_experiment
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 app = typer.Typer(help="Pre-train an RBM, a DBN or stacked DAEs.", no_args_is_help=True)
 
@@ -44,10 +44,7 @@ def rbm_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train an RBM by CD-k, PCD or fast PCD into a run folder (--resume continues a killed run)."""
-    config = from_flat(rbm_experiment.Config, dict(
-        data=data, hidden=hidden, method=method, k=k, epochs=epochs, lr=lr, schedule=schedule,
-        batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, binarize=binarize,
-        visible=visible, hidden_units=hidden_units, validation=validation, seed=seed, device=device))
+    config = from_options(rbm_experiment.Config, locals())
     out = out or Path("runs") / f"rbm-{Path(data).stem}-{method}{k}-h{hidden}"
     results = rbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
     summary = {"run": str(out), **results["final"], "epochs": results["epochs"],
@@ -63,14 +60,10 @@ BatchOpt = Annotated[int, Opt("--batch-size", help="Examples per update.")]
 BinarizeOpt = Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")]
 
 
-def _joined(values: tuple, sep: str) -> str:
-    return sep.join(str(v) for v in values)
-
-
 @app.command("dbn")
 def dbn_cmd(
     data: DataOpt = DBN["data"],
-    arch: ArchOpt = _joined(DBN["arch"], "-"),
+    arch: ArchOpt = joined(DBN["arch"], "-"),
     method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = DBN["method"],
     k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = DBN["k"],
     epochs: EpochsOpt = DBN["epochs"],
@@ -86,17 +79,15 @@ def dbn_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Greedily pre-train a Deep Belief Network (a stack of RBMs) into a run folder."""
-    values = dict(data=data, arch=nets.parse_hidden(arch), method=method, k=k, epochs=epochs, lr=lr,
-                  schedule=schedule, batch_size=batch_size, momentum=momentum,
-                  weight_decay=weight_decay, binarize=binarize, seed=seed, device=device)
+    values = {**locals(), "arch": nets.parse_hidden(arch)}
     _run_stack("dbn", values, out, run_mode(resume, overwrite), json=json, quiet=quiet)
 
 
 @app.command("sda")
 def sda_cmd(
     data: DataOpt = SDA["data"],
-    arch: ArchOpt = _joined(SDA["arch"], "-"),
-    corruption: Annotated[str, Opt("--corruption", help="Masking level: one for every layer, or one per layer (0.1,0.2,0.3).")] = _joined(SDA["corruption"], ","),
+    arch: ArchOpt = joined(SDA["arch"], "-"),
+    corruption: Annotated[str, Opt("--corruption", help="Masking level: one for every layer, or one per layer (0.1,0.2,0.3).")] = joined(SDA["corruption"], ","),
     epochs: EpochsOpt = SDA["epochs"],
     lr: LrOpt = SDA["lr"],
     batch_size: BatchOpt = SDA["batch_size"],
@@ -107,25 +98,17 @@ def sda_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Greedily pre-train stacked denoising autoencoders into a run folder."""
-    values = dict(data=data, arch=nets.parse_hidden(arch), corruption=_floats(corruption, "--corruption"),
-                  epochs=epochs, lr=lr, batch_size=batch_size, binarize=binarize, seed=seed,
-                  device=device)
+    values = {**locals(), "arch": nets.parse_hidden(arch), "corruption": parse_list(corruption, float, "--corruption")}
     _run_stack("sda", values, out, run_mode(resume, overwrite), json=json, quiet=quiet)
-
-
-def _floats(text: str, what: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated numbers, e.g. 0.1,0.2,0.3; got {text!r}") from None
 
 
 def _run_stack(kind: str, values: dict, out: Path | None, mode: str, *, json: bool, quiet: bool) -> None:
     """Build the ``kind`` config from the options, pre-train into ``out``, print the summary."""
-    config = stack_experiment.config_from_flat(kind, values)
-    out = out or Path("runs") / f"{kind}-{Path(config.data).stem}-{_joined(config.arch, '-')}"
+    names = stack_experiment.defaults(kind)
+    config = stack_experiment.config_from_flat(kind, {k: v for k, v in values.items() if k in names})
+    out = out or Path("runs") / f"{kind}-{Path(config.data).stem}-{joined(config.arch, '-')}"
     results = stack_experiment.run(config, out, mode=mode, progress=not (quiet or json))
-    summary = {"run": str(out), "kind": kind, "arch": _joined(config.arch, "-"),
+    summary = {"run": str(out), "kind": kind, "arch": joined(config.arch, "-"),
                "epochs_per_layer": config.train.epochs, "final": results["final"],
                "device": results["device"], "seconds": results["seconds"]}
     emit_mapping(f"pretrain {kind}", summary, as_json=json, quiet=quiet)

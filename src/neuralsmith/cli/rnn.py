@@ -9,7 +9,7 @@ import typer
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, \
     ResumeOpt, SeedOpt, console, emit_json, emit_mapping, run_mode
 from neuralsmith.experiments import rnn as experiment
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import flat_defaults, from_options
 
 D = flat_defaults(experiment.Config)
 Opt = typer.Option
@@ -46,11 +46,7 @@ def rnn_cmd(
     json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train an Elman RNN (ReLU or tanh) from any start, with the identity constraint hard, soft or off."""
-    config = from_flat(experiment.Config, dict(
-        task=task, length=length, reading=reading, cell=cell, init=init, init_std=init_std,
-        constraint=constraint, radius=radius, penalty=penalty, hidden=hidden, steps=steps, lr=lr,
-        momentum=momentum, optimizer=optimizer, batch_size=batch_size, clip=clip if clip > 0 else None,
-        n_train=n_train, n_test=n_test, seed=seed, device=device))
+    config = from_options(experiment.Config, locals(), clip=clip if clip > 0 else None)
     mode = run_mode(resume, overwrite)
     if out is None and mode != "new":
         raise ValueError("--resume and --overwrite act on a run folder: give it with --out")

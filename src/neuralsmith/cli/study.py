@@ -16,20 +16,11 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, OverwriteOpt, QuietOpt, ResumeOpt, console, \
-    emit_json, emit_rows, run_mode
+    emit_json, emit_rows, parse_list, run_mode
 from neuralsmith.study import StudySpec, SuiteSpec, run, run_suite
 from neuralsmith.study.suite import is_suite
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "quick.toml"
-
-
-def _ints(text: Optional[str], what: str) -> Optional[list[int]]:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated integers, e.g. 1,2,3; got {text!r}") from None
 
 
 def study(
@@ -52,10 +43,10 @@ def study(
 ) -> None:
     """Compare starts (initializers, DBN, SdA) across depths and seeds; write report.html."""
     mode = run_mode(resume, overwrite)
-    overrides = dict(depths=_ints(depths, "--depths"), seeds=seeds, activation=activation,
-                     epochs=epochs, seed=seed, starts=_names(inits))
+    overrides = dict(depths=_listed(depths, int, "--depths"), seeds=seeds, activation=activation,
+                     epochs=epochs, seed=seed, starts=_listed(inits, str, "--inits"))
     if config is not None and is_suite(config):
-        _suite(SuiteSpec.from_toml(config, data=_names(data), **overrides), out, mode, device, json, quiet)
+        _suite(SuiteSpec.from_toml(config, data=_listed(data, str, "--data"), **overrides), out, mode, device, json, quiet)
         return
     overrides["data"] = data
     spec = StudySpec.from_toml(config or DEFAULT_CONFIG, **overrides) if (config or DEFAULT_CONFIG.is_file()) \
@@ -71,8 +62,9 @@ def study(
         console.print(f"report: {out / 'report.html'}")
 
 
-def _names(text: Optional[str]) -> Optional[list[str]]:
-    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+def _listed(text: Optional[str], kind: type, what: str) -> Optional[list]:
+    """An override list, or None (the config's value) when the option is not given."""
+    return None if text is None else list(parse_list(text, kind, what))
 
 
 def _suite(suite: SuiteSpec, out: Path, mode: str, device: str, json: bool, quiet: bool) -> None:
