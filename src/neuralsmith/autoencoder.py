@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuralsmith import seeds
 from neuralsmith.train import train_epoch
 from neuralsmith.progress import progress_bar
 
@@ -117,6 +118,7 @@ class DenoisingAutoencoder(nn.Module):
         corrupt(torch.zeros(1), corruption, level)  # validate early
         self.corruption, self.level, self.inputs, self.tied = corruption, level, inputs, tied
         a = 4.0 * math.sqrt(6.0 / (n_in + n_hidden))
+        generator = seeds.resolve_generator(generator)
         self.weight = nn.Parameter(torch.empty(n_hidden, n_in).uniform_(-a, a, generator=generator))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden))
         self.visible_bias = nn.Parameter(torch.zeros(n_in))
@@ -157,7 +159,7 @@ def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, l
         ValueError: for non-positive epochs or batch size, or inputs of the wrong width.
     """
     check_training(dae, x, epochs, batch_size)
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    generator = seeds.resolve_generator(generator, x.device)
     opt = torch.optim.SGD(dae.parameters(), lr=lr, momentum=momentum)
     history = []
     with progress_bar(f"DAE {dae.weight.shape[1]}->{dae.weight.shape[0]}", epochs,

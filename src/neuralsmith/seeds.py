@@ -1,8 +1,12 @@
 """Randomness: one convention for generators, one place that derives child seeds.
 
-Every random draw goes through a ``torch.Generator`` passed explicitly. ``None`` always means
-the same thing: a fresh seed, drawn from the operating system, logged and recorded (a run's
-``results.json`` holds it as ``seed``), so every run can be repeated. Child generators (a
+Every random draw goes through a ``torch.Generator`` passed explicitly. Wherever a model is
+built or trained (``RBM``, ``ClassRBM``, DAEs, stacks, ``rbm.train``, ``finetune``, every
+experiment), ``generator=None`` means one thing: a fresh seed, drawn from the operating system
+and logged (a run's ``results.json`` records its ``seed``), so every run can be repeated. Only
+the in-place initializers of :mod:`neuralsmith.init` (``uniform_``, ``he_normal_``, ...) and
+single sampling steps (``RBM.sample_hidden``) keep torch.nn.init's convention, where None is
+torch's global generator, so that they drop in for torch's own functions. Child generators (a
 study's trials, a seed's data order) are derived from a root seed by a stable hash, so a
 result does not depend on what ran before it.
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from neuralsmith import checkpoint, nets
+from neuralsmith import checkpoint, nets, seeds
 from neuralsmith.autoencoder import DenoisingAutoencoder, train_dae
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def greedy_pretrain_sda(sda: StackedDAE, x: torch.Tensor, *, epochs: int = 10, l
                         checkpoint_dir: str | Path | None = None,
                         progress: bool = True) -> list[list[dict[str, Any]]]:
     """Greedy layer-wise training of a :class:`StackedDAE` (Vincent et al. 2010, section 5)."""
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    generator = seeds.resolve_generator(generator, x.device)
 
     def train_layer(l: int, dae: nn.Module, inputs: torch.Tensor) -> list[dict[str, Any]]:
         return train_dae(dae, inputs, epochs=epochs, lr=lr, batch_size=batch_size,
@@ -236,7 +236,7 @@ def greedy_pretrain_dbn(dbn: DBN, x: torch.Tensor, *, epochs: int = 10, method: 
     """
     from neuralsmith.rbm import train
 
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    generator = seeds.resolve_generator(generator, x.device)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
     def train_layer(l: int, rbm: nn.Module, inputs: torch.Tensor) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Generator, Tensor, nn
 
-from neuralsmith import checkpoint
+from neuralsmith import checkpoint, seeds
 from neuralsmith.rbm import units as units_mod
 
 CLIP = 1e-3  # visible base rates are clipped to [CLIP, 1 - CLIP] before the logit
@@ -71,7 +71,7 @@ class RBM(nn.Module):
             else:
                 self.register_buffer("visible_log_std", log_std)
         with torch.no_grad():
-            self.weight.normal_(0.0, 0.01, generator=generator)
+            self.weight.normal_(0.0, 0.01, generator=seeds.resolve_generator(generator, self.weight.device))
 
     @classmethod
     def from_data(cls, x: Tensor, n_hidden: int, *, sparsity_target: float | None = None,
