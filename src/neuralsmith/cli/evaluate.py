@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from neuralsmith import experiments
-from neuralsmith.cli.common import JsonOpt, QuietOpt, SeedOpt, emit_mapping
+from neuralsmith.cli.common import DeviceOpt, JsonOpt, QuietOpt, SeedOpt, emit_mapping
 
 Opt = typer.Option
 
@@ -19,6 +19,7 @@ def evaluate_cmd(
     ais_runs: Annotated[int, Opt("--ais-runs", help="AIS runs.")] = 100,
     ais_steps: Annotated[int, Opt("--ais-steps", help="AIS temperatures (paper: 14500).")] = 14500,
     seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -29,5 +30,5 @@ def evaluate_cmd(
     dhda): test error and negative log-likelihood.
     """
     options = {"ais": ais, "ais_runs": ais_runs, "ais_steps": ais_steps} if ais else {}
-    result = experiments.evaluate(run, seed=seed, **options)
+    result = experiments.evaluate(run, seed=seed, device=device, **options)
     emit_mapping(f"evaluate {run}", result, as_json=json, quiet=quiet)

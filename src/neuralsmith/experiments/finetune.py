@@ -205,7 +205,7 @@ def _figure(run: RunFolder, history: list[dict[str, float]], start: str) -> None
                run.figures / "learning_curves.png")
 
 
-def evaluate(run_dir: Path, config: Config, *, seed: int = 0) -> dict[str, Any]:
+def evaluate(run_dir: Path, config: Config, *, seed: int = 0, device: str = "auto") -> dict[str, Any]:
     """Test error (percent) and loss of a fine-tuned run's kept MLP on its own data's test set.
 
     ``seed`` is accepted for the evaluate protocol; nothing here is drawn at random. The
@@ -214,9 +214,10 @@ def evaluate(run_dir: Path, config: Config, *, seed: int = 0) -> dict[str, Any]:
     Raises:
         FileNotFoundError: if ``run_dir`` holds no fine-tuned model.
     """
-    model = load_model(Path(run_dir) / "checkpoints")
+    device = resolve_device(device)
+    model = load_model(Path(run_dir) / "checkpoints").to(device)
     ds = load_data(config)
-    loss, error = train.evaluate(model, ds.x_test, ds.y_test)
+    loss, error = train.evaluate(model, ds.x_test.to(device), ds.y_test.to(device))
     out = {"kind": config.kind, "n_test": len(ds.x_test), "test_error": error, "test_loss": loss}
     write_json(Path(run_dir) / "evaluation.json", out)
     return out

@@ -125,7 +125,7 @@ def _figures(run: RunFolder, rbm: RBM, image_shape: tuple[int, int], g: torch.Ge
 
 
 def evaluate(run_dir: Path, config: Config, *, ais: bool = False, ais_runs: int = 100,
-             ais_steps: int = 14500, seed: int = 0) -> dict[str, Any]:
+             ais_steps: int = 14500, seed: int = 0, device: str = "auto") -> dict[str, Any]:
     """Score a trained run on its test set: reconstruction error, free energy, log-likelihood.
 
     The exact log-likelihood is reported when a binary layer has at most 24 units; with
@@ -135,7 +135,7 @@ def evaluate(run_dir: Path, config: Config, *, ais: bool = False, ais_runs: int 
     Raises:
         FileNotFoundError: if ``run_dir`` holds no trained model.
     """
-    rbm = _load_model(run_dir / "checkpoints")
+    rbm = _load_model(run_dir / "checkpoints").to(resolve_device(device))
     _, x_train, _, x_test = load_data(config)
     x_train, x_test = (x.to(rbm.weight.device, rbm.weight.dtype) for x in (x_train, x_test))
     with torch.no_grad():

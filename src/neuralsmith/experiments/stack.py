@@ -260,7 +260,7 @@ def sample(run_dir: str | os.PathLike, *, n: int = 100, gibbs_steps: int = 1000,
                     gibbs_steps, generator)
 
 
-def evaluate(run_dir: Path, config: Config, *, seed: int = 0) -> dict[str, Any]:
+def evaluate(run_dir: Path, config: Config, *, seed: int = 0, device: str = "auto") -> dict[str, Any]:
     """Score each layer of a pre-trained stack on the run's own test set (its data, binarized alike).
 
     Layer l sees the test rows mapped up by the layers below (hidden means / clean codes).
@@ -279,7 +279,7 @@ def evaluate(run_dir: Path, config: Config, *, seed: int = 0) -> dict[str, Any]:
         FileNotFoundError: ``run_dir`` holds no finished stack.
     """
     model, _ = load_stack(Path(run_dir) / "checkpoints")
-    x = load_data(config).x_test
+    model, x = model.to(resolve_device(device)), load_data(config).x_test.to(resolve_device(device))
     out: dict[str, Any] = {"kind": config.kind, "n_test": len(x)}
     with torch.no_grad():
         out.update(_dbn_errors(model, x) if isinstance(model, DBN) else _sda_errors(model, x))
