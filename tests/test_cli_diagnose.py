@@ -110,17 +110,3 @@ def test_init_list_table(cli):
     assert code == 0 and "glorot_uniform" in out and "Glorot" in out
 
 
-def test_cli_defaults_are_the_configs():
-    import inspect
-
-    from neuralsmith import nets
-    from neuralsmith.cli.diagnose import diagnose_cmd
-    from neuralsmith.settings import flat_defaults
-
-    defaults = flat_defaults(experiment.Config)
-    params = {n.replace("init_opt", "init_options"): p.default
-              for n, p in inspect.signature(diagnose_cmd).parameters.items()}
-    assert set(defaults) <= set(params)
-    assert nets.parse_hidden(params.pop("arch")) == defaults.pop("arch")
-    assert tuple(params.pop("init_options") or ()) == defaults.pop("init_options")
-    assert {k: params[k] for k in defaults} == defaults

@@ -1,6 +1,5 @@
 """``neuralsmith finetune`` and ``neuralsmith evaluate`` on its runs, through the CLI."""
 
-import inspect
 import json
 
 import numpy as np
@@ -204,13 +203,3 @@ def test_lsuv_start_measures_training_rows(cli, tmp_path):
     assert json.loads(stdout)["start"] == "lsuv"
 
 
-def test_cli_defaults_are_the_configs():
-    from neuralsmith.cli.finetune import finetune_cmd
-    from neuralsmith.settings import flat_defaults
-
-    defaults = flat_defaults(experiment.Config)
-    params = inspect.signature(finetune_cmd).parameters
-    shared = {"run": "pretrained"}  # the argument RUN is the config's pretrained
-    checked = {shared.get(n, n): p.default for n, p in params.items() if shared.get(n, n) in defaults}
-    assert checked == {k: v for k, v in defaults.items() if k in checked}
-    assert set(defaults) - set(checked) == set()

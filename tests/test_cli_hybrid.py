@@ -2,18 +2,14 @@
 resume after an interruption, evaluate, one-line errors."""
 
 import csv
-import inspect
 import io
 import json
 
 import pytest
 
-from neuralsmith.cli.classrbm import classrbm_cmd
-from neuralsmith.cli.hybrid import hybrid_cmd
 from neuralsmith.experiments import hybrid as experiment
 from neuralsmith.rbm.classrbm import ClassSettings
 from neuralsmith.runfolder import RunFolder, load_toml, read_json
-from neuralsmith.settings import flat_defaults
 
 SMALL = {"classrbm": ("classrbm", "--data", "digits", "--hidden", "8", "--epochs", "2", "--quiet"),
          "dhbm": ("hybrid", "--model", "dhbm", "--arch", "8-6", "--data", "digits", "--labeled", "0.2",
@@ -169,23 +165,6 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(cli, trained, monke
 
 
 # --- defaults: one home -------------------------------------------------------------------------
-
-DEEP_SHOWN = {"arch": lambda sizes: "-".join(map(str, sizes)),
-              "objective": lambda _: None}  # None: by --labeled, see default_objective
-
-
-@pytest.mark.parametrize("command, config, shown", [(classrbm_cmd, experiment.Config, {}),
-                                                    (hybrid_cmd, experiment.DeepConfig, DEEP_SHOWN)])
-def test_every_cli_default_is_the_config_default(command, config, shown):
-    defaults = flat_defaults(config)
-    options = {"model": "kind"}
-    checked = 0
-    for name, param in inspect.signature(command).parameters.items():
-        key = options.get(name, name)
-        if key in defaults:
-            assert param.default == shown.get(key, lambda v: v)(defaults[key]), name
-            checked += 1
-    assert checked >= 18
 
 
 def test_deep_objective_is_semisupervised_when_labels_are_withheld():

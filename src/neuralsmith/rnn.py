@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor, nn
 
-from neuralsmith import data as data_lib
+from neuralsmith import data as data_lib  # noqa: F401 (used by the doctests)
 from neuralsmith import init as init_lib
 from neuralsmith.data import Dataset
 from neuralsmith.train import loss_and_error, supervised_loss
