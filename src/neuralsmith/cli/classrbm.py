@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    OverwriteOpt, PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, \
-    UnsupervisedOpt, emit_mapping, run_mode
+from neuralsmith.cli.common import (AlphaOpt, BetaOpt, DataOpt, DeviceOpt, JsonOpt, KOpt,
+    LabeledOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, PatienceOpt, PickEpochOpt, QuietOpt,
+    ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, WeightDecayOpt,
+    emit_mapping, run_mode)
 from neuralsmith.experiments import hybrid as experiment
 from neuralsmith.settings import flat_defaults, from_options
 
@@ -31,8 +32,8 @@ def summary(out: Path, config: Any, results: dict) -> dict:
 def classrbm_cmd(
     data: DataOpt = D["data"],
     objective: Annotated[str, Opt("--objective", help="generative, discriminative, hybrid or semisupervised.")] = D["objective"],
-    alpha: Annotated[float, Opt("--alpha", help="Weight of the generative term (hybrid).")] = D["alpha"],
-    beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term (semisupervised).")] = D["beta"],
+    alpha: AlphaOpt = D["alpha"],
+    beta: BetaOpt = D["beta"],
     supervised: Annotated[str, Opt("--supervised", help="Supervised part of semisupervised.")] = D["supervised"],
     unsupervised: UnsupervisedOpt = D["unsupervised"],
     hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = D["hidden"],
@@ -41,14 +42,14 @@ def classrbm_cmd(
     lr: LrOpt = D["lr"],
     schedule: ScheduleOpt = D["schedule"],
     batch_size: Annotated[int, Opt("--batch-size", help="Labeled rows per update.")] = D["batch_size"],
-    k: Annotated[int, Opt("--k", help="Gibbs steps of CD / PCD.")] = D["k"],
+    k: KOpt = D["k"],
     method: Annotated[str, Opt("--method", help="cd or pcd.")] = D["method"],
     momentum: MomentumOpt = D["momentum"],
-    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of W and U.")] = D["weight_decay"],
+    weight_decay: WeightDecayOpt = D["weight_decay"],
     batching: Annotated[str, Opt("--batching", help="paired or stream (online).")] = D["batching"],
     unlabeled_ratio: UnlabeledRatioOpt = D["unlabeled_ratio"],
     validation: PickEpochOpt = D["validation"],
-    patience: Annotated[int, Opt("--patience", help="Stop after this many epochs without a better validation error (0: never).")] = D["patience"],
+    patience: PatienceOpt = D["patience"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
     json: JsonOpt = False, quiet: QuietOpt = False,

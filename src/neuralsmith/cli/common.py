@@ -30,6 +30,13 @@ ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning rate over
 LabeledOpt = Annotated[float, typer.Option("--labeled", help="Fraction of training labels kept (class-stratified).")]
 UnsupervisedOpt = Annotated[str, typer.Option("--unsupervised", help="Unsupervised term on unlabeled rows: likelihood (-log p(x), CD) or entropy of p(y|x).")]
 UnlabeledRatioOpt = Annotated[int, typer.Option("--unlabeled-ratio", help="Unlabeled rows per labeled row in each paired update (semisupervised).")]
+ArchOpt = Annotated[str, typer.Option("--arch", help="Hidden layer sizes, e.g. 500-500-2000 or 256x10 (inputs and outputs come from the data).")]
+WeightDecayOpt = Annotated[float, typer.Option("--weight-decay", help="L2 decay of the weights (lambda).")]
+PatienceOpt = Annotated[int, typer.Option("--patience", help="Stop after this many epochs without a better validation error (0: never).")]
+KOpt = Annotated[int, typer.Option("--k", help="Gibbs steps per update (CD-k / PCD-k).")]
+AlphaOpt = Annotated[float, typer.Option("--alpha", help="Weight of the generative term (hybrid objective).")]
+BetaOpt = Annotated[float, typer.Option("--beta", help="Weight of the unsupervised term (semisupervised objective).")]
+BinarizeOpt = Annotated[str, typer.Option("--binarize", help="none, threshold or stochastic.")]
 PickEpochOpt = Annotated[float, typer.Option("--validation", help="Fraction of train held out to pick the epoch.")]
 
 console = Console()
@@ -69,6 +76,14 @@ def run_mode(resume: bool, overwrite: bool) -> str:
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other: continue the run, or start afresh")
     return "resume" if resume else "overwrite" if overwrite else "new"
+
+
+def folder_mode(out: Path | None, resume: bool, overwrite: bool) -> str:
+    """:func:`run_mode` for a command whose run folder is optional (written only with --out)."""
+    mode = run_mode(resume, overwrite)
+    if out is None and mode != "new":
+        raise ValueError("--resume and --overwrite act on a run folder: give it with --out")
+    return mode
 
 
 def emit_mapping(title: str, mapping: Mapping[str, Any], *, as_json: bool, quiet: bool = False) -> None:

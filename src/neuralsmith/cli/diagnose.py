@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith import nets
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, \
-    ResumeOpt, SeedOpt, console, emit_json, emit_rows, run_mode
+from neuralsmith.cli.common import ArchOpt, joined, DataOpt, DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, \
+    ResumeOpt, SeedOpt, console, emit_json, emit_rows, folder_mode
 from neuralsmith.experiments import diagnose as experiment
 from neuralsmith.settings import flat_defaults, from_options
 
@@ -18,8 +18,7 @@ D = flat_defaults(experiment.Config)
 
 
 def diagnose_cmd(
-    arch: Annotated[str, Opt("--arch", help="Hidden layer sizes, e.g. 256x10 or 500-500 (inputs and outputs come from the data).")]
-    = "-".join(map(str, D["arch"])),
+    arch: ArchOpt = joined(D["arch"], "-"),
     activation: Annotated[str, Opt("--activation", help="sigmoid, tanh, relu or linear.")] = D["activation"],
     init: Annotated[str, Opt("--init", help="A scheme from `neuralsmith init list`.")] = D["init"],
     init_opt: Annotated[Optional[list[str]], Opt(
@@ -36,7 +35,7 @@ def diagnose_cmd(
     """Measure per-layer gradient norms, activations and saturation of an MLP; say if gradients vanish."""
     config = from_options(experiment.Config, locals(), arch=nets.parse_hidden(arch),
                           init_options=tuple(init_opt or ()))
-    results = experiment.run(config, out, mode=run_mode(resume, overwrite), figure=figure)
+    results = experiment.run(config, out, mode=folder_mode(out, resume, overwrite), figure=figure)
     if json:
         emit_json({**results, "init_options": config.options, "run": str(out) if out else None})
         return

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith import nets
-from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, \
-    ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, run_mode
+from neuralsmith.cli.common import (DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt,
+    PatienceOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt, emit_mapping, run_mode)
 from neuralsmith.experiments import finetune as experiment
 from neuralsmith.settings import flat_defaults, from_options
 
@@ -28,11 +28,11 @@ def finetune_cmd(
     lr: LrOpt = D["lr"],
     momentum: MomentumOpt = D["momentum"],
     batch_size: Annotated[int, Opt("--batch-size", help="Minibatch size.")] = D["batch_size"],
-    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 penalty.")] = D["weight_decay"],
+    weight_decay: WeightDecayOpt = D["weight_decay"],
     schedule: ScheduleOpt = D["schedule"],
     optimizer: Annotated[str, Opt("--optimizer", help="sgd, adam or rmsprop.")] = D["optimizer"],
     clip_grad: Annotated[Optional[float], Opt("--clip-grad", help="Clip the gradient norm to this value.")] = D["clip_grad"],
-    patience: Annotated[int, Opt("--patience", help="Stop after this many epochs without a better validation error (0: never).")] = D["patience"],
+    patience: PatienceOpt = D["patience"],
     validation: Annotated[float, Opt("--validation", help="Validation split: a fraction, or a count of examples if >= 1.")] = D["validation"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,

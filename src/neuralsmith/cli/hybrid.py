@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith.cli.classrbm import summary
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LabeledOpt, LrOpt, MomentumOpt, OutOpt, \
-    OverwriteOpt, PickEpochOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, \
-    UnsupervisedOpt, emit_mapping, run_mode
+from neuralsmith.cli.common import (ArchOpt, AlphaOpt, BetaOpt, DataOpt, DeviceOpt, JsonOpt, KOpt,
+    LabeledOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, PatienceOpt, PickEpochOpt, QuietOpt,
+    ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, WeightDecayOpt,
+    emit_mapping, joined, run_mode)
 from neuralsmith.experiments import hybrid as experiment
 from neuralsmith.nets import parse_hidden
 from neuralsmith.settings import flat_defaults, from_options
@@ -23,12 +24,12 @@ D = flat_defaults(experiment.DeepConfig)
 
 def hybrid_cmd(
     model: Annotated[str, Opt("--model", help="dhbm (Boltzmann experts) or dhda (denoising-autoencoder experts).")] = D["kind"],
-    arch: Annotated[str, Opt("--arch", help="Hidden layer sizes, e.g. 500-500.")] = "-".join(map(str, D["arch"])),
+    arch: ArchOpt = joined(D["arch"], "-"),
     data: DataOpt = D["data"],
     labeled: LabeledOpt = D["labeled"],
     objective: Annotated[Optional[str], Opt("--objective", help="hybrid, discriminative, generative or semisupervised (default: semisupervised when --labeled < 1, else hybrid).")] = None,
-    alpha: Annotated[float, Opt("--alpha", help="Weight of each expert's generative term.")] = D["alpha"],
-    beta: Annotated[float, Opt("--beta", help="Weight of the unsupervised term.")] = D["beta"],
+    alpha: AlphaOpt = D["alpha"],
+    beta: BetaOpt = D["beta"],
     unsupervised: UnsupervisedOpt = D["unsupervised"],
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data (1: online).")] = D["epochs"],
     batching: Annotated[str, Opt("--batching", help="stream (online, mixed batches) or paired.")] = D["batching"],
@@ -36,14 +37,14 @@ def hybrid_cmd(
     lr: LrOpt = D["lr"],
     schedule: ScheduleOpt = D["schedule"],
     batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = D["batch_size"],
-    k: Annotated[int, Opt("--k", help="Gibbs steps of CD (dhbm).")] = D["k"],
+    k: KOpt = D["k"],
     momentum: MomentumOpt = D["momentum"],
-    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of W and U.")] = D["weight_decay"],
+    weight_decay: WeightDecayOpt = D["weight_decay"],
     corruption: Annotated[float, Opt("--corruption", help="Masking level of the dhda experts.")] = D["corruption"],
     top_down: Annotated[bool, Opt("--top-down/--no-top-down", help="Refine representations top-down.")] = D["top_down"],
     combine: Annotated[str, Opt("--combine", help="mean or product of the experts' beliefs.")] = D["combine"],
     validation: PickEpochOpt = D["validation"],
-    patience: Annotated[int, Opt("--patience", help="Stop after this many epochs without a better validation error (0: never).")] = D["patience"],
+    patience: PatienceOpt = D["patience"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
     json: JsonOpt = False, quiet: QuietOpt = False,

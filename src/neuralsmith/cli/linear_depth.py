@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, \
-    SeedOpt, console, emit_json, emit_rows, joined, parse_list, run_mode
+    SeedOpt, console, emit_json, emit_rows, joined, parse_list, folder_mode
 from neuralsmith.experiments import linear_depth as experiment
 from neuralsmith.settings import flat_defaults, from_options
 
@@ -37,9 +37,7 @@ def linear_depth_cmd(
                           depths=parse_list(depths, int, "--depths"),
                           inits=parse_list(inits, str, "--inits"),
                           thresholds=parse_list(thresholds, float, "--thresholds"))
-    mode = run_mode(resume, overwrite)
-    if out is None and mode != "new":
-        raise ValueError("--resume and --overwrite act on a run folder: give it with --out")
+    mode = folder_mode(out, resume, overwrite)
     results = experiment.run(config, out, mode=mode, progress=not (quiet or json))
     if json:
         emit_json(results)

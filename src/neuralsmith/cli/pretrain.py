@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from neuralsmith import nets
-from neuralsmith.cli.common import DataOpt, DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, \
-    OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, emit_mapping, joined, parse_list, run_mode
+from neuralsmith.cli.common import (ArchOpt, BinarizeOpt, DataOpt, DeviceOpt, JsonOpt, KOpt, LrOpt,
+    MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt,
+    emit_mapping, joined, parse_list, run_mode)
 from neuralsmith.experiments import rbm as rbm_experiment
 from neuralsmith.experiments import stack as stack_experiment
 from neuralsmith.settings import flat_defaults, from_options
@@ -27,14 +28,14 @@ def rbm_cmd(
     data: DataOpt = RBM["data"],
     hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = RBM["hidden"],
     method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = RBM["method"],
-    k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = RBM["k"],
+    k: KOpt = RBM["k"],
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = RBM["epochs"],
     lr: LrOpt = RBM["lr"],
     schedule: ScheduleOpt = RBM["schedule"],
     batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = RBM["batch_size"],
     momentum: MomentumOpt = RBM["momentum"],
-    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of the weights.")] = RBM["weight_decay"],
-    binarize: Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")] = RBM["binarize"],
+    weight_decay: WeightDecayOpt = RBM["weight_decay"],
+    binarize: BinarizeOpt = RBM["binarize"],
     visible: Annotated[str, Opt("--visible", help="bernoulli, or gaussian (standardizes the data).")] = RBM["visible"],
     hidden_units: Annotated[str, Opt("--hidden-units", help="bernoulli or relu.")] = RBM["hidden_units"],
     validation: Annotated[float, Opt("--validation", help="Fraction of train held out for the free-energy gap.")] = RBM["validation"],
@@ -54,10 +55,8 @@ def rbm_cmd(
 
 DBN = stack_experiment.defaults("dbn")
 SDA = stack_experiment.defaults("sda")
-ArchOpt = Annotated[str, Opt("--arch", help="Hidden layer sizes, e.g. 500-500-2000 or 500x3.")]
 EpochsOpt = Annotated[int, Opt("--epochs", help="Passes over the data, per layer.")]
 BatchOpt = Annotated[int, Opt("--batch-size", help="Examples per update.")]
-BinarizeOpt = Annotated[str, Opt("--binarize", help="none, threshold or stochastic.")]
 
 
 @app.command("dbn")
@@ -65,13 +64,13 @@ def dbn_cmd(
     data: DataOpt = DBN["data"],
     arch: ArchOpt = joined(DBN["arch"], "-"),
     method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = DBN["method"],
-    k: Annotated[int, Opt("--k", help="Gibbs steps per update.")] = DBN["k"],
+    k: KOpt = DBN["k"],
     epochs: EpochsOpt = DBN["epochs"],
     lr: LrOpt = DBN["lr"],
     schedule: ScheduleOpt = DBN["schedule"],
     batch_size: BatchOpt = DBN["batch_size"],
     momentum: MomentumOpt = DBN["momentum"],
-    weight_decay: Annotated[float, Opt("--weight-decay", help="L2 decay of the weights.")] = DBN["weight_decay"],
+    weight_decay: WeightDecayOpt = DBN["weight_decay"],
     binarize: BinarizeOpt = DBN["binarize"],
     seed: SeedOpt = DBN["seed"],
     device: DeviceOpt = DBN["device"],

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, \
-    ResumeOpt, SeedOpt, console, emit_json, emit_mapping, run_mode
+    ResumeOpt, SeedOpt, console, emit_json, emit_mapping, folder_mode
 from neuralsmith.experiments import rnn as experiment
 from neuralsmith.settings import flat_defaults, from_options
 
@@ -47,9 +47,7 @@ def rnn_cmd(
 ) -> None:
     """Train an Elman RNN (ReLU or tanh) from any start, with the identity constraint hard, soft or off."""
     config = from_options(experiment.Config, locals(), clip=clip if clip > 0 else None)
-    mode = run_mode(resume, overwrite)
-    if out is None and mode != "new":
-        raise ValueError("--resume and --overwrite act on a run folder: give it with --out")
+    mode = folder_mode(out, resume, overwrite)
     results = experiment.run(config, out, mode=mode, progress=not (quiet or json))
     if json:
         emit_json(results)
