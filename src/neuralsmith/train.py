@@ -334,7 +334,8 @@ def upgrade_checkpoint(folder: Path, updater: SupervisedUpdater) -> None:
     tensors, meta = checkpoint.load(folder, LEGACY_CHECKPOINT)
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     if best:
-        checkpoint.save(folder, loop.BEST, best, {"epoch": meta["best_epoch"], loop.SCORE: meta["best_score"]})
+        kept = {"epoch": meta["best_epoch"], loop.SCORE: meta["best_score"]}
+        checkpoint.save(folder, loop.BEST, best, kept)
     patience = updater.settings.patience
     history = loop.History(rows=per_epoch_seconds(meta["history"]), diverged=meta["diverged"],
                            stopped_early=patience > 0 and meta["bad_epochs"] >= patience)
