@@ -87,7 +87,8 @@ def test_bad_arguments(digits, kwargs, match):
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
 def test_adaptive_optimizers_learn(digits, optimizer):
-    result = finetune(net(), digits, epochs=3, lr=0.01, optimizer=optimizer, progress=False)
+    result = finetune(net(), digits, epochs=3, lr=0.01, optimizer=optimizer, progress=False,
+                      generator=torch.Generator().manual_seed(0))  # unseeded, RMSprop failed ~1 in 25
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] < 2.3
 
 
