@@ -97,3 +97,24 @@ def test_resume_with_other_settings_is_refused_naming_them(tmp_path):
 def test_zero_patience_is_refused():
     with pytest.raises(ValueError, match="patience must be an int >= 1"):
         fit(Walk([1.0]), epochs=1, patience=0, progress=False)
+
+
+def test_every_callback_sees_the_record_that_stops():
+    seen = []
+    hist = fit(Walk([1.0] * 5), epochs=5, progress=False,
+               callbacks=[lambda row: row["epoch"] == 2, lambda row: seen.append(row["epoch"])])
+    assert hist.stopped_early and seen == [1, 2]
+
+
+def test_a_stopped_run_stays_stopped_on_resume(tmp_path):
+    fit(Walk([1.0] * 5), epochs=5, checkpoint_dir=tmp_path, progress=False,
+        callbacks=[lambda row: row["epoch"] == 2])
+    walk = Walk([1.0] * 5)
+    hist = fit(walk, epochs=5, checkpoint_dir=tmp_path, progress=False)
+    assert hist.stopped_early and len(hist) == 2 and weight(walk) == 2.0
+
+
+def test_score_chooses_what_keep_best_minimizes():
+    walk = Walk([1.0] * 4)
+    hist = fit(walk, epochs=4, progress=False, score=lambda row: abs(row["w"] - 2.0))
+    assert (hist.best_epoch, hist.best_valid_error) == (2, 0.0) and weight(walk) == 2.0

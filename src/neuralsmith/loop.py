@@ -15,7 +15,7 @@ An updater is any object with
 * ``n_batches()``: updates per epoch (the progress bar's unit);
 * ``run_epoch(on_batch)``: one pass over the data, calling ``on_batch()`` after each update;
 * ``monitor()``: the epoch's record (a dict of JSON-ready numbers; ``valid_error``, lower is
-  better, turns on keep-best);
+  better, turns on keep-best, or whatever number :func:`fit`'s ``score`` reads from it);
 * ``finite()``: whether the training state is still finite;
 * ``tensors()`` / ``load_tensors(tensors)``: the whole training state (parameters, momentum,
   chains, generator) as a flat dict of tensors, and putting such a state back in place;
@@ -92,8 +92,9 @@ class History:
             (training time of the epoch).
         diverged: the run met a non-finite state and stopped at its last good state.
         stopped_early: a callback (or ``patience``) asked to stop.
-        best_epoch, best_valid_error: the epoch whose parameters were kept and its
-            ``valid_error``, where the records hold a validation error; else None.
+        best_epoch, best_valid_error: the epoch whose parameters were kept and its score
+            (its ``valid_error`` unless :func:`fit` was given another ``score``), where the
+            records are scored; else None.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -113,14 +114,22 @@ class History:
         return [row.get(name) for row in self.rows]
 
 
-class KeepBest:
-    """Keep the parameters of the epoch with the lowest ``valid_error``; stop after ``patience``.
+def valid_error(row: dict[str, Any]) -> float | None:
+    """The default score keep-best minimizes: the record's ``valid_error`` (None: not scored)."""
+    return row.get(SCORE)
 
-    Saved as checkpoint ``best`` when a folder is given (so a resumed run keeps it).
+
+class KeepBest:
+    """Keep the parameters of the epoch with the lowest score; stop after ``patience``.
+
+    ``score(row)`` reads the number to minimize from an epoch's record (None: the epoch is
+    not scored). Saved as checkpoint ``best`` when a folder is given (so a resumed run keeps
+    it); its JSON holds the score under ``valid_error``.
     """
 
-    def __init__(self, model: nn.Module, folder: Any, patience: int | None, resuming: bool):
-        self.model, self.folder, self.patience = model, folder, patience
+    def __init__(self, model: nn.Module, folder: Any, patience: int | None, resuming: bool,
+                 score: Callable[[dict[str, Any]], float | None] = valid_error):
+        self.model, self.folder, self.patience, self.score = model, folder, patience, score
         self.error, self.epoch, self.state = math.inf, None, None
         if resuming and checkpoint.exists(folder, BEST):
             self.state, meta = checkpoint.load(folder, BEST)
@@ -128,7 +137,7 @@ class KeepBest:
 
     def __call__(self, row: dict[str, Any]) -> bool:
         """Note the epoch's record; True (stop) after ``patience`` epochs without improvement."""
-        error = row.get(SCORE)
+        error = self.score(row)
         if error is None:
             return False
         if error < self.error:
@@ -154,13 +163,16 @@ def check_patience(patience: Any) -> None:
 
 def fit(updater: Updater, *, epochs: int, callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
         checkpoint_dir: str | os.PathLike | None = None, patience: int | None = None,
-        progress: bool = True) -> History:
+        progress: bool = True,
+        score: Callable[[dict[str, Any]], float | None] = valid_error) -> History:
     """Run ``updater`` until it has done ``epochs`` epochs; return the :class:`History`.
 
     With ``checkpoint_dir`` the state is saved after every epoch and a run with a checkpoint
-    there resumes from it (its :meth:`meta` must match). Records with a ``valid_error`` keep
-    the best epoch's parameters (restored at the end); a callback returning True, or
-    ``patience`` epochs without a better validation error, stops the run.
+    there resumes from it (its :meth:`meta` must match); a run that had stopped (diverged,
+    or stopped early) stays stopped. Records that ``score`` gives a number (by default their
+    ``valid_error``) keep the parameters of the epoch with the lowest one (restored at the
+    end). Every callback sees every record; one returning True, or ``patience`` epochs
+    without a better score, stops the run.
 
     Raises:
         ValueError: a bad ``patience``, or a checkpoint of another model or other settings.
@@ -169,7 +181,7 @@ def fit(updater: Updater, *, epochs: int, callbacks: Iterable[Callable[[dict[str
     resuming = checkpoint_dir is not None and checkpoint.exists(checkpoint_dir, CHECKPOINT)
     with torch.no_grad():
         history = resume(updater, checkpoint_dir) if resuming else History()
-        keep = KeepBest(updater.model, checkpoint_dir, patience, resuming)
+        keep = KeepBest(updater.model, checkpoint_dir, patience, resuming, score)
         _epochs(updater, history, epochs, [keep, *callbacks], checkpoint_dir, progress)
     keep.restore()
     if keep.epoch is not None:
@@ -180,8 +192,10 @@ def fit(updater: Updater, *, epochs: int, callbacks: Iterable[Callable[[dict[str
 def _epochs(updater: Updater, history: History, epochs: int, callbacks: list[Callable],
             folder: Any, progress: bool) -> None:
     """Run the remaining epochs with a progress bar, checkpoints and divergence checks."""
-    if history.diverged:
-        log.warning("the checkpointed run had diverged; not training further")
+    if history.diverged or history.stopped_early:
+        log.log(logging.WARNING if history.diverged else logging.INFO,
+                "the checkpointed run had %s; not training further",
+                "diverged" if history.diverged else "stopped early")
         return
     total = (epochs - updater.epoch) * updater.n_batches()
     with progress_bar(updater.label(), total=max(total, 0), enabled=progress) as bar:
@@ -190,9 +204,18 @@ def _epochs(updater: Updater, history: History, epochs: int, callbacks: list[Cal
                 break
             row = history.rows[-1]
             bar.describe(f"{updater.label()} epoch {row['epoch']}/{epochs} {updater.summary(row)}")
-            if any(cb(row) is True for cb in callbacks):
-                history.stopped_early = True
+            if _stop(updater, history, callbacks, folder):
                 break
+
+
+def _stop(updater: Updater, history: History, callbacks: list[Callable], folder: Any) -> bool:
+    """Show every callback the last record; if one returns True, mark (and save) the stop."""
+    stops = [cb(history.rows[-1]) is True for cb in callbacks]  # no short cut: each sees it
+    if any(stops):
+        history.stopped_early = True
+        if folder is not None:
+            save(updater, history, folder)  # a resumed run stays stopped
+    return any(stops)
 
 
 def _one_epoch(updater: Updater, history: History, on_batch: Callable[[], None], folder: Any) -> bool:
@@ -217,7 +240,7 @@ def _one_epoch(updater: Updater, history: History, on_batch: Callable[[], None],
 def save(updater: Updater, history: History, folder: str | os.PathLike) -> None:
     """Write the training state as checkpoint ``last`` (atomic; the JSON last)."""
     meta = {"epoch": updater.epoch, **updater.meta(), "history": history.rows,
-            "diverged": history.diverged}
+            "diverged": history.diverged, "stopped_early": history.stopped_early}
     checkpoint.save(folder, CHECKPOINT, updater.tensors(), meta)
 
 
@@ -232,7 +255,8 @@ def resume(updater: Updater, folder: str | os.PathLike) -> History:
     updater.load_tensors(tensors)
     updater.epoch = int(meta["epoch"])
     log.info("resumed from %s at epoch %d", folder, updater.epoch)
-    return History(rows=list(meta["history"]), diverged=bool(meta["diverged"]))
+    return History(rows=list(meta["history"]), diverged=bool(meta["diverged"]),
+                   stopped_early=bool(meta.get("stopped_early", False)))
 
 
 def check_same(folder: Any, saved: dict[str, Any], now: dict[str, Any]) -> None:

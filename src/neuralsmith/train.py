@@ -1,9 +1,10 @@
-"""The supervised loop: fine-tuning any ``nn.Module`` gently, with checkpoints that resume.
+"""Supervised training: fine-tuning any ``nn.Module`` gently, with checkpoints that resume.
 
-One loop for every start (pre-trained stacks, initializer presets, recurrent nets): models own
-their parameters, this module owns batching, the optimizer, the schedule, early stopping,
-checkpoints and progress. The loss is cross-entropy on logits for integer targets and squared
-error otherwise.
+One updater for every start (pre-trained stacks, initializer presets, recurrent nets): models
+own their parameters, :class:`SupervisedUpdater` owns batching, the optimizer and the schedule,
+and the training engine :func:`neuralsmith.loop.fit` runs it (epochs, callbacks, divergence
+roll-back, checkpoints, keep-best + early stopping, progress), as it runs the RBM updaters.
+The loss is cross-entropy on logits for integer targets and squared error otherwise.
 
 Example:
     >>> import torch
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -29,15 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import checkpoint, seeds
+from neuralsmith import checkpoint, loop, seeds
 from neuralsmith.data import Dataset
-from neuralsmith.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("constant", "linear", "cosine")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
-CHECKPOINT = "finetune"
+LEGACY_CHECKPOINT = "finetune"  # the one checkpoint of the loop before neuralsmith.loop
 
 
 @dataclass
@@ -45,9 +44,10 @@ class FinetuneResult:
     """What :func:`finetune` returns.
 
     Attributes:
-        history: one record per epoch (lr, losses and errors in percent for each split).
-        metrics: ``train_error``, ``valid_error``, ``test_error`` (percent) of the kept
-            weights, with ``best_epoch``, ``epochs``, ``seconds`` and ``diverged``.
+        history: one record per epoch (:class:`neuralsmith.loop.History`'s rows): ``epoch``,
+            ``lr``, loss and error in percent for each split, ``seconds`` of training.
+        metrics: ``{split}_loss`` and ``{split}_error`` (percent) of the kept weights, with
+            ``best_epoch`` (0: none kept), ``epochs``, ``seconds`` (their sum) and ``diverged``.
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -98,10 +98,11 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
                 y: torch.Tensor, batch_size: int, generator: torch.Generator,
                 clip: float | None = None,
                 loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
-                ) -> float:
+                on_batch: Callable[[], None] | None = None) -> float:
     """One pass over ``(x, y)`` in a seeded random order; returns the mean of ``loss``.
 
-    ``loss(model, x_batch, y_batch)`` is the objective (e.g. a DAE's denoising loss).
+    ``loss(model, x_batch, y_batch)`` is the objective (e.g. a DAE's denoising loss);
+    ``on_batch()`` is called after each update.
     """
     model.train()
     order = torch.randperm(x.shape[0], generator=generator).to(x.device)
@@ -115,6 +116,8 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         total += float(value.detach()) * idx.shape[0]
+        if on_batch is not None:
+            on_batch()
     return total / x.shape[0]
 
 
@@ -161,70 +164,95 @@ def _make_optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimi
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
 
 
-@dataclass
-class _State:
-    """Everything a resumed run needs besides the model and optimizer."""
+class SupervisedUpdater:
+    """Minibatch gradient descent on a supervised objective: the updater :func:`finetune` runs
+    through :func:`neuralsmith.loop.fit`.
 
-    epoch: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    best: dict[str, torch.Tensor] | None = None
-    best_score: float = math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    diverged: bool = False
-    seconds: float = 0.0
+    It holds the optimizer (SGD, Adam or RMSprop, see :func:`_make_optimizer`), the generator of
+    the data order and the training split on the model's device, and implements the updater
+    protocol of :mod:`neuralsmith.loop`. Each epoch sets the learning rate of ``settings.schedule``
+    (:func:`lr_at`), runs :func:`train_epoch`, and records the plain supervised loss and error
+    of every split (:func:`evaluate`).
+    """
+
+    def __init__(self, model: nn.Module, data: Dataset, settings: FinetuneConfig,
+                 generator: torch.Generator, device: torch.device | str = "cpu",
+                 loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss):
+        self.model, self.data, self.settings = model, data, settings
+        self.generator, self.device, self.loss = generator, torch.device(device), loss
+        self.x, self.y = data.x_train.to(self.device), data.y_train.to(self.device)
+        self.optimizer = _make_optimizer(model, settings)
+        self.epoch = 0
+        self.rate, self.train_loss = settings.lr, math.nan
+
+    def label(self) -> str:
+        """What the progress bar calls this run."""
+        return "fine-tuning"
+
+    def summary(self, row: dict[str, Any]) -> str:
+        """The progress bar's text after an epoch with record ``row``."""
+        return (f"loss {row['train_loss']:.4f} valid {row['valid_error']:.2f}% "
+                f"test {row['test_error']:.2f}%")
+
+    def n_batches(self) -> int:
+        """Updates per epoch."""
+        return math.ceil(len(self.x) / self.settings.batch_size)
+
+    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
+        """One pass over the shuffled training split at the learning rate of this epoch."""
+        s = self.settings
+        self.rate = lr_at(self.epoch, s.epochs, s.lr, s.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.rate
+        with torch.enable_grad():  # the loop runs under no_grad
+            self.train_loss = train_epoch(self.model, self.optimizer, self.x, self.y, s.batch_size,
+                                          self.generator, s.clip_grad, self.loss, on_batch)
+
+    def monitor(self) -> dict[str, Any]:
+        """The epoch's record: its learning rate, then loss and error (percent) of each split."""
+        return {"lr": self.rate, **split_metrics(self.model, self.data, self.device)}
+
+    def finite(self) -> bool:
+        """Whether the epoch's mean training loss is finite (else the loop rolls it back)."""
+        return math.isfinite(self.train_loss)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Model, optimizer state and generator, flat, for safetensors."""
+        out = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        for i, state in self.optimizer.state_dict()["state"].items():
+            out.update({f"opt.{i}.{k}": v for k, v in state.items() if torch.is_tensor(v)})
+        out["generator"] = checkpoint.generator_state(self.generator)
+        return {k: v.detach().clone() for k, v in out.items()}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Put a state from :meth:`tensors` back."""
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, v in tensors.items():
+            if key.startswith("opt."):
+                _, i, name = key.split(".", 2)
+                state.setdefault(int(i), {})[name] = v.to(self.device)
+        self.optimizer.load_state_dict({"state": state,
+                                        "param_groups": self.optimizer.state_dict()["param_groups"]})
+        checkpoint.restore_generator(self.generator, tensors["generator"])
+
+    def meta(self) -> dict[str, Any]:
+        """What a resumed run must share: the settings (all but epochs)."""
+        return {"settings": {k: v for k, v in asdict(self.settings).items() if k != "epochs"}}
 
 
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _save(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-          generator: torch.Generator, st: _State) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v for k, v in (st.best or {}).items()})
-    for i, s in optimizer.state_dict()["state"].items():
-        tensors.update({f"opt.{i}.{k}": v for k, v in s.items() if torch.is_tensor(v)})
-    tensors["generator"] = checkpoint.generator_state(generator)
-    meta = {k: getattr(st, k) for k in ("epoch", "history", "best_score", "best_epoch",
-                                        "bad_epochs", "diverged", "seconds")}
-    checkpoint.save(folder, CHECKPOINT, tensors, meta)
-
-
-def _restore(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator) -> _State:
-    tensors, meta = checkpoint.load(folder, CHECKPOINT)
-    device = next(model.parameters()).device
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, name = key.split(".", 2)
-            opt_state.setdefault(int(i), {})[name] = v.to(device)
-    optimizer.load_state_dict({"state": opt_state,
-                               "param_groups": optimizer.state_dict()["param_groups"]})
-    checkpoint.restore_generator(generator, tensors["generator"])
-    best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
-    meta["best_score"] = math.inf if meta["best_score"] is None else meta["best_score"]
-    return _State(best=best or None, **meta)
-
-
-def _record(epoch: int, lr: float, train_loss: float, model: nn.Module, ds: Dataset,
-            device: torch.device) -> dict[str, float]:
-    rec = {"epoch": epoch, "lr": lr, "train_loss": train_loss}
+def split_metrics(model: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:
+    """``{split}_loss`` and ``{split}_error`` (percent) of ``model`` on train, valid and test."""
+    row: dict[str, float] = {}
     for split in ("train", "valid", "test"):
-        x, y = getattr(ds, f"x_{split}").to(device), getattr(ds, f"y_{split}").to(device)
-        rec[f"{split}_loss"], rec[f"{split}_error"] = evaluate(model, x, y)
-    return rec
+        x, y = getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device)
+        row[f"{split}_loss"], row[f"{split}_error"] = evaluate(model, x, y)
+    return row
 
 
-def _update_best(st: _State, rec: dict[str, float], model: nn.Module) -> None:
-    """Keep the weights with the lowest validation error (training loss if no validation)."""
-    score = rec["valid_error"] if not math.isnan(rec["valid_error"]) else rec["train_loss"]
-    if score < st.best_score:
-        st.best, st.best_score, st.best_epoch, st.bad_epochs = _snapshot(model), score, rec["epoch"], 0
-    else:
-        st.bad_epochs += 1
+def keep_score(row: dict[str, Any]) -> float:
+    """What fine-tuning keeps the best epoch by: the validation error, else the training loss."""
+    return row["valid_error"] if not math.isnan(row["valid_error"]) else row["train_loss"]
 
 
 def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0.1,
@@ -240,11 +268,13 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
 
     The SGD update is :math:`v \\leftarrow \\mu v - \\epsilon_t (\\nabla L + \\lambda\\theta)`,
     :math:`\\theta \\leftarrow \\theta + v`, with :math:`\\epsilon_t` from ``schedule``.
-    Each epoch evaluates train / valid / test loss and error and calls ``callbacks`` with
-    the record (after a resume, only for the epochs still to run: the result's history
-    holds them all). A NaN or infinite training loss stops the run and restores the last good
-    weights (``metrics["diverged"]`` is then True). With ``checkpoint_dir`` every epoch is
-    checkpointed atomically and a rerun resumes where it stopped, with the same result.
+    A :class:`SupervisedUpdater` run by the training engine :func:`neuralsmith.loop.fit`: each
+    epoch evaluates train / valid / test loss and error and calls every callback with the
+    record (after a resume, only for the epochs still to run: the result's history holds them
+    all); a callback returning True stops training. A NaN or infinite training loss stops the
+    run and restores the last good state (``metrics["diverged"]`` is then True). With
+    ``checkpoint_dir`` every epoch is checkpointed atomically and a rerun resumes where it
+    stopped, with the same result (a run that stopped stays stopped).
 
     Args:
         model: any module mapping a batch of ``data.x_*`` rows to logits (or predictions).
@@ -252,11 +282,14 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
         epochs: number of passes over the training set.
         lr, momentum, weight_decay: SGD settings.
         batch_size: minibatch size.
-        patience: stop after this many epochs without a better validation error (0: never).
+        patience: stop after this many epochs without a better validation error (training
+            loss without a validation split; 0: never).
         schedule: ``constant``, ``linear`` or ``cosine`` learning-rate decay.
         clip_grad: clip the global gradient norm to this value.
         generator: the source of the data order, a CPU generator (None: a fresh seed, logged;
             see :func:`neuralsmith.seeds.resolve_generator`).
+        checkpoint_dir: where the engine keeps checkpoints ``last`` and ``best``.
+        callbacks: called with each epoch's record; returning True stops training.
         optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop`` (see :func:`_make_optimizer`).
         loss: the training objective ``loss(model, x_batch, y_batch)`` (e.g. with a penalty
             added); the recorded losses and errors are always the plain supervised ones.
@@ -265,66 +298,58 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
         A :class:`FinetuneResult`; ``model`` holds the kept (best-validation) weights.
 
     Raises:
-        ValueError: for a non-positive epochs, lr or batch size, or an unknown schedule or optimizer.
+        ValueError: for a non-positive epochs, lr or batch size, an unknown schedule or
+            optimizer, or a checkpoint written with other settings.
     """
     cfg = FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
                          weight_decay=weight_decay, patience=patience, schedule=schedule,
                          clip_grad=clip_grad, optimizer=optimizer)
-    device = torch.device(device)
     generator = seeds.resolve_generator(generator)  # the data order is drawn on the CPU
-    model.to(device)
-    opt = _make_optimizer(model, cfg)
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    st = _restore(folder, model, opt, generator) if folder and checkpoint.exists(folder, CHECKPOINT) else _State()
-    x, y = data.x_train.to(device), data.y_train.to(device)
-    with progress_bar("fine-tuning", total=epochs, completed=st.epoch, enabled=progress) as bar:
-        while st.epoch < epochs and not st.diverged and not _stopped_early(st, patience):
-            _run_epoch(model, opt, x, y, data, st, cfg, generator, callbacks, loss)
-            if folder is not None:
-                _save(folder, model, opt, generator, st)
-            bar.advance(st.history[-1] if st.history else {})
-    if st.best is not None:
-        model.load_state_dict(st.best)
-    return FinetuneResult(st.history, _final_metrics(model, data, st, device))
+    updater = SupervisedUpdater(model.to(device), data, cfg, generator, device, loss)
+    if checkpoint_dir is not None:
+        upgrade_checkpoint(Path(checkpoint_dir), updater)
+    history = loop.fit(updater, epochs=epochs, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                       patience=patience or None, progress=progress, score=keep_score)
+    return FinetuneResult(history.rows, final_metrics(updater, history))
 
 
-def _stopped_early(st: _State, patience: int) -> bool:
-    return patience > 0 and st.bad_epochs >= patience
-
-
-def _run_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               data: Dataset, st: _State, cfg: FinetuneConfig, generator: torch.Generator,
-               callbacks: Sequence[Callable[[dict[str, float]], Any]],
-               loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
-               ) -> None:
-    """Train one epoch; on a non-finite loss restore the weights and mark the run diverged."""
-    t0 = time.perf_counter()
-    good = _snapshot(model)
-    rate = lr_at(st.epoch, cfg.epochs, cfg.lr, cfg.schedule)
-    for group in opt.param_groups:
-        group["lr"] = rate
-    train_loss = train_epoch(model, opt, x, y, cfg.batch_size, generator, cfg.clip_grad, loss)
-    if not math.isfinite(train_loss):
-        log.warning("training loss is %s at epoch %d: stopping, keeping the last good weights",
-                    train_loss, st.epoch + 1)
-        model.load_state_dict(good)
-        st.diverged = True
-        return
-    st.epoch += 1
-    rec = _record(st.epoch, rate, train_loss, model, data, x.device)
-    st.seconds += time.perf_counter() - t0
-    rec["seconds"] = st.seconds
-    st.history.append(rec)
-    _update_best(st, rec, model)
-    for cb in callbacks:
-        cb(rec)
-
-
-def _final_metrics(model: nn.Module, data: Dataset, st: _State, device) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
-    for split in ("train", "valid", "test"):
-        x, y = getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device)
-        metrics[f"{split}_loss"], metrics[f"{split}_error"] = evaluate(model, x, y)
-    metrics.update(best_epoch=st.best_epoch, epochs=st.epoch, seconds=st.seconds,
-                   diverged=st.diverged)
+def final_metrics(updater: SupervisedUpdater, history: loop.History) -> dict[str, Any]:
+    """The result's metrics: each split's loss and error of the kept weights, and the run's facts."""
+    metrics: dict[str, Any] = split_metrics(updater.model, updater.data, updater.device)
+    metrics.update(best_epoch=history.best_epoch or 0, epochs=updater.epoch,
+                   seconds=round(sum(row["seconds"] for row in history.rows), 4),
+                   diverged=history.diverged)
     return metrics
+
+
+def upgrade_checkpoint(folder: Path, updater: SupervisedUpdater) -> None:
+    """Rewrite a checkpoint ``finetune`` of the former fine-tuning loop as the engine's ``last`` and ``best``.
+
+    The former loop kept the best weights inside its one checkpoint and the cumulative time
+    in ``seconds``; a run whose patience had run out resumes as stopped. Nothing happens where
+    there is no such checkpoint, or the engine's is already there.
+    """
+    if not checkpoint.exists(folder, LEGACY_CHECKPOINT) or checkpoint.exists(folder, loop.CHECKPOINT):
+        return
+    tensors, meta = checkpoint.load(folder, LEGACY_CHECKPOINT)
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    if best:
+        kept = {"epoch": meta["best_epoch"], loop.SCORE: meta["best_score"]}
+        checkpoint.save(folder, loop.BEST, best, kept)
+    patience = updater.settings.patience
+    history = loop.History(rows=per_epoch_seconds(meta["history"]), diverged=meta["diverged"],
+                           stopped_early=patience > 0 and meta["bad_epochs"] >= patience)
+    updater.load_tensors({k: v for k, v in tensors.items() if not k.startswith("best.")})
+    updater.epoch = meta["epoch"]
+    loop.save(updater, history, folder)
+    for suffix in ("safetensors", "json"):
+        (folder / f"{LEGACY_CHECKPOINT}.{suffix}").unlink()
+
+
+def per_epoch_seconds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records whose ``seconds`` count from the start of the run, as seconds of each epoch."""
+    out, before = [], 0.0
+    for row in rows:
+        out.append({**row, "seconds": round(row["seconds"] - before, 4)})
+        before = row["seconds"]
+    return out
