@@ -195,7 +195,7 @@ def test_hard_constraint_keeps_w_near_identity_after_training():
     torch.manual_seed(0)
     ds = rnn.adding_problem(10, n_train=128, n_test=16, generator=gen())
     net = rnn.start(rnn.ElmanRNN(2, 12, 1), "identity", constraint="hard", radius=0.05, generator=gen())
-    finetune(net, ds, epochs=3, lr=0.5, momentum=0.9, batch_size=16, progress=False)
+    finetune(net, ds, epochs=3, lr=0.5, momentum=0.9, batch_size=16, progress=False, generator=gen())
     raw = net.rnn.parametrizations.weight_hh_l0.original
     distance = torch.linalg.matrix_norm(net.rnn.weight_hh_l0.detach() - torch.eye(12))
     assert float(distance) <= 0.05 + 1e-5 and float(torch.linalg.matrix_norm(raw.detach())) > 0  # it did learn
@@ -232,7 +232,7 @@ def test_soft_penalty_pulls_w_towards_identity():
     ds = rnn.adding_problem(5, n_train=64, n_test=8, generator=gen())
     start = rnn.start(rnn.ElmanRNN(2, 6, 1), "normal", std=0.5, generator=gen())
     before = float(torch.linalg.matrix_norm(start.rnn.weight_hh_l0.detach() - torch.eye(6)))
-    finetune(start, ds, epochs=5, lr=0.05, loss=rnn.identity_objective(0.5), progress=False)
+    finetune(start, ds, epochs=5, lr=0.05, loss=rnn.identity_objective(0.5), progress=False, generator=gen())
     assert float(torch.linalg.matrix_norm(start.rnn.weight_hh_l0.detach() - torch.eye(6))) < 0.5 * before
 
 
@@ -408,5 +408,5 @@ def test_any_image_dataset_reads_as_rows():
     wide = replace(data.load("digits"), image_shape=(4, 16), name="wide")  # any image_shape that covers the rows
     assert rnn.reading_shape(wide, "row") == (4, 16)
     net = rnn.start(rnn.ElmanRNN(16, 8, 10), "orthogonal", generator=gen())
-    result = finetune(net, wide, epochs=1, lr=0.01, optimizer="adam", progress=False)
+    result = finetune(net, wide, epochs=1, lr=0.01, optimizer="adam", progress=False, generator=gen())
     assert result.metrics["test_error"] < 90.0
