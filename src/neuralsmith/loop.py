@@ -172,7 +172,11 @@ def fit(updater: Updater, *, epochs: int, callbacks: Iterable[Callable[[dict[str
     or stopped early) stays stopped. Records that ``score`` gives a number (by default their
     ``valid_error``) keep the parameters of the epoch with the lowest one (restored at the
     end). Every callback sees every record; one returning True, or ``patience`` epochs
-    without a better score, stops the run.
+    without a better score, stops the run. A callback with a ``begin(updater, history)``
+    method is shown the updater and the history so far (a resumed run's) before the first
+    epoch, and one with ``end(updater, history)`` the trained updater at the end (trackers such
+    as :class:`neuralsmith.tracking.TensorBoard` read the model there); neither may draw from
+    the training generator.
 
     Raises:
         ValueError: a bad ``patience``, or a checkpoint of another model or other settings.
@@ -182,11 +186,33 @@ def fit(updater: Updater, *, epochs: int, callbacks: Iterable[Callable[[dict[str
     with torch.no_grad():
         history = resume(updater, checkpoint_dir) if resuming else History()
         keep = KeepBest(updater.model, checkpoint_dir, patience, resuming, score)
-        _epochs(updater, history, epochs, [keep, *callbacks], checkpoint_dir, progress)
+        callbacks = [keep, *callbacks]
+        _hooks(callbacks, "begin", updater, history)
+        _epochs(updater, history, epochs, callbacks, checkpoint_dir, progress)
     keep.restore()
+    with torch.no_grad():
+        _hooks(callbacks, "end", updater, history)
     if keep.epoch is not None:
         history.best_epoch, history.best_valid_error = keep.epoch, keep.error
     return history
+
+
+def _hooks(callbacks: list[Callable], name: str, updater: Updater, history: History) -> None:
+    """Call ``callback.<name>(updater, history)`` on every callback that has it."""
+    for callback in callbacks:
+        hook = getattr(callback, name, None)
+        if callable(hook):
+            hook(updater, history)
+
+
+def shown(row: dict[str, Any]) -> dict[str, Any]:
+    """What the progress bar shows of an epoch's record: training and validation numbers only.
+
+    Example:
+        >>> shown({"epoch": 2, "train_loss": 0.3, "valid_error": 4.0, "test_error": 3.9})
+        {'train_loss': 0.3, 'valid_error': 4.0}
+    """
+    return {k: v for k, v in row.items() if not k.startswith("test") and k not in ("epoch", "seconds")}
 
 
 def _epochs(updater: Updater, history: History, epochs: int, callbacks: list[Callable],
@@ -203,7 +229,8 @@ def _epochs(updater: Updater, history: History, epochs: int, callbacks: list[Cal
             if not _one_epoch(updater, history, bar.advance, folder):
                 break
             row = history.rows[-1]
-            bar.describe(f"{updater.label()} epoch {row['epoch']}/{epochs} {updater.summary(row)}")
+            bar.describe(f"{updater.label()} {row['epoch']}/{epochs}")
+            bar.show(shown(row))
             if _stop(updater, history, callbacks, folder):
                 break
 

@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 
 MODES = ("new", "resume", "overwrite")
 #: settings that cannot change a result: a resumed run may differ from the first in these
-RUNTIME_KEYS = frozenset({"device", "quiet", "json", "progress", "threads"})
+RUNTIME_KEYS = frozenset({"device", "quiet", "json", "progress", "threads",
+                          "tensorboard"})
 LOCK = ".lock"
 
 

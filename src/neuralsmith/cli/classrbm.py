@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (AlphaOpt, BetaOpt, DataOpt, DeviceOpt, JsonOpt, KOpt,
     LabeledOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, PatienceOpt, PickEpochOpt, QuietOpt,
     ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, WeightDecayOpt,
@@ -52,10 +53,11 @@ def classrbm_cmd(
     patience: PatienceOpt = D["patience"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Train a classification RBM (Larochelle et al. 2012); results.json holds test_error (%)."""
     config = from_options(experiment.Config, locals())
     out = out or Path("runs") / f"classrbm-{Path(data).stem}-{objective}-h{hidden}"
-    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
+    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     emit_mapping("classrbm", summary(out, config, results), as_json=json, quiet=quiet)

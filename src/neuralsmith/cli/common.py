@@ -22,6 +22,7 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder to wri
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars or tables.")]
+TensorboardOpt = Annotated[Optional[Path], typer.Option("--tensorboard", help="Also write TensorBoard event files (scalars, histograms, images) to this folder; needs neuralsmith[tensorboard].")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out (same settings).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Delete the run in --out and start afresh.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
@@ -41,6 +42,13 @@ PickEpochOpt = Annotated[float, typer.Option("--validation", help="Fraction of t
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def tensorboard_tracker(folder: Path | None) -> Any:
+    """The :class:`neuralsmith.tracking.TensorBoard` that ``--tensorboard`` asks for (checked now), or None."""
+    from neuralsmith.tracking import TensorBoard
+
+    return None if folder is None else TensorBoard(folder)
 
 
 def emit_json(obj: Any) -> None:

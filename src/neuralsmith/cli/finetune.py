@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith import nets
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt,
     PatienceOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt, emit_mapping, run_mode)
 from neuralsmith.experiments import finetune as experiment
@@ -36,13 +37,14 @@ def finetune_cmd(
     validation: Annotated[float, Opt("--validation", help="Validation split: a fraction, or a count of examples if >= 1.")] = D["validation"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Fine-tune an MLP (SGD + momentum by default); the same budget whether it was pre-trained or not."""
     config = from_options(experiment.Config, locals(), pretrained=None if run is None else str(run),
                           arch=None if arch is None else nets.parse_hidden(arch))
     out = out or Path("runs") / f"finetune-{Path(run).name if run else config.init}"
-    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
+    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     summary = {"run": str(out), "start": results["start"], "sizes": "-".join(map(str, results["sizes"])),
                **{k: results[k] for k in ("train_error", "valid_error", "test_error", "test_loss",
                                           "best_epoch", "epochs", "diverged", "seconds")}}

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith.cli.classrbm import summary
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (ArchOpt, AlphaOpt, BetaOpt, DataOpt, DeviceOpt, JsonOpt, KOpt,
     LabeledOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, PatienceOpt, PickEpochOpt, QuietOpt,
     ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, WeightDecayOpt,
@@ -47,11 +48,12 @@ def hybrid_cmd(
     patience: PatienceOpt = D["patience"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Train a deep hybrid model, every layer an expert on the labels (Ororbia et al. 2015)."""
     config = from_options(experiment.DeepConfig, locals(), kind=model, arch=parse_hidden(arch),
                           objective=objective or experiment.default_objective(labeled))
     out = out or Path("runs") / f"{model}-{Path(data).stem}-{'-'.join(map(str, config.arch))}"
-    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
+    results = experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     emit_mapping(f"hybrid {model}", summary(out, config, results), as_json=json, quiet=quiet)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, \
     SeedOpt, console, emit_json, emit_rows, joined, parse_list, folder_mode
 from neuralsmith.experiments import linear_depth as experiment
@@ -30,7 +31,7 @@ def linear_depth_cmd(
     batch_size: Annotated[int, Opt(help="SGD minibatch.")] = D["batch_size"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Train deep linear nets of each depth from each start; record the epochs to reach a loss level."""
     config = from_options(experiment.Config, locals(),
@@ -38,7 +39,8 @@ def linear_depth_cmd(
                           inits=parse_list(inits, str, "--inits"),
                           thresholds=parse_list(thresholds, float, "--thresholds"))
     mode = folder_mode(out, resume, overwrite)
-    results = experiment.run(config, out, mode=mode, progress=not (quiet or json))
+    results = experiment.run(config, out, mode=mode, progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     if json:
         emit_json(results)
         return

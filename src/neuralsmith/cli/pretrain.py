@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from neuralsmith import nets
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (ArchOpt, BinarizeOpt, DataOpt, DeviceOpt, JsonOpt, KOpt, LrOpt,
     MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt,
     emit_mapping, joined, parse_list, run_mode)
@@ -42,12 +43,13 @@ def rbm_cmd(
     seed: SeedOpt = RBM["seed"],
     device: DeviceOpt = RBM["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Train an RBM by CD-k, PCD or fast PCD into a run folder (--resume continues a killed run)."""
     config = from_options(rbm_experiment.Config, locals())
     out = out or Path("runs") / f"rbm-{Path(data).stem}-{method}{k}-h{hidden}"
-    results = rbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
+    results = rbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     summary = {"run": str(out), **results["final"], "epochs": results["epochs"],
                "diverged": results["diverged"], "total_seconds": results["seconds"]}
     emit_mapping("pretrain rbm", summary, as_json=json, quiet=quiet)
@@ -75,11 +77,12 @@ def dbn_cmd(
     seed: SeedOpt = DBN["seed"],
     device: DeviceOpt = DBN["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Greedily pre-train a Deep Belief Network (a stack of RBMs) into a run folder."""
     values = {**locals(), "arch": nets.parse_hidden(arch)}
-    _run_stack("dbn", values, out, run_mode(resume, overwrite), json=json, quiet=quiet)
+    _run_stack("dbn", values, out, run_mode(resume, overwrite), json=json, quiet=quiet,
+               tensorboard=tensorboard)
 
 
 @app.command("sda")
@@ -94,19 +97,22 @@ def sda_cmd(
     seed: SeedOpt = SDA["seed"],
     device: DeviceOpt = SDA["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Greedily pre-train stacked denoising autoencoders into a run folder."""
     values = {**locals(), "arch": nets.parse_hidden(arch), "corruption": parse_list(corruption, float, "--corruption")}
-    _run_stack("sda", values, out, run_mode(resume, overwrite), json=json, quiet=quiet)
+    _run_stack("sda", values, out, run_mode(resume, overwrite), json=json, quiet=quiet,
+               tensorboard=tensorboard)
 
 
-def _run_stack(kind: str, values: dict, out: Path | None, mode: str, *, json: bool, quiet: bool) -> None:
+def _run_stack(kind: str, values: dict, out: Path | None, mode: str, *, json: bool, quiet: bool,
+               tensorboard: Path | None = None) -> None:
     """Build the ``kind`` config from the options, pre-train into ``out``, print the summary."""
     names = stack_experiment.defaults(kind)
     config = stack_experiment.config_from_flat(kind, {k: v for k, v in values.items() if k in names})
     out = out or Path("runs") / f"{kind}-{Path(config.data).stem}-{joined(config.arch, '-')}"
-    results = stack_experiment.run(config, out, mode=mode, progress=not (quiet or json))
+    results = stack_experiment.run(config, out, mode=mode, progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     summary = {"run": str(out), "kind": kind, "arch": joined(config.arch, "-"),
                "epochs_per_layer": config.train.epochs, "final": results["final"],
                "device": results["device"], "seconds": results["seconds"]}

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, \
     ResumeOpt, SeedOpt, console, emit_json, emit_mapping, folder_mode
 from neuralsmith.experiments import rnn as experiment
@@ -43,12 +44,13 @@ def rnn_cmd(
     n_test: Annotated[int, Opt(help="Adding problem: test sequences.")] = D["n_test"],
     seed: SeedOpt = D["seed"], device: DeviceOpt = D["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Train an Elman RNN (ReLU or tanh) from any start, with the identity constraint hard, soft or off."""
     config = from_options(experiment.Config, locals(), clip=clip if clip > 0 else None)
     mode = folder_mode(out, resume, overwrite)
-    results = experiment.run(config, out, mode=mode, progress=not (quiet or json))
+    results = experiment.run(config, out, mode=mode, progress=not (quiet or json),
+        tensorboard=tensorboard_tracker(tensorboard))
     if json:
         emit_json(results)
         return

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from neuralsmith import checkpoint, nets, plots, seeds, stack, train
+from neuralsmith import checkpoint, nets, plots, seeds, stack, tracking, train
 from neuralsmith import data as data_api
 from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
@@ -145,11 +145,12 @@ def build_model(config: Config, ds: Dataset, generator: torch.Generator) -> tupl
 
 
 def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, tensorboard: Any = None) -> dict[str, Any]:
     """Fine-tune into run folder ``out`` (``mode``: new, resume or overwrite).
 
     The data and the model are made (and checked) before the folder is touched. A resumed run
-    continues from the folder's last checkpoint and ends as an uninterrupted one.
+    continues from the folder's last checkpoint and ends as an uninterrupted one. Every epoch
+    also goes to ``RUN/metrics.jsonl`` and, with ``tensorboard``, to TensorBoard.
 
     Returns:
         The results written to results.json.
@@ -160,10 +161,12 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
     g = seeds.generator(config.seed)
     model, start = build_model(config, ds, g)
     with open_run(out, config, mode) as run_:
+        track = tracking.for_run(run_, tensorboard)
         result = train.finetune(model, ds, **dataclasses.asdict(config.train), generator=g,
-                                checkpoint_dir=run_.checkpoints, callbacks=[run_.log_metrics],
+                                checkpoint_dir=run_.checkpoints, callbacks=[run_.log_metrics, track],
                                 progress=progress, device=device)
         run_.write_metrics(result.history)  # whole, also after a resume
+        track.close()
         save_model(model, run_.checkpoints, config.activation, {"start": start, "data": ds.info()})
         _figure(run_, result.history, start)
         results = {"start": start, "pretrained": config.pretrained, **result.metrics,

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from neuralsmith import checkpoint, hybrid, plots, seeds
+from neuralsmith import checkpoint, hybrid, plots, seeds, tracking
 from neuralsmith import data as data_api
 from neuralsmith.device import DEVICES, resolve_device
 from neuralsmith.experiments import open_run
@@ -161,7 +161,7 @@ def build_model(config: Config | DeepConfig, xl: torch.Tensor, yl: torch.Tensor,
 
 
 def run(config: Config | DeepConfig, out: str | os.PathLike, *, mode: str = "new",
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, tensorboard: Any = None) -> dict[str, Any]:
     """Train the model ``config`` describes into run folder ``out`` (``mode``: new, resume, overwrite).
 
     A resumed run continues from the folder's last checkpoint and ends as an uninterrupted one.
@@ -176,7 +176,9 @@ def run(config: Config | DeepConfig, out: str | os.PathLike, *, mode: str = "new
         xl, yl = xl.to(device), yl.to(device)
         model = build_model(config, xl, yl, ds.n_classes, g)
         start = time.perf_counter()
-        history = _train(model, config, xl, yl, xu, ds, run_, g, progress)
+        track = tracking.for_run(run_, tensorboard, image_shape=ds.image_shape)
+        history = _train(model, config, xl, yl, xu, ds, run_, g, progress, track)
+        track.close()
         results = _results(model, config, history, ds, xl, xu, time.perf_counter() - start)
         run_.write_metrics(history.rows)  # whole, also after a resume
         _save_model(model, run_.checkpoints, {"data": ds.info()})
@@ -186,7 +188,7 @@ def run(config: Config | DeepConfig, out: str | os.PathLike, *, mode: str = "new
 
 
 def _train(model, config: Config | DeepConfig, xl, yl, xu, ds, run_: RunFolder,
-           g: torch.Generator, progress: bool) -> classrbm.ClassHistory:
+           g: torch.Generator, progress: bool, track: tracking.Tracking) -> classrbm.ClassHistory:
     """Call the family's training function with ``config.train`` and the run's data."""
     fit = train_classrbm if config.kind == "classrbm" else hybrid.train_hybrid
     device, has_valid = xl.device, len(ds.x_valid) > 0
@@ -195,7 +197,7 @@ def _train(model, config: Config | DeepConfig, xl, yl, xu, ds, run_: RunFolder,
                x_valid=ds.x_valid.to(device) if has_valid else None,
                y_valid=ds.y_valid.to(device) if has_valid else None,
                patience=config.patience or None, generator=g, checkpoint_dir=run_.checkpoints,
-               progress=progress, callbacks=[run_.log_metrics])
+               progress=progress, callbacks=[run_.log_metrics, track])
 
 
 def _keywords(settings: ClassSettings, kind: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 
 from neuralsmith import init as init_lib
+from neuralsmith import tracking
 from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
@@ -98,7 +99,7 @@ class Config:
 
 
 def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "new",
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, tensorboard: Any = None) -> dict[str, Any]:
     """Learning time against depth for every start; with ``out``, a run folder (``mode``: new, resume, overwrite).
 
     Returns:
@@ -107,12 +108,18 @@ def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "ne
         ``depth_ratio``, per threshold and start the epochs at the deepest depth over those at
         the shallowest.
     """
+    tracking.need_folder(out, tensorboard)
     device = resolve_device(config.device)
     ds = linear_task(config.width, config.n_train, generator=torch.Generator().manual_seed(config.seed))
     if out is None:
         return _results(config, _sweep(config, ds, device, None, progress))
     with open_run(out, config, mode) as folder:
         records = _sweep(config, ds, device, folder, progress)
+        track = tracking.for_run(folder, tensorboard)
+        track.replay([(f"{r['init']}/depth{r['depth']}",
+                       [{"init": r["init"], "depth": r["depth"], "epoch": e, "loss": loss}
+                        for e, loss in enumerate(r["losses"])]) for r in records])
+        track.close()
         results = _results(config, records)
         _write_outputs(folder, config, records, results)
     return results

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 
 from neuralsmith import data as data_api
-from neuralsmith import plots, seeds
+from neuralsmith import plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.rbm import model as rbm_model
@@ -81,10 +81,12 @@ def load_data(config: Config) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Te
 
 
 def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, tensorboard: Any = None) -> dict[str, Any]:
     """Train an RBM into run folder ``out`` (``mode``: new, resume or overwrite).
 
     A resumed run continues from the folder's last checkpoint and ends as an uninterrupted one.
+    Every epoch also goes to ``RUN/metrics.jsonl`` and, with ``tensorboard`` (a
+    :class:`~neuralsmith.tracking.TensorBoard` or a folder), to TensorBoard.
 
     Returns:
         The results written to results.json.
@@ -96,11 +98,13 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
         rbm = RBM.from_data(x.to(device), config.hidden, visible=config.visible,
                             hidden=config.hidden_units, generator=g)
         start = time.perf_counter()
+        track = tracking.for_run(run_, tensorboard, image_shape=ds.image_shape)
         history = train(rbm, x, **dataclasses.asdict(config.train),
                         x_valid=x_valid if len(x_valid) else None, generator=g,
-                        callbacks=[run_.log_metrics], checkpoint_dir=run_.checkpoints,
+                        callbacks=[run_.log_metrics, track], checkpoint_dir=run_.checkpoints,
                         progress=progress)
         run_.write_metrics(history.rows)  # whole, also after a resume
+        track.close()
         rbm_model.save(rbm, run_.checkpoints, "model", {"data": ds.info()})
         _figures(run_, rbm, ds.image_shape, g)
         results = {"final": history.rows[-1] if history.rows else {}, "epochs": len(history),

@@ -28,6 +28,7 @@ from torch import Generator
 
 from neuralsmith import data as data_lib
 from neuralsmith import init as init_lib
+from neuralsmith import tracking
 from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
@@ -171,7 +172,7 @@ def build(config: Config, ds: Dataset, features: int, generator: Generator | Non
 
 
 def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "new",
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, tensorboard: Any = None) -> dict[str, Any]:
     """Train one recurrent net on its task; with ``out``, into a run folder (``mode``: new, resume, overwrite).
 
     A resumed run continues from the folder's last checkpoint and ends as an uninterrupted one;
@@ -181,6 +182,7 @@ def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "ne
         The results (also results.json): the test metric under its name, the budget used, and
         what the start did to the gradient through time and to the distance of W_hh from I.
     """
+    tracking.need_folder(out, tensorboard)
     device = resolve_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
     ds, features = load_task(config, generator)
@@ -189,7 +191,9 @@ def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "ne
     if out is None:
         return _summary(config, ds, net, _train(config, net, ds, None, progress, device), ratio)
     with open_run(out, config, mode) as folder:
-        result = _train(config, net, ds, folder, progress, device)
+        track = tracking.for_run(folder, tensorboard)
+        result = _train(config, net, ds, folder, progress, device, track)
+        track.close()
         results = _summary(config, ds, net, result, ratio)
         rows = [_metrics_row(rec, _steps_per_epoch(config, ds)) for rec in result.history]
         folder.write_metrics(rows)  # whole, also after a resume
@@ -256,7 +260,7 @@ def _save_learning_curve(config: Config, ds: Dataset, rows: list[dict[str, float
 
 
 def _train(config: Config, net: ElmanRNN, ds: Dataset, folder: RunFolder | None, progress: bool,
-           device: torch.device) -> FinetuneResult:
+           device: torch.device, track: tracking.Tracking | None = None) -> FinetuneResult:
     """``config.steps`` (rounded up to whole passes) of the shared loop, the soft penalty in the objective."""
     per_epoch = _steps_per_epoch(config, ds)
     objective = identity_objective(config.penalty) if config.constraint == "soft" else supervised_loss
@@ -265,5 +269,5 @@ def _train(config: Config, net: ElmanRNN, ds: Dataset, folder: RunFolder | None,
     return finetune(net, ds, epochs=math.ceil(config.steps / per_epoch), lr=config.lr, momentum=config.momentum,
                     batch_size=config.batch_size, clip_grad=config.clip, optimizer=config.optimizer,
                     generator=torch.Generator().manual_seed(config.seed), loss=objective,
-                    checkpoint_dir=folder.checkpoints if folder else None, callbacks=[log_row] if folder else [],
+                    checkpoint_dir=folder.checkpoints if folder else None, callbacks=[log_row, track] if folder else [],
                     progress=progress, device=device)

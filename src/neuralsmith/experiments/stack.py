@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralsmith import data as data_api
-from neuralsmith import experiments, plots, seeds
+from neuralsmith import experiments, plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.rbm.learning import Settings, reconstruction_error
@@ -154,7 +154,7 @@ def build(config: Config, n_in: int, generator: torch.Generator) -> DBN | Stacke
 
 
 def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, tensorboard: Any = None) -> dict[str, Any]:
     """Greedily pre-train the stack ``config`` describes into run folder ``out``.
 
     ``mode``: new, resume or overwrite (:meth:`neuralsmith.runfolder.RunFolder.open`). A
@@ -168,7 +168,8 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
     ds = load_data(config)
     with open_run(out, config, mode) as run_:
         start = time.perf_counter()
-        model, histories = _pretrain(config, ds.x_train, run_, device, progress)
+        model, histories = _pretrain(config, ds.x_train, run_, device, progress, tensorboard,
+                                     ds.image_shape)
         run_.write_metrics([{"layer": l + 1, **row} for l, h in enumerate(histories) for row in h])
         save_stack(model, run_.checkpoints, {"data": config.data, "binarize": config.binarize,
                                              "dataset": ds.info(), "image_shape": list(ds.image_shape)})
@@ -181,7 +182,8 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
 
 
 def _pretrain(config: Config, x: torch.Tensor, run: RunFolder, device: torch.device,
-              progress: bool) -> tuple[DBN | StackedDAE, list[list[dict[str, Any]]]]:
+              progress: bool, tensorboard: Any = None, image_shape: Any = None,
+              ) -> tuple[DBN | StackedDAE, list[list[dict[str, Any]]]]:
     """Build the stack and train it layer by layer on ``device``, checkpointed in the run folder.
 
     The initial weights come from a CPU generator seeded with the run's seed (the same start
@@ -192,11 +194,18 @@ def _pretrain(config: Config, x: torch.Tensor, run: RunFolder, device: torch.dev
     g = init if device.type == "cpu" else seeds.generator(config.seed, device)
     model = build(config, x.shape[1], init).to(device)
     common = dict(generator=g, checkpoint_dir=run.checkpoints, progress=progress)
-    if isinstance(model, DBN):
-        return model, greedy_pretrain_dbn(model, x.to(device), **dataclasses.asdict(config.train), **common)
-    t = config.train
-    return model, greedy_pretrain_sda(model, x.to(device), epochs=t.epochs, lr=t.lr,
-                                      batch_size=t.batch_size, **common)
+    layers = list(model.rbms if isinstance(model, DBN) else model.layers)
+    track = tracking.for_run(run, tensorboard, image_shape=image_shape, stages=layers)
+    if isinstance(model, DBN):  # each layer's epochs are tracked as they end
+        histories = greedy_pretrain_dbn(model, x.to(device), **dataclasses.asdict(config.train),
+                                        callbacks=[track], **common)
+    else:  # a DAE's training takes no callbacks: its epochs are tracked once it is done
+        t = config.train
+        histories = greedy_pretrain_sda(model, x.to(device), epochs=t.epochs, lr=t.lr,
+                                        batch_size=t.batch_size, **common)
+        track.replay([(l + 1, rows) for l, rows in enumerate(histories)])
+    track.close()
+    return model, histories
 
 
 def _figures(run: RunFolder, model: DBN | StackedDAE, image_shape: tuple[int, int], config: Config,
