@@ -326,3 +326,20 @@ def need_folder(out: Any, tensorboard: Any) -> None:
     """Refuse ``tensorboard`` for a run that writes no folder (``out`` None)."""
     if out is None and tensorboard is not None:
         raise ValueError("--tensorboard tracks a run folder's epochs: give the folder with --out")
+
+
+def track_study(folder: str | os.PathLike, tensorboard: TensorBoard | str | os.PathLike | None) -> None:
+    """A finished study's fine-tuning curves, one stage per trial (``depth2/xavier/``), as
+    ``RUN/metrics.jsonl`` and, with ``tensorboard``, TensorBoard scalars (means over seeds)."""
+    from neuralsmith.runfolder import RunFolder
+    from neuralsmith.study.store import TrialStore
+
+    groups = []
+    for record in TrialStore(folder).records():
+        curves = record["curves"]
+        rows = [{"depth": record["depth"], "start": record["start"], "epoch": e + 1,
+                 **{k: v[e] for k, v in curves.items()}} for e in range(len(curves["train_loss"]))]
+        groups.append((f"depth{record['depth']}/{record['start']}", rows))
+    track = for_run(RunFolder(folder), tensorboard)
+    track.replay(groups)
+    track.close()

@@ -15,10 +15,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, OverwriteOpt, QuietOpt, ResumeOpt, console, \
     emit_json, emit_rows, parse_list, run_mode
 from neuralsmith.study import StudySpec, SuiteSpec, run, run_suite
 from neuralsmith.study.suite import is_suite
+from neuralsmith.tracking import track_study
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "quick.toml"
 
@@ -40,18 +42,21 @@ def study(
     device: DeviceOpt = "auto",
     json: JsonOpt = False,
     quiet: QuietOpt = False,
+    tensorboard: TensorboardOpt = None,
 ) -> None:
     """Compare starts (initializers, DBN, SdA) across depths and seeds; write report.html."""
-    mode = run_mode(resume, overwrite)
+    mode, tracker = run_mode(resume, overwrite), tensorboard_tracker(tensorboard)
     overrides = dict(depths=_listed(depths, int, "--depths"), seeds=seeds, activation=activation,
                      epochs=epochs, seed=seed, starts=_listed(inits, str, "--inits"))
     if config is not None and is_suite(config):
-        _suite(SuiteSpec.from_toml(config, data=_listed(data, str, "--data"), **overrides), out, mode, device, json, quiet)
+        _suite(SuiteSpec.from_toml(config, data=_listed(data, str, "--data"), **overrides), out, mode, device, json, quiet,
+               tracker)
         return
     overrides["data"] = data
     spec = StudySpec.from_toml(config or DEFAULT_CONFIG, **overrides) if (config or DEFAULT_CONFIG.is_file()) \
         else StudySpec().replace(**overrides)
     results = run(spec, out, mode=mode, progress=not quiet and not json, device=device)
+    track_study(out, tracker)
     if json:
         emit_json(results)
         return
@@ -67,9 +72,12 @@ def _listed(text: Optional[str], kind: type, what: str) -> Optional[list]:
     return None if text is None else list(parse_list(text, kind, what))
 
 
-def _suite(suite: SuiteSpec, out: Path, mode: str, device: str, json: bool, quiet: bool) -> None:
-    """Run a suite and print its table (or its results as JSON)."""
+def _suite(suite: SuiteSpec, out: Path, mode: str, device: str, json: bool, quiet: bool,
+           tracker: object = None) -> None:
+    """Run a suite and print its table (or its results as JSON); track each data set's study."""
     results = run_suite(suite, out, mode=mode, progress=not quiet and not json, device=device)
+    for sub in sorted(p for p in out.iterdir() if (p / "trials").is_dir()):
+        track_study(sub, None if tracker is None else type(tracker)(tracker.log_dir / sub.name))
     if json:
         emit_json(results)
     elif not quiet:
