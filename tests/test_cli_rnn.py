@@ -92,7 +92,7 @@ def test_cli_defaults_are_the_api_defaults(cli, monkeypatch, command, module):
         "records": [], "depth_ratio": {}})
     code, _, err = cli(command, "--quiet")
     assert code == 0, err
-    assert seen == [(module.Config(), None, {"mode": "new", "progress": False})]
+    assert seen == [(module.Config(), None, {"mode": "new", "progress": False, "tensorboard": None})]
 
 
 def test_rnn_bad_cell_is_one_line(cli):
