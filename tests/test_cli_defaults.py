@@ -32,7 +32,7 @@ API_DEFAULTS = {
     "study": lambda: {("inits" if k == "starts" else k): None  # None: the --config file's value
                       for k in flat_defaults(StudySpec)},
 }
-RUNTIME = {"out", "resume", "overwrite", "json", "quiet", "device", "config", "figure", "init_opt"}
+RUNTIME = {"out", "resume", "overwrite", "json", "quiet", "device", "config", "figure", "init_opt", "tensorboard"}
 
 
 def _commands(group, path=()):
