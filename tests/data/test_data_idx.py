@@ -176,7 +176,7 @@ def _read_must_be_safe(path):
     return x
 
 
-settings.register_profile("idx", max_examples=150, deadline=None,
+settings.register_profile("idx", max_examples=75, deadline=2000,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -76,17 +76,26 @@ def check_pixels(x: np.ndarray, where: str | os.PathLike) -> np.ndarray:
     Raises:
         ValueError: naming ``where``, for another dtype, NaN/inf, or floats outside [0, 1].
     """
-    if x.dtype == np.uint8 or x.dtype == np.bool_:
-        return x
+    check_pixel_dtype(x.dtype, where)
     if x.dtype.kind != "f":
-        raise ValueError(f"{where}: pixels have dtype {x.dtype}; store uint8 (0-255) or "
-                         f"floats in [0, 1]")
+        return x
     if x.size and not np.isfinite(x).all():
         raise ValueError(f"{where}: pixels hold NaN or infinity; store finite values in [0, 1]")
     if x.size and (x.min() < 0.0 or x.max() > 1.0):
         raise ValueError(f"{where}: float pixels span [{x.min():.4g}, {x.max():.4g}]; they must "
                          f"lie in [0, 1] (divide 0-255 values by 255, or store uint8)")
     return x
+
+
+def check_pixel_dtype(dtype: np.dtype, where: str | os.PathLike) -> None:
+    """Check pixels are stored as uint8, bool or floats (before they are read).
+
+    Raises:
+        ValueError: naming ``where``, for any other dtype.
+    """
+    if dtype not in (np.uint8, np.bool_) and (dtype.kind != "f" or dtype.fields is not None):
+        raise ValueError(f"{where}: pixels have dtype {dtype}; store uint8 (0-255) or "
+                         f"floats in [0, 1]")
 
 
 def as_images(x: np.ndarray, where: str | os.PathLike) -> np.ndarray:

@@ -15,11 +15,14 @@ import logging
 import math
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet, check_labels
+from neuralsmith.data.limits import DEFLATE_MAX_RATIO, check_fits, filled, native
 from neuralsmith.runfolder import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -27,25 +30,44 @@ log = logging.getLogger(__name__)
 DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
           0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 MAX_NDIM = 4
-DEFLATE_MAX_RATIO = 1032  # deflate never expands more than ~1032:1, so gzip output is bounded
 IDX_STEMS = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 
 
-class _Inflater:
-    """Take exact byte counts out of a gzip stream, never inflating more than asked for."""
+@dataclass(frozen=True)
+class IdxHeader:
+    """What an IDX file declares: its element type and shape, and where the values start."""
 
-    def __init__(self, path: Path, raw: bytes):
-        self.path, self._z, self._pending = path, zlib.decompressobj(wbits=31), raw
+    path: Path
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    compressed: bool
+
+    @property
+    def offset(self) -> int:
+        return 4 + 4 * len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+class _Inflater:
+    """Take exact byte counts out of a gzip file, never inflating more than asked for."""
+
+    def __init__(self, path: Path, file: BinaryIO):
+        self.path, self._file, self._z, self._pending = path, file, zlib.decompressobj(wbits=31), b""
 
     def take(self, n: int) -> bytes:
         parts, got = [], 0
         try:
             while got < n and not self._z.eof:
+                if not self._pending:
+                    self._pending = self._file.read(1 << 16)
+                    if not self._pending:  # the file ends before the stream does
+                        break
                 part = self._z.decompress(self._pending, n - got)
                 self._pending = self._z.unconsumed_tail
-                if not part and not self._pending:  # input used up, nothing left to inflate
-                    break
                 parts.append(part)
                 got += len(part)
         except zlib.error as exc:
@@ -53,17 +75,22 @@ class _Inflater:
                              f"re-download the file") from None
         return b"".join(parts)
 
+    def readinto(self, view: memoryview) -> int:
+        data = self.take(len(view))
+        view[:len(data)] = data
+        return len(data)
+
     def finish(self) -> None:
         """Check that the stream ends here, with a valid trailer and nothing after it."""
         if self.take(1):
             raise ValueError(f"{self.path}: holds more data than its IDX header declares")
         if not self._z.eof:
             raise ValueError(f"{self.path}: gzip stream is truncated; re-download the file")
-        if self._z.unused_data:
+        if self._z.unused_data or self._file.read(1):
             raise ValueError(f"{self.path}: trailing bytes after the gzip stream")
 
 
-def _header(path: Path, take) -> tuple[np.dtype, tuple[int, ...]]:
+def _parse_header(path: Path, take) -> tuple[np.dtype, tuple[int, ...]]:
     """Parse the magic number and sizes; ``take(n)`` returns the next n bytes."""
     magic = take(4)
     if len(magic) < 4:
@@ -77,19 +104,69 @@ def _header(path: Path, take) -> tuple[np.dtype, tuple[int, ...]]:
     return DTYPES[magic[2]], tuple(int(d) for d in np.frombuffer(sizes, ">u4"))
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx_header(path: str | os.PathLike) -> IdxHeader:
+    """Read and check an IDX file's header, reading (or inflating) only the header's bytes.
+
+    The declared size is checked against the file: a raw file must hold exactly the declared
+    bytes; a gzip file must be able to hold them (deflate expands at most ~1032:1) and its
+    trailer's size field (ISIZE, the size modulo 2^32) must agree.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: naming the file, for a bad magic number, a truncated header, or a size
+            the file cannot hold.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such IDX file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        take = _Inflater(path, f).take if compressed else f.read
+        header = IdxHeader(path, *_parse_header(path, take), compressed)
+        _check_size(header, f, size)
+    return header
+
+
+def _check_size(header: IdxHeader, f: BinaryIO, size: int) -> None:
+    path, declared, total = header.path, header.nbytes, header.offset + header.nbytes
+    if not header.compressed:
+        if size - header.offset != declared:
+            what = "truncated" if size - header.offset < declared else "has trailing bytes"
+            raise ValueError(f"{path}: {what}: header declares {header.shape} ({declared} bytes "
+                             f"of data), file holds {size - header.offset}; re-download the file")
+        return
+    if total > DEFLATE_MAX_RATIO * size:
+        raise ValueError(f"{path}: header declares {header.shape} ({declared} bytes), more than "
+                         f"{size} bytes of gzip can hold; the file is corrupt or truncated")
+    f.seek(max(size - 4, 0))
+    isize = int.from_bytes(f.read(4), "little")
+    if isize != total % 2**32:
+        raise ValueError(f"{path}: header declares {header.shape} ({total} bytes with the header) "
+                         f"but the gzip trailer records {isize} (mod 2^32); the file is corrupt "
+                         f"or truncated; re-download it")
+
+
+def read_idx(path: str | os.PathLike, *, max_bytes: int | None = None) -> np.ndarray:
     """Read one IDX file (raw or gzip) into a native-endian numpy array.
+
+    The header is checked first (see :func:`read_idx_header`) and the declared bytes against
+    the memory limit (see :mod:`.limits`); gzip data is inflated in chunks, stopping at the
+    declared size.
 
     Args:
         path: the file.
+        max_bytes: refuse arrays larger than this (default: ``$NEURALSMITH_MAX_BYTES``, else
+            the available memory).
 
     Returns:
         The array with the shape the header declares.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for a wrong magic number, a truncated file, a size the file cannot hold,
-            trailing data or corrupt gzip data; the message names the file.
+        ValueError: for a wrong magic number, a truncated file, a size the file cannot hold
+            or beyond the limit, trailing data or corrupt gzip data; the message names the file.
 
     Example:
         >>> import tempfile, numpy as np
@@ -97,55 +174,32 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         >>> read_idx(p).tolist()
         [0, 1, 2, 3, 4]
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such IDX file")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        return _read_gzip(path, raw)
-    return _read_raw(path, raw)
+    header = read_idx_header(path)
+    check_fits(header.nbytes, header.path, f"the array {header.shape}", max_bytes)
+    return read_payload(header)
 
 
-class _Bytes:
-    """Take byte counts from the front of an in-memory file."""
+def read_payload(header: IdxHeader) -> np.ndarray:
+    """The values of a file whose header was read by :func:`read_idx_header`.
 
-    def __init__(self, raw: bytes):
-        self.raw, self.pos = raw, 0
-
-    def take(self, n: int) -> bytes:
-        out = self.raw[self.pos:self.pos + n]
-        self.pos += len(out)
-        return out
-
-
-def _read_raw(path: Path, raw: bytes) -> np.ndarray:
-    dtype, shape = _header(path, _Bytes(raw).take)
-    offset = 4 + 4 * len(shape)
-    expected = math.prod(shape) * dtype.itemsize
-    if len(raw) - offset != expected:
-        what = "truncated" if len(raw) - offset < expected else "has trailing bytes"
-        raise ValueError(f"{path}: {what}: header declares {shape} ({expected} bytes of data), "
-                         f"file holds {len(raw) - offset}")
-    return _to_native(np.frombuffer(raw, dtype, offset=offset).reshape(shape))
-
-
-def _read_gzip(path: Path, raw: bytes) -> np.ndarray:
-    stream = _Inflater(path, raw)
-    dtype, shape = _header(path, stream.take)
-    expected = math.prod(shape) * dtype.itemsize
-    if expected > DEFLATE_MAX_RATIO * len(raw):
-        raise ValueError(f"{path}: header declares {shape} ({expected} bytes), more than "
-                         f"{len(raw)} bytes of gzip can hold; the file is corrupt or truncated")
-    payload = stream.take(expected)
-    if len(payload) < expected:
-        raise ValueError(f"{path}: truncated: header declares {shape} ({expected} bytes of "
-                         f"data), the gzip stream holds {len(payload)}")
-    stream.finish()
-    return _to_native(np.frombuffer(payload, dtype).reshape(shape))
-
-
-def _to_native(array: np.ndarray) -> np.ndarray:
-    return array if array.dtype.itemsize == 1 else array.astype(array.dtype.newbyteorder("="))
+    Raises:
+        ValueError: naming the file, if it changed or its gzip data is corrupt or truncated.
+    """
+    path, expected = header.path, header.nbytes
+    with open(path, "rb") as f:
+        stream = _Inflater(path, f) if header.compressed else f
+        skipped = stream.take(header.offset) if header.compressed else f.read(header.offset)
+        if len(skipped) != header.offset:
+            raise ValueError(f"{path}: changed while being read; read it again")
+        buf = filled(expected, stream.readinto, path)
+        if len(buf) < expected:
+            raise ValueError(f"{path}: truncated: header declares {header.shape} ({expected} "
+                             f"bytes of data), the file holds {len(buf)}; re-download the file")
+        if header.compressed:
+            stream.finish()
+        elif f.read(1):
+            raise ValueError(f"{path}: has trailing bytes after the declared data")
+    return native(buf.view(header.dtype).reshape(header.shape))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
@@ -190,8 +244,11 @@ def idx_files(folder: str | os.PathLike) -> dict[str, Path]:
 
 
 def read_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
-                    n_classes: int | None = None) -> ImageSet:
+                    n_classes: int | None = None, max_bytes: int | None = None) -> ImageSet:
     """Load a folder of the four MNIST-format IDX files, pixels and labels exactly as stored.
+
+    All four headers are read and checked (types, shapes, image and label counts, and the
+    bytes the arrays need against the memory limit) before any payload is read.
 
     Args:
         folder: holds train-images-idx3-ubyte, train-labels-idx1-ubyte,
@@ -199,6 +256,8 @@ def read_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
         name: the data set's name (default: the folder's name).
         n_classes: the number of classes, if known; labels must lie below it. Default:
             one more than the largest label.
+        max_bytes: refuse data needing more (default: ``$NEURALSMITH_MAX_BYTES``, else the
+            available memory).
 
     Returns:
         An :class:`ImageSet` with uint8 images (n, rows, cols) and int64 labels.
@@ -206,28 +265,33 @@ def read_idx_folder(folder: str | os.PathLike, *, name: str | None = None,
     Raises:
         FileNotFoundError: for a missing folder or file.
         ValueError: for a bad file, image and label counts that disagree, images that are not
-            (n, rows, cols) uint8, train and test image sizes that differ, or labels out of range.
+            (n, rows, cols) uint8, train and test image sizes that differ, labels out of range,
+            or data beyond the memory limit.
     """
-    files = idx_files(folder)
-    arrays = {key: read_idx(path) for key, path in files.items()}
+    headers = {key: read_idx_header(path) for key, path in idx_files(folder).items()}
     for x, y in (("x_train", "y_train"), ("x_test", "y_test")):
-        _check_pair(files[x], arrays[x], files[y], arrays[y])
-    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise ValueError(f"{files['x_test']}: images are {arrays['x_test'].shape[1:]} but "
-                         f"{files['x_train']} holds {arrays['x_train'].shape[1:]}")
-    labels = {k: arrays[k].astype(np.int64) for k in ("y_train", "y_test")}
-    n_classes = check_labels(labels, {k: files[k] for k in labels}, n_classes)
+        _check_pair(headers[x], headers[y])
+    train, test = headers["x_train"], headers["x_test"]
+    if train.shape[1:] != test.shape[1:]:
+        raise ValueError(f"{test.path}: images are {test.shape[1:]} but {train.path} holds "
+                         f"{train.shape[1:]}; train and test images must have one size")
+    n_labels = headers["y_train"].shape[0] + headers["y_test"].shape[0]
+    need = sum(h.nbytes for h in headers.values()) + 8 * n_labels  # + the int64 labels
+    check_fits(need, folder, "the four IDX files", max_bytes)
+    arrays = {key: read_payload(header) for key, header in headers.items()}
+    labels = {k: arrays.pop(k).astype(np.int64) for k in ("y_train", "y_test")}
+    n_classes = check_labels(labels, {k: headers[k].path for k in labels}, n_classes)
     folder = Path(folder)
     return ImageSet(arrays["x_train"], labels["y_train"], arrays["x_test"], labels["y_test"],
                     n_classes=n_classes, name=name or folder.resolve().name, source=str(folder))
 
 
-def _check_pair(x_path: Path, x: np.ndarray, y_path: Path, y: np.ndarray) -> None:
-    if x.ndim != 3 or x.dtype != np.uint8:
-        raise ValueError(f"{x_path}: expected uint8 images (n, rows, cols); "
+def _check_pair(x: IdxHeader, y: IdxHeader) -> None:
+    if len(x.shape) != 3 or x.dtype != np.uint8:
+        raise ValueError(f"{x.path}: expected uint8 images (n, rows, cols); "
                          f"got {x.dtype} {x.shape}")
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise ValueError(f"{y_path}: expected integer labels (n,); got {y.dtype} {y.shape}")
-    if len(x) != len(y):
-        raise ValueError(f"{y_path}: {len(y)} labels for {len(x)} images in {x_path.name}; "
-                         f"the counts must agree")
+    if len(y.shape) != 1 or y.dtype.kind not in "iu":
+        raise ValueError(f"{y.path}: expected integer labels (n,); got {y.dtype} {y.shape}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{y.path}: {y.shape[0]} labels for {x.shape[0]} images in "
+                         f"{x.path.name}; the counts must agree (re-download or rebuild the files)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -22,6 +23,7 @@ from neuralsmith.data.arrays import ImageSet
 from neuralsmith.data.cache import cached, fingerprint
 from neuralsmith.data.dataset import BINARIZATIONS, Dataset, binarize as _binarize, split_validation
 from neuralsmith.data.idx import idx_files, read_idx_folder
+from neuralsmith.data.limits import check_fits, memory_limit
 from neuralsmith.data.npz import read_npz
 from neuralsmith.data.sources import REMOTE_SETS, find_local
 from neuralsmith.data.synthetic import GENERATOR_VERSION, PAPER_SIZES, generate
@@ -57,8 +59,9 @@ def _digits() -> ImageSet:
 
 
 def _idx_source(name: str) -> Source:
-    def build() -> ImageSet:
-        return read_idx_folder(find_local(name), name=name, n_classes=REMOTE_SETS[name].n_classes)
+    def build(max_bytes: Optional[int] = None) -> ImageSet:
+        return read_idx_folder(find_local(name), name=name, n_classes=REMOTE_SETS[name].n_classes,
+                               max_bytes=max_bytes)
 
     def key() -> str:
         return f"idx {name}\n" + fingerprint(idx_files(find_local(name)).values())
@@ -105,9 +108,10 @@ def _availability(source: Source) -> str:
         return f"no: neuralsmith data fetch {source.name}"
 
 
-def resolve(source: str) -> tuple[Build, Optional[str]]:
+def resolve(source: str, *, max_bytes: Optional[int] = None) -> tuple[Build, Optional[str]]:
     """How to build ``source`` and its cache key: a registered name, an existing IDX folder or
-    .npz, or one of those with a variation suffix.
+    .npz, or one of those with a variation suffix. Files are read under the memory limit
+    ``max_bytes`` (see :mod:`.limits`).
 
     Raises:
         FileNotFoundError: for a path that does not exist (or a named set not found locally,
@@ -115,13 +119,15 @@ def resolve(source: str) -> tuple[Build, Optional[str]]:
         ValueError: for a file that is not an .npz, or an unknown name.
     """
     if source in SOURCES:
-        return SOURCES[source].build, SOURCES[source].key()
+        found = SOURCES[source]
+        build = partial(found.build, max_bytes=max_bytes) if found.kind == "idx" else found.build
+        return build, found.key()
     path = Path(source).expanduser()
     if path.exists():
-        return _path_source(path)
+        return _path_source(path, max_bytes)
     split = split_variation(source)
     if split is not None and (split[0] in SOURCES or Path(split[0]).expanduser().exists()):
-        return _variation_source(*split)
+        return _variation_source(*split, max_bytes)
     if "/" in source or os.sep in source or source.endswith(".npz") or source[:1] in (".", "~"):
         raise FileNotFoundError(f"{source}: no such file or folder; --data takes a registered "
                                 f"name, a folder of IDX files or an .npz file")
@@ -130,30 +136,31 @@ def resolve(source: str) -> tuple[Build, Optional[str]]:
                      f"files, or an .npz file")
 
 
-def _path_source(path: Path) -> tuple[Build, Optional[str]]:
+def _path_source(path: Path, max_bytes: Optional[int]) -> tuple[Build, Optional[str]]:
     if path.is_dir():
         key = f"idx {path.resolve().name}\n" + fingerprint(idx_files(path).values())
-        return (lambda: read_idx_folder(path)), key
+        return partial(read_idx_folder, path, max_bytes=max_bytes), key
     if path.suffix == ".npz":
-        return (lambda: read_npz(path)), None  # npz loads fast as is; user files change often
+        return partial(read_npz, path, max_bytes=max_bytes), None  # npz loads fast as is; user files change often
     raise ValueError(f"{path}: a file but not an .npz; --data takes a registered name, a folder "
                      f"of IDX files, or an .npz with x_train, y_train, x_test, y_test")
 
 
-def _variation_source(base: str, variation: str) -> tuple[Build, Optional[str]]:
-    base_build, base_key = resolve(base)
+def _variation_source(base: str, variation: str,
+                      max_bytes: Optional[int]) -> tuple[Build, Optional[str]]:
+    base_build, base_key = resolve(base, max_bytes=max_bytes)
     key = base_key and f"{base_key}\nvariation {variation} seed {DATA_SEED} v{GENERATOR_VERSION}"
     return (lambda: vary(base_build(), variation, seed=DATA_SEED)), key
 
 
-def load_images(source: str) -> ImageSet:
+def load_images(source: str, *, max_bytes: Optional[int] = None) -> ImageSet:
     """The raw :class:`ImageSet` of ``source`` (see :func:`resolve`), cached when possible."""
-    build, key = resolve(source)
+    build, key = resolve(source, max_bytes=max_bytes)
     return cached(key, build) if key is not None else build()
 
 
 def load(source: str, *, binarize: str | None = None, validation: float = 0.0,
-         seed: int = 0) -> Dataset:
+         seed: int = 0, max_bytes: int | None = None) -> Dataset:
     """Load a data set by registered name, IDX folder or .npz path, with an optional variation.
 
     A registered name wins over a folder of the same name in the working directory (write
@@ -167,6 +174,8 @@ def load(source: str, *, binarize: str | None = None, validation: float = 0.0,
         binarize: None, ``"threshold"`` or ``"stochastic"``.
         validation: fraction of train moved to a validation split (seeded).
         seed: seed for the split and stochastic binarization.
+        max_bytes: refuse data whose arrays would need more memory (default:
+            ``$NEURALSMITH_MAX_BYTES``, else the available memory).
 
     Returns:
         A :class:`Dataset`: float32 rows in [0, 1], int64 labels.
@@ -174,7 +183,8 @@ def load(source: str, *, binarize: str | None = None, validation: float = 0.0,
     Raises:
         FileNotFoundError: for a missing path or a named set not present locally (the message
             says how to get it).
-        ValueError: for an unknown source, a bad file, or bad options.
+        ValueError: for an unknown source, a bad file, data beyond the memory limit, or bad
+            options.
 
     Example:
         >>> ds = load("digits", validation=0.1, binarize="threshold")
@@ -185,7 +195,12 @@ def load(source: str, *, binarize: str | None = None, validation: float = 0.0,
         raise ValueError(f"binarize must be one of {', '.join(BINARIZATIONS)}; got {binarize!r}")
     if not 0.0 <= validation < 1.0:
         raise ValueError(f"validation must be a fraction in [0, 1); got {validation}")
-    ds = split_validation(load_images(source).to_dataset(), validation, seed)
+    memory_limit(max_bytes)  # a bad max_bytes or $NEURALSMITH_MAX_BYTES fails before loading
+    images = load_images(source, max_bytes=max_bytes)
+    rows = sum(getattr(images, k).size for k in ("x_train", "x_test"))
+    check_fits(4 * rows + 8 * (len(images.y_train) + len(images.y_test)), source,
+               "the float32 data set", max_bytes)
+    ds = split_validation(images.to_dataset(), validation, seed)
     return _binarize(ds, binarize, seed) if binarize else ds
 
 
