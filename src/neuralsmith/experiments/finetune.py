@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from neuralsmith import checkpoint, nets, plots, seeds, stack, train
+from neuralsmith import checkpoint, limits, nets, plots, seeds, stack, train
 from neuralsmith import data as data_api
 from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
@@ -81,6 +81,8 @@ class Config:
         if self.activation not in choices:
             raise ValueError(f"activation must be one of {', '.join(choices)}; got {self.activation!r}")
         check_init(self.init, {})
+        if self.arch is not None:
+            limits.check_network([1, *self.arch, 1], "the MLP", self.train.batch_size)
 
 
 def resolve(config: Config) -> Config:
@@ -134,6 +136,7 @@ def build_model(config: Config, ds: Dataset, generator: torch.Generator) -> tupl
     """
     if config.pretrained is None:
         sizes = [ds.n_features, *config.arch, ds.n_classes]
+        limits.check_network(sizes, "the MLP", config.train.batch_size)
         options = {"batch": ds.x_train[:LSUV_ROWS]} if config.init == "lsuv" else {}
         return nets.mlp(sizes, config.activation, init=config.init, generator=generator, **options), config.init
     model, meta = stack.load_stack(Path(config.pretrained) / "checkpoints")
