@@ -197,3 +197,30 @@ def test_strict_json_on_stdout(cli, tmp_path):
         assert code == 0, err
         strict_json(out)
     assert runfolder.dumps_json({"p": math.nan, "q": [math.inf]}) == '{"p": null, "q": [null]}'
+
+
+# --- architecture against the data ------------------------------------------------------------
+
+def test_a_stack_whose_input_differs_from_the_data_is_refused(cli, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "ten.npz"
+    np.savez(data, x_train=rng.random((60, 10), dtype=np.float32), y_train=np.arange(60) % 3,
+             x_test=rng.random((20, 10), dtype=np.float32), y_test=np.arange(20) % 3)
+    pre = tmp_path / "dbn"
+    code, _, err = cli("pretrain", "dbn", "--arch", "8", "--epochs", "1", "--out", pre, "--quiet")
+    assert code == 0, err
+    out = tmp_path / "ft"
+    refused(cli("finetune", pre, "--data", data, "--epochs", "1", "--out", out, "--quiet"),
+            "takes 64 inputs", "10 features")
+    assert not out.exists()
+
+
+def test_labels_beyond_the_output_layer_are_refused():
+    from neuralsmith.data import Dataset
+
+    ds = Dataset(x_train=torch.rand(4, 3), y_train=torch.tensor([0, 1, 2, 9]), x_test=torch.rand(2, 3),
+                 y_test=torch.tensor([0, 1]), image_shape=(1, 3), n_classes=3, name="hostile", source="test")
+    with pytest.raises(ValueError, match="label 9 does not fit an output layer of 3 classes"):
+        finetune.check_labels(ds)
