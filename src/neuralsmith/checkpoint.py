@@ -98,7 +98,21 @@ def load_module(folder: str | os.PathLike, name: str, key: str,
     if key not in meta:
         raise ValueError(f"{folder / name}.json holds no {what} (no {key!r} entry); give a "
                          f"folder written by {origin}")
-    return _build(build, meta, _unprefixed(tensors, f"{key}."), folder / name, origin), meta
+    tensors = _unprefixed(tensors, f"{key}.")
+    check_finite(tensors, folder / f"{name}.safetensors", origin)
+    return _build(build, meta, tensors, folder / name, origin), meta
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], path: Path, origin: str) -> None:
+    """Refuse a model whose floating-point tensors hold NaN or infinities (a diverged model).
+
+    Raises:
+        ValueError: naming the file and the first tensor that is not finite.
+    """
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path}: tensor {key!r} holds NaN or infinite values (the model "
+                             f"diverged or the file is damaged); train it again with {origin}")
 
 
 def _unprefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -71,8 +72,24 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` through a temporary file and a rename, never half a file.
 
     The file gets the permissions the umask gives an ordinary new file (not mkstemp's 0600).
+
+    Raises:
+        OSError: ``errno.ENOSPC`` (or ``EDQUOT``) for a full disk, naming ``path`` and the
+            bytes it needed; the temporary file is removed.
     """
     path = Path(path)
+    try:
+        _write_replace(path, payload)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OSError(exc.errno, f"no space left to write {len(payload)} bytes; free some space "
+                      "or write elsewhere (--out)", str(path)) from None
+    return path
+
+
+def _write_replace(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temporary file beside ``path``, sync it, rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -85,7 +102,6 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -115,14 +131,26 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, naming the file in any error."""
+    """Read a JSON file, naming the file in any error (NaN and infinities are not JSON either)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        return json.loads(read_text(path), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({' '.join(str(exc).split())})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of ``path``; an unreadable file raised as PermissionError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise PermissionError(f"{path}: cannot read it (permission denied)") from None
 
 
 def toml_ready(value: Any) -> Any:
@@ -147,7 +175,7 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such config file")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid TOML ({exc})") from None
 

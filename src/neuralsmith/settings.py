@@ -3,8 +3,10 @@
 A run's config is a settings dataclass (it may embed another family's settings object as a
 field); :func:`to_dict` turns it into the nested plain mapping ``config.toml`` holds, and
 :func:`from_dict` builds it back, refusing unknown keys and wrong types loudly and coercing
-only what TOML cannot say (lists to tuples, integers to floats). Values are checked by each
-class's ``__post_init__`` when the object is made, before any data is loaded or any file written.
+only what TOML cannot say (lists to tuples, integers to floats). A float must be finite (NaN
+and infinities are refused) unless its field says ``metadata={ALLOW_NONFINITE: True}``. Values
+are checked by each class's ``__post_init__`` when the object is made, before any data is
+loaded or any file written.
 
 Example:
     >>> from dataclasses import dataclass
@@ -23,11 +25,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
+
+#: field metadata key: this float field may hold NaN or an infinity
+ALLOW_NONFINITE = "allow_nonfinite"
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -75,7 +81,8 @@ def from_dict(cls: type[T], mapping: Mapping[str, Any], where: str | None = None
     unknown = sorted(set(mapping) - set(fields))
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-    values = {k: coerce(hints[k], v, f"{where}: {k}") for k, v in mapping.items()}
+    values = {k: coerce(hints[k], v, f"{where}: {k}", finite=not fields[k].metadata.get(ALLOW_NONFINITE))
+              for k, v in mapping.items()}
     if missing_is_none:
         values.update({k: None for k in fields if k not in values and _allows_none(hints[k])})
     return cls(**values)
@@ -85,8 +92,10 @@ def _allows_none(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
 
 
-def coerce(hint: Any, value: Any, what: str) -> Any:
+def coerce(hint: Any, value: Any, what: str, finite: bool = True) -> Any:
     """``value`` checked against type ``hint`` (lists become tuples, ints floats where asked).
+
+    With ``finite`` (the default) a float must be finite: NaN and infinities are refused.
 
     Raises:
         ValueError: naming ``what`` and the type it must have.
@@ -99,25 +108,28 @@ def coerce(hint: Any, value: Any, what: str) -> Any:
             return None
         for arg in (a for a in args if a is not type(None)):
             try:
-                return coerce(arg, value, what)
+                return coerce(arg, value, what, finite)
             except ValueError:
                 pass
         raise ValueError(f"{what} must be {_name(hint)}; got {value!r}")
     if dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else from_dict(hint, value, what)
     if origin is tuple:
-        return _coerce_tuple(args, value, what)
-    return _coerce_scalar(hint, value, what)
+        return _coerce_tuple(args, value, what, finite)
+    value = _coerce_scalar(hint, value, what)
+    if finite and isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number; got {value!r}")
+    return value
 
 
-def _coerce_tuple(args: tuple[Any, ...], value: Any, what: str) -> tuple[Any, ...]:
+def _coerce_tuple(args: tuple[Any, ...], value: Any, what: str, finite: bool) -> tuple[Any, ...]:
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"{what} must be a list; got {value!r}")
     if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(coerce(args[0], v, what) for v in value)
+        return tuple(coerce(args[0], v, what, finite) for v in value)
     if len(value) != len(args):
         raise ValueError(f"{what} must be a list of {len(args)} values; got {value!r}")
-    return tuple(coerce(a, v, what) for a, v in zip(args, value))
+    return tuple(coerce(a, v, what, finite) for a, v in zip(args, value))
 
 
 def _coerce_scalar(hint: Any, value: Any, what: str) -> Any:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from neuralsmith import data as data_api
-from neuralsmith import diagnostics, init, nets, plots, seeds
+from neuralsmith import diagnostics, init, limits, nets, plots, seeds
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 
@@ -105,6 +105,7 @@ class Config:
         parse_init_options(self.init, self.init_options)
         seeds.resolve_seed(self.seed)
         resolve_device(self.device)
+        limits.check_network([1, *self.arch, 1], "the MLP", self.batch_size)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -124,6 +125,7 @@ def measure(config: Config, x: torch.Tensor, y: torch.Tensor,
     idx = torch.randperm(x.shape[0], generator=g)[:config.batch_size]
     options = {"batch": x[idx], **config.options} if config.init == "lsuv" else config.options
     sizes = [x.shape[1], *config.arch, int(y.max()) + 1]
+    limits.check_network(sizes, "the MLP", config.batch_size)
     model = nets.mlp(sizes, config.activation, init=config.init, generator=g, **options).to(device)
     x, y = x.to(device), y.to(device)
     reports = {"init": diagnostics.gradient_flow(model, x[idx], y[idx])}

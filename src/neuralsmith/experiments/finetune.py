@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from neuralsmith import checkpoint, nets, plots, seeds, stack, tracking, train
+from neuralsmith import checkpoint, limits, nets, plots, seeds, stack, tracking, train
 from neuralsmith import data as data_api
 from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
@@ -81,6 +81,8 @@ class Config:
         if self.activation not in choices:
             raise ValueError(f"activation must be one of {', '.join(choices)}; got {self.activation!r}")
         check_init(self.init, {})
+        if self.arch is not None:
+            limits.check_network([1, *self.arch, 1], "the MLP", self.train.batch_size)
 
 
 def resolve(config: Config) -> Config:
@@ -130,10 +132,12 @@ def build_model(config: Config, ds: Dataset, generator: torch.Generator) -> tupl
 
     Raises:
         FileNotFoundError: the pre-trained run holds no stack.
-        ValueError: the stack's input size is not the data's.
+        ValueError: the stack's input size is not the data's, or a label exceeds the output layer.
     """
+    check_labels(ds)
     if config.pretrained is None:
         sizes = [ds.n_features, *config.arch, ds.n_classes]
+        limits.check_network(sizes, "the MLP", config.train.batch_size)
         options = {"batch": ds.x_train[:LSUV_ROWS]} if config.init == "lsuv" else {}
         return nets.mlp(sizes, config.activation, init=config.init, generator=generator, **options), config.init
     model, meta = stack.load_stack(Path(config.pretrained) / "checkpoints")
@@ -142,6 +146,20 @@ def build_model(config: Config, ds: Dataset, generator: torch.Generator) -> tupl
                          f"{ds.name} has {ds.n_features} features; fine-tune on the data it was "
                          "pre-trained on (leave out --data)")
     return model.to_mlp(ds.n_classes, config.activation), meta["kind"]
+
+
+def check_labels(ds: Dataset) -> None:
+    """Refuse labels outside ``[0, n_classes)``: the output layer has ``n_classes`` units.
+
+    Raises:
+        ValueError: naming the data set, the label and the output size.
+    """
+    labels = [y for y in (ds.y_train, getattr(ds, "y_valid", None), ds.y_test) if y is not None and len(y)]
+    low, high = min(int(y.min()) for y in labels), max(int(y.max()) for y in labels)
+    if low < 0 or high >= ds.n_classes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{ds.name}: label {bad} does not fit an output layer of {ds.n_classes} classes "
+                         f"(labels must be 0..{ds.n_classes - 1}); check the data")
 
 
 def run(config: Config, out: str | os.PathLike, *, mode: str = "new",

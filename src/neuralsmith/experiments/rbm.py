@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 
 from neuralsmith import data as data_api
-from neuralsmith import plots, seeds, tracking
+from neuralsmith import limits, plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.rbm import model as rbm_model
@@ -57,13 +57,18 @@ class Config:
         if self.binarize not in BINARIZE:
             raise ValueError(f"binarize must be one of {', '.join(BINARIZE)}; got {self.binarize!r}")
         if not 0.0 <= self.validation < 1.0:
-            raise ValueError(f"validation must be a fraction in [0, 1); got {self.validation}")
+            raise ValueError(f"validation must be a fraction in [0, 1); got {self.validation:g}")
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
             raise ValueError(f"hidden must be a number of units >= 1; got {self.hidden!r}")
+        self.check_size(1)
         seeds.resolve_seed(self.seed)
         resolve_device(self.device)
         units.get(self.visible, "visible")
         units.get(self.hidden_units, "hidden")
+
+    def check_size(self, n_visible: int) -> None:
+        """Refuse an RBM on ``n_visible`` inputs too large for memory (:mod:`neuralsmith.limits`)."""
+        limits.check_network([n_visible, self.hidden], "the RBM", self.train.batch_size)
 
 
 def load_data(config: Config) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,6 +98,7 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
     """
     device = resolve_device(config.device)
     ds, x, x_valid, _ = load_data(config)
+    config.check_size(x.shape[1])
     with open_run(out, config, mode) as run_:
         g = seeds.generator(config.seed, device)
         rbm = RBM.from_data(x.to(device), config.hidden, visible=config.visible,

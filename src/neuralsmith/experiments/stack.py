@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralsmith import data as data_api
-from neuralsmith import experiments, plots, seeds, tracking
+from neuralsmith import experiments, limits, plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.rbm.learning import Settings, reconstruction_error
@@ -113,6 +113,11 @@ class Config:
                              f"got {list(self.train.corruption)}")
         seeds.resolve_seed(self.seed)
         resolve_device(self.device)
+        self.check_size(1)
+
+    def check_size(self, n_in: int) -> None:
+        """Refuse a stack on ``n_in`` inputs too large for memory (:mod:`neuralsmith.limits`)."""
+        limits.check_network([n_in, *self.arch], f"the {self.kind.upper()}", self.train.batch_size)
 
     def levels(self) -> list[float]:
         """An SdA's corruption level of every layer."""
@@ -166,6 +171,7 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new",
     """
     device = resolve_device(config.device)
     ds = load_data(config)
+    config.check_size(ds.n_features)
     with open_run(out, config, mode) as run_:
         start = time.perf_counter()
         model, histories = _pretrain(config, ds.x_train, run_, device, progress, tensorboard,

@@ -1,4 +1,9 @@
-"""A study's summary (results.json, results.csv), figures and self-contained report.html."""
+"""A study's summary (results.json, results.csv), figures and self-contained report.html.
+
+Divergence is a result, not a crash: a member whose training loss ends non-finite is counted
+(``diverged`` per row, ``diverged_members`` overall), left out of the function-space embedding
+(which cannot place NaN outputs), and marked on the box plots, which draw the finite errors.
+"""
 
 from __future__ import annotations
 
@@ -50,9 +55,10 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def pretraining_verdict(rows: list[dict[str, Any]]) -> str:
     """Plain words: do the pre-trained starts beat the uniform baseline at the deepest depth?"""
     deepest = max(r["depth"] for r in rows)
-    at = {r["start"]: r["median"] for r in rows if r["depth"] == deepest}
+    at = {r["start"]: r["median"] for r in rows if r["depth"] == deepest and math.isfinite(r["median"])}
     if "uniform" not in at or not any(s in at for s in PRETRAINED):
-        return "The study ran no pre-trained start or no uniform baseline: no verdict on pre-training."
+        return ("The study has no finite result for a pre-trained start or for the uniform baseline "
+                "(not run, or diverged): no verdict on pre-training.")
     parts = []
     for s in (p for p in PRETRAINED if p in at):
         verb = "beats" if at[s] < at["uniform"] else "does not beat"
@@ -65,25 +71,56 @@ def function_space_figure(spec: StudySpec, store: TrialStore, depth: int,
     """The two families' trajectories embedded together, and their final-point separability."""
     if any(not store.done(depth, f) for f in spec.families):
         return None
-    trajectories = [store.load(depth, f)[1]["function_space"].float() for f in spec.families]
-    points = torch.cat([t.transpose(0, 1).flatten(0, 1) for t in trajectories]).numpy()  # (2*S*T, d)
-    n_epochs, n_seeds = trajectories[0].shape[:2]
-    family = np.repeat([0, 1], n_seeds * n_epochs)
-    epoch = np.tile(np.arange(n_epochs), 2 * n_seeds)
+    trajectories = [finite_members(store.load(depth, f)[1]["function_space"].float()) for f in spec.families]
+    sizes = [t.shape[1] for t in trajectories]
+    if min(sizes) < 1:  # a family with every member diverged: nothing of it to place
+        return None
+    points = torch.cat([t.transpose(0, 1).flatten(0, 1) for t in trajectories]).numpy()  # (S*T, d)
+    n_epochs = trajectories[0].shape[0]
+    family = np.repeat([0, 1], [s * n_epochs for s in sizes])
+    epoch = np.tile(np.arange(n_epochs), sum(sizes))
     finals = torch.cat([t[-1] for t in trajectories]).numpy()
-    score = function_space.separability(finals, np.repeat([0, 1], n_seeds))
+    score = function_space.separability(finals, np.repeat([0, 1], sizes))
     emb = function_space.embed(points, method, seed=spec.seed)
-    title = f"{method} of {n_seeds}+{n_seeds} networks, depth {depth} (1-NN separability {score:.2f})"
+    left_out = 2 * spec.seeds - sum(sizes)
+    title = (f"{method} of {sizes[0]}+{sizes[1]} networks, depth {depth} (1-NN separability {score:.2f})"
+             + (f"; {left_out} diverged left out" if left_out else ""))
     return plots.function_space(emb, family, epoch, tuple(spec.families), title), score
+
+
+def finite_members(trajectory: torch.Tensor) -> torch.Tensor:
+    """The members (dim 1) of a (epochs, members, d) trajectory whose outputs are all finite.
+
+    Example:
+        >>> t = torch.zeros(3, 2, 4); t[2, 1, 0] = float("nan")
+        >>> finite_members(t).shape
+        torch.Size([3, 1, 4])
+    """
+    keep = torch.isfinite(trajectory).flatten(2).all(dim=2).all(dim=0)
+    return trajectory[:, keep]
+
+
+def error_boxplots(spec: StudySpec, records: list[dict[str, Any]]) -> Any:
+    """Box plots of the finite test errors; each start with diverged members gets a red x and the count."""
+    errors = {d: {r["start"]: [e for e in r["test_error"] if math.isfinite(e)] for r in records
+                  if r["depth"] == d} for d in spec.depths}
+    fig = plots.error_boxplots(errors, f"{spec.name}: test error by start and depth")
+    for ax, depth in zip(fig.axes, sorted(errors)):
+        top = ax.get_ylim()[1]
+        for i, r in enumerate(r for r in records if r["depth"] == depth):
+            if sum(r["diverged"]):
+                ax.plot(i + 1, top, "x", color="red", clip_on=False)
+                ax.annotate(f"{sum(r['diverged'])} diverged", (i + 1, top), fontsize=7, color="red",
+                            ha="center", va="bottom", xytext=(0, 4), textcoords="offset points")
+    return fig
 
 
 def _figures(spec: StudySpec, records: list[dict[str, Any]], store: TrialStore, run: RunFolder,
              image_shape: tuple[int, int] | None) -> tuple[dict[str, Path], dict[str, float]]:
     deepest = max(spec.depths)
-    errors = {d: {r["start"]: r["test_error"] for r in records if r["depth"] == d} for d in spec.depths}
     at_deep = [r for r in records if r["depth"] == deepest]
     figs = {
-        "test_error_boxplots": plots.error_boxplots(errors, f"{spec.name}: test error by start and depth"),
+        "test_error_boxplots": error_boxplots(spec, records),
         "learning_curves": plots.learning_curves(
             {r["start"]: np.nanmean(np.array(r["curves"]["test_error"]), axis=1).tolist() for r in at_deep},
             title=f"mean test error over {spec.seeds} seeds, depth {deepest}"),
@@ -139,6 +176,14 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
+def _diverged(diverged: int, members: int) -> str:
+    if not diverged:
+        return f"<p>No network diverged ({members} trained).</p>"
+    return (f"<p class='diverged'><b>{diverged} of {members} networks diverged</b> (non-finite training "
+            "loss): they are left out of the function-space embedding and marked &times; on the box "
+            "plots; their test error is the one at their best validation epoch, if finite.</p>")
+
+
 def _p(p: float) -> str:
     return "" if math.isnan(p) else f"{p:.3g}"
 
@@ -161,7 +206,9 @@ def write_report(spec: StudySpec, records: list[dict[str, Any]], out: str | Path
     shape = tuple(data_info["image_shape"]) if data_info.get("image_shape") else None
     figures, separability = _figures(spec, records, store, run, shape)
     verdict = pretraining_verdict(rows)
+    diverged, members = sum(r["diverged"] for r in rows), sum(r["seeds"] for r in rows)
     results = {"spec": spec.to_dict(), "data": data_info, "summary": rows, "verdict": verdict,
+               "diverged_members": diverged, "members": members,
                "function_space": separability, "seconds": seconds}
     run.write_results(results, seed=spec.seed)
     atomic_write_text(run.path / "results.csv", _csv(records))
@@ -170,7 +217,7 @@ def write_report(spec: StudySpec, records: list[dict[str, Any]], out: str | Path
             f"<p>{html.escape(data_info['name'])}: {data_info['n_train']} training, {data_info['n_test']} test examples; "
             f"{spec.activation} MLPs of {spec.hidden} units per layer, depths {list(spec.depths)}, "
             f"{spec.seeds} seeds per start, {spec.epochs} epochs of fine-tuning; {seconds:.0f} s.</p>"
-            f"<p><b>{html.escape(verdict)}</b></p><h2>Test error (%)</h2>{_table(rows)}"
+            f"<p><b>{html.escape(verdict)}</b></p>{_diverged(diverged, members)}<h2>Test error (%)</h2>{_table(rows)}"
             f"<h2>Figures</h2>{''.join(_img(p) for p in figures.values())}{_CHECK_IMAGES}</body></html>")
     atomic_write_text(run.path / "report.html", page)
     return results

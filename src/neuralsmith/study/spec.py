@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from neuralsmith import limits, seeds
 from neuralsmith.runfolder import load_toml
 
 ALL_STARTS = ("default", "uniform", "normal", "glorot", "he", "lecun", "orthogonal", "lsuv",
@@ -73,6 +75,29 @@ class StudySpec:
             raise ValueError(f"study: activation must be sigmoid, tanh or relu; got {self.activation!r}")
         if len(self.families) != 2:
             raise ValueError(f"study: families names two starts; got {self.families}")
+        self._check_starts()
+        self._check_numbers()
+        seeds.resolve_seed(self.seed)
+        limits.check_network([1, *[self.hidden] * max(self.depths), 1],
+                             "the deepest study network", self.batch_size * self.seeds)
+
+    def _check_starts(self) -> None:
+        """Refuse an unknown start before anything trains (and an empty list of starts)."""
+        unknown = [s for s in (*self.starts, *self.families) if s not in ALL_STARTS]
+        if unknown or not self.starts:
+            raise ValueError(f"study: unknown start(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                             f"known: {', '.join(ALL_STARTS)}")
+
+    def _check_numbers(self) -> None:
+        """Learning rates > 0, fractions in range, every float finite."""
+        for name in ("lr", "rbm_lr", "dae_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"study: {name} must be a finite number > 0; got {value}")
+        for name, low, high in (("momentum", 0.0, 1.0), ("validation", 0.0, 0.99), ("corruption", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not low <= value <= high:  # False for NaN
+                raise ValueError(f"study: {name} must be in [{low:g}, {high:g}]; got {value}")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], where: str = "study") -> "StudySpec":
@@ -111,6 +136,8 @@ def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
         return tuple(value)
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {key} must be a finite number; got {value!r}")
     if type(value) is not type(default):
         raise ValueError(f"{where}: {key} must be {type(default).__name__}; got {value!r}")
     return value
