@@ -16,7 +16,7 @@ import pytest
 from numpy.lib import format as npy_format
 
 from neuralsmith import data
-from neuralsmith.data import limits
+from neuralsmith import limits
 from neuralsmith.data.idx import read_idx, read_idx_folder
 from neuralsmith.data.npz import read_npz
 

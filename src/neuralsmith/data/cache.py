@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet
-from neuralsmith.data.limits import check_fits
+from neuralsmith.limits import check_fits
 from neuralsmith.data.npz import read_npy_header, read_npy_payload
 from neuralsmith.runfolder import file_mode, write_json
 

@@ -22,7 +22,8 @@ from typing import BinaryIO
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet, check_labels
-from neuralsmith.data.limits import DEFLATE_MAX_RATIO, check_fits, filled, native
+from neuralsmith.data.limits import DEFLATE_MAX_RATIO, filled, native
+from neuralsmith.limits import check_fits
 from neuralsmith.runfolder import atomic_write_bytes
 
 log = logging.getLogger(__name__)

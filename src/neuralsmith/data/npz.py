@@ -20,7 +20,8 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from neuralsmith.data.arrays import ImageSet, as_images, check_labels, check_pixel_dtype, check_pixels
-from neuralsmith.data.limits import DEFLATE_MAX_RATIO, check_fits, filled, native
+from neuralsmith.data.limits import DEFLATE_MAX_RATIO, filled, native
+from neuralsmith.limits import check_fits
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 SAVE_HINT = "save it with numpy.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"

@@ -23,7 +23,7 @@ from neuralsmith.data.arrays import ImageSet
 from neuralsmith.data.cache import cached, fingerprint
 from neuralsmith.data.dataset import BINARIZATIONS, Dataset, binarize as _binarize, split_validation
 from neuralsmith.data.idx import idx_files, read_idx_folder
-from neuralsmith.data.limits import check_fits, memory_limit
+from neuralsmith.limits import check_fits, memory_limit
 from neuralsmith.data.npz import read_npz
 from neuralsmith.data.sources import REMOTE_SETS, find_local
 from neuralsmith.data.synthetic import GENERATOR_VERSION, PAPER_SIZES, generate
