@@ -1,7 +1,7 @@
 """A cache of decoded or generated data sets, as ``.npy`` files (never pickle).
 
-Each entry is a folder under ``$NEURALSMITH_CACHE/data/`` (default ``$XDG_CACHE_HOME/neuralsmith``
-or ``~/.cache/neuralsmith``) named by a hash of its key: a file fingerprint (path, size,
+Each entry is a folder under ``$NEURALSMITH_CACHE/data/`` (default: the platform's user cache
+folder, ``$XDG_CACHE_HOME/neuralsmith`` or ``~/.cache/neuralsmith`` on Linux) named by a hash of its key: a file fingerprint (path, size,
 mtime) for data read from files, the generator, sizes, seed and version for generated data.
 Files are written atomically and ``meta.json`` last, so a half-written entry is never read.
 The cache is an optimisation: if it cannot be read or written the data is simply rebuilt.
@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet
+from neuralsmith.data.sources import cache_home
 from neuralsmith.runfolder import file_mode, write_json
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,8 @@ ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def cache_root() -> Path:
-    """``$NEURALSMITH_CACHE``, else ``$XDG_CACHE_HOME/neuralsmith``, else ``~/.cache/neuralsmith``.
-    """
-    if os.environ.get("NEURALSMITH_CACHE"):
-        return Path(os.environ["NEURALSMITH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "neuralsmith"
+    """``$NEURALSMITH_CACHE``, else the platform's user cache folder (see :func:`.sources.cache_home`)."""
+    return cache_home()
 
 
 def fingerprint(paths: Iterable[str | os.PathLike]) -> str:
