@@ -33,7 +33,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neuralsmith.rbm import RBM, ClassRBM, pseudo_likelihood, train, train_classrbm
+from neuralsmith.rbm import RBM, ClassRBM, ClassSettings, pseudo_likelihood, train, train_classrbm
+from neuralsmith.settings import default_of
 
 __all__ = ["ClassRBMClassifier", "OutOfRangeWarning", "RBMTransformer"]
 
@@ -229,9 +230,12 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         n_components: hidden units.
         objective: ``"generative"``, ``"discriminative"``, ``"hybrid"`` or
             ``"semisupervised"``; with the latter, rows whose label is -1 are unlabeled.
-        alpha, beta, supervised, unsupervised: see :class:`neuralsmith.rbm.ClassSettings`.
-        learning_rate, batch_size, n_iter (epochs), method (``cd``/``pcd``), k, momentum,
-            weight_decay: see :func:`neuralsmith.rbm.train_classrbm`.
+        alpha, beta, supervised, unsupervised: see :class:`neuralsmith.rbm.ClassSettings`
+            (``unsupervised="entropy"`` by default, as there).
+        learning_rate, schedule, batch_size, n_iter (epochs), method (``cd``/``pcd``), k,
+            momentum, weight_decay: see :func:`neuralsmith.rbm.train_classrbm`. ``schedule``
+            (default ``"linear"``, as ClassSettings) decays the rate over the ``n_iter`` epochs
+            of ``fit``; each ``partial_fit`` call is one epoch at the full ``learning_rate``.
         visible, hidden: unit types (``"bernoulli"``/``"gaussian"``, ``"bernoulli"``/``"relu"``).
         verbose: show a progress bar while fitting.
         random_state: seeds every draw; resolved in ``fit``.
@@ -253,8 +257,10 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_components: int = 100, *, objective: str = "hybrid", alpha: float = 0.01,
-                 beta: float = 0.1, supervised: str = "hybrid", unsupervised: str = "likelihood",
+                 beta: float = 0.1, supervised: str = "hybrid",
+                 unsupervised: str = default_of(ClassSettings, "unsupervised"),
                  learning_rate: float = 0.05,
+                 schedule: str = default_of(ClassSettings, "schedule"),
                  batch_size: int = 20, n_iter: int = 20, method: str = "cd", k: int = 1,
                  momentum: float = 0.9, weight_decay: float = 0.0, visible: str = "bernoulli",
                  hidden: str = "bernoulli", verbose: int = 0, random_state=None):
@@ -265,6 +271,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         self.supervised = supervised
         self.unsupervised = unsupervised
         self.learning_rate = learning_rate
+        self.schedule = schedule
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.method = method
@@ -347,6 +354,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
                               alpha=self.alpha, beta=self.beta, supervised=self.supervised,
                               unsupervised=self.unsupervised,
                               x_unlabeled=xu, batch_size=self.batch_size, lr=self.learning_rate,
+                              schedule=self.schedule,
                               k=self.k, method=self.method, momentum=self.momentum,
                               weight_decay=self.weight_decay, generator=self._generator(),
                               progress=bool(self.verbose))
