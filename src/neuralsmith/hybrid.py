@@ -79,6 +79,7 @@ from neuralsmith.loop import check_patience, fit
 from neuralsmith.rbm.classrbm import ClassHistory, ClassRBM, ClassSettings, ClassUpdater, \
     Generative, cd_gradients, check_class_data
 from neuralsmith.seeds import resolve_generator
+from neuralsmith.settings import default_of
 
 __all__ = ["COMBINE", "DHBM", "DHDA", "DeepHybrid", "denoising_gradients", "load", "save",
            "train_hybrid"]
@@ -263,10 +264,11 @@ def denoising_gradients(layer: ClassRBM, x: Tensor, corruption: str, level: floa
 
 def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
-                 unsupervised: str = "likelihood", x_unlabeled: Tensor | None = None,
+                 unsupervised: str = default_of(ClassSettings, "unsupervised"),
+                 x_unlabeled: Tensor | None = None,
                  batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20,
                  lr: float = 0.05, k: int = 1, momentum: float = 0.9,
-                 weight_decay: float = 0.0, schedule: str = "constant",
+                 weight_decay: float = 0.0, schedule: str = default_of(ClassSettings, "schedule"),
                  x_valid: Tensor | None = None, y_valid: Tensor | None = None,
                  patience: int | None = None,
                  generator: Generator | None = None,

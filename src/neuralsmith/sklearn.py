@@ -5,6 +5,14 @@ names and defaults where they overlap, ``fit / partial_fit / transform / score_s
 trained by :func:`neuralsmith.rbm.train`. :class:`ClassRBMClassifier` is a classification
 RBM (:class:`neuralsmith.rbm.ClassRBM`) as a scikit-learn classifier.
 
+Bernoulli visible units model values in [0, 1]. ``fit`` / ``partial_fit`` check the range: data
+outside it raises an :class:`OutOfRangeWarning` naming how much lies outside, and is clipped to
+[0, 1] (turn the warning into an error with ``warnings.simplefilter("error",
+OutOfRangeWarning)`` to refuse such data). ``transform``, ``predict``, ``predict_proba`` and
+``score_samples`` clip silently, so the held-out rows a fold's ``MinMaxScaler`` maps slightly
+outside [0, 1] are handled. BernoulliRBM does not check the range at all; on data in [0, 1]
+clipping changes nothing, so both behave alike there.
+
 Example:
     >>> import numpy as np
     >>> X = (np.random.RandomState(0).rand(40, 6) > 0.5).astype(np.float32)
@@ -13,6 +21,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -23,9 +33,39 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neuralsmith.rbm import RBM, ClassRBM, pseudo_likelihood, train, train_classrbm
+from neuralsmith.rbm import RBM, ClassRBM, ClassSettings, pseudo_likelihood, train, train_classrbm
+from neuralsmith.settings import default_of
 
-__all__ = ["ClassRBMClassifier", "RBMTransformer"]
+__all__ = ["ClassRBMClassifier", "OutOfRangeWarning", "RBMTransformer"]
+
+
+class OutOfRangeWarning(UserWarning):
+    """Training data outside [0, 1] met Bernoulli visible units and was clipped to [0, 1]."""
+
+
+def clip_unit_interval(X: np.ndarray, visible: str, *, warn: bool) -> np.ndarray:
+    """X clipped to [0, 1] for Bernoulli visible units (unchanged for Gaussian ones).
+
+    Args:
+        X: validated 2-D float array.
+        visible: the estimator's visible unit type.
+        warn: raise an :class:`OutOfRangeWarning` when any value lies outside [0, 1] (``fit``).
+
+    Returns:
+        X itself when nothing lies outside [0, 1], else a clipped copy.
+    """
+    if visible != "bernoulli" or not X.size:
+        return X
+    low, high = X.min(), X.max()
+    if low >= 0 and high <= 1:
+        return X
+    if warn:
+        outside = int(np.count_nonzero((X < 0) | (X > 1)))
+        warnings.warn(f"{outside} of {X.size} values of X lie outside [0, 1] (from {low:g} to "
+                      f"{high:g}); Bernoulli visible units take them clipped to [0, 1]. Scale X "
+                      "first (e.g. MinMaxScaler), or use visible='gaussian' on standardized data",
+                      OutOfRangeWarning, stacklevel=4)
+    return np.clip(X, 0, 1)
 
 
 class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -47,9 +87,11 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         history_: the per-epoch :class:`neuralsmith.rbm.History` of the last fit.
         n_features_in_: number of features seen in ``fit``.
 
-    Unlike BernoulliRBM, Bernoulli visible units require X in [0, 1], the biases start from
-    the data as Hinton (2010) advises, and each ``partial_fit`` call is one pass over its X in
-    mini-batches whose persistent chains restart from h = 0.
+    Unlike BernoulliRBM, Bernoulli visible units see X clipped to [0, 1] (``fit`` warns with
+    :class:`OutOfRangeWarning` when it clips; ``transform`` and ``score_samples`` clip silently,
+    which on data in [0, 1] is BernoulliRBM's behaviour), the biases start from the data as
+    Hinton (2010) advises, and each ``partial_fit`` call is one pass over its X in mini-batches
+    whose persistent chains restart from h = 0.
     """
 
     def __init__(self, n_components: int = 256, *, learning_rate: float = 0.1,
@@ -70,8 +112,12 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
 
     def fit(self, X, y=None) -> "RBMTransformer":
-        """Initialize from X and train ``n_iter`` epochs."""
-        x = self._validate(X, reset=True)
+        """Initialize from X and train ``n_iter`` epochs.
+
+        Values outside [0, 1] (Bernoulli visible units) are clipped, with an
+        :class:`OutOfRangeWarning`.
+        """
+        x = self._validate(X, reset=True, fitting=True)
         self._rng = check_random_state(self.random_state)
         generator = self._generator()
         self.rbm_ = RBM.from_data(x, self.n_components, visible=self.visible,
@@ -82,17 +128,22 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def partial_fit(self, X, y=None) -> "RBMTransformer":
         """One pass over X; the first call initializes the model as ``fit`` would."""
         if not hasattr(self, "rbm_"):
-            x = self._validate(X, reset=True)
+            x = self._validate(X, reset=True, fitting=True)
             self._rng = check_random_state(self.random_state)
             self.rbm_ = RBM.from_data(x, self.n_components, visible=self.visible,
                                       hidden=self.hidden, generator=self._generator())
         else:
-            x = self._validate(X, reset=False)
+            x = self._validate(X, reset=False, fitting=True)
         self.history_ = self._train(x, 1, self._generator())
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Hidden-unit means :math:`E[h \\mid v = X]`, shape (n_samples, n_components)."""
+        """Hidden-unit means :math:`E[h \\mid v = X]`, shape (n_samples, n_components).
+
+        Bernoulli visible units see X clipped to [0, 1], silently (held-out rows a scaler maps
+        slightly outside); BernoulliRBM does not check the range, and on data in [0, 1] both
+        agree.
+        """
         check_is_fitted(self)
         x = self._validate(X, reset=False)
         with torch.no_grad():
@@ -100,14 +151,17 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     @available_if(lambda self: self.visible == "bernoulli")
     def score_samples(self, X) -> np.ndarray:
-        """Stochastic pseudo-likelihood per sample, as BernoulliRBM (one unit flipped each)."""
+        """Stochastic pseudo-likelihood per sample, as BernoulliRBM (one unit flipped each).
+
+        X is clipped to [0, 1] first, silently, as in :meth:`transform`.
+        """
         check_is_fitted(self)
         x = self._validate(X, reset=False).to(self.rbm_.weight.dtype)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return pseudo_likelihood(self.rbm_, x, torch.Generator().manual_seed(seed)).numpy()
 
     def gibbs(self, v) -> np.ndarray:
-        """One Gibbs step v -> h -> v from the rows of ``v``."""
+        """One Gibbs step v -> h -> v from the rows of ``v`` (clipped to [0, 1] as in transform)."""
         check_is_fitted(self)
         x = self._validate(v, reset=False).to(self.rbm_.weight.dtype)
         with torch.no_grad():
@@ -129,12 +183,10 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _n_features_out(self) -> int:
         return self.n_components
 
-    def _validate(self, X, reset: bool) -> torch.Tensor:
+    def _validate(self, X, reset: bool, fitting: bool = False) -> torch.Tensor:
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=reset)
-        if self.visible == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError("X must lie in [0, 1] for Bernoulli visible units; scale it "
-                             "(e.g. MinMaxScaler) or use visible='gaussian' on standardized data")
-        return torch.from_numpy(np.ascontiguousarray(X))
+        X = clip_unit_interval(X, self.visible, warn=fitting)
+        return torch.from_numpy(np.require(X, requirements=["C", "W"]))  # a copy if read-only
 
     def _generator(self) -> torch.Generator:
         if not hasattr(self, "_rng"):
@@ -148,9 +200,24 @@ class RBMTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                      generator=generator, progress=bool(self.verbose))
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        """Dense 2-D float input without NaN; negative values are clipped, not refused."""
+        tags = accepts_dense_reals(super().__sklearn_tags__())
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def accepts_dense_reals(tags):
+    """Set the input tags both estimators share: dense 2-D arrays of finite reals.
+
+    Bernoulli visible units clip to [0, 1] rather than refuse values outside it, so
+    ``positive_only`` stays False (scikit-learn has no tag for a bounded range).
+    """
+    tags.input_tags.two_d_array = True
+    tags.input_tags.sparse = False
+    tags.input_tags.allow_nan = False
+    tags.input_tags.positive_only = False
+    tags.input_tags.categorical = tags.input_tags.string = False
+    return tags
 
 
 UNLABELED = -1  # scikit-learn's mark for a row without a label (as in SelfTrainingClassifier)
@@ -163,9 +230,12 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         n_components: hidden units.
         objective: ``"generative"``, ``"discriminative"``, ``"hybrid"`` or
             ``"semisupervised"``; with the latter, rows whose label is -1 are unlabeled.
-        alpha, beta, supervised, unsupervised: see :class:`neuralsmith.rbm.ClassSettings`.
-        learning_rate, batch_size, n_iter (epochs), method (``cd``/``pcd``), k, momentum,
-            weight_decay: see :func:`neuralsmith.rbm.train_classrbm`.
+        alpha, beta, supervised, unsupervised: see :class:`neuralsmith.rbm.ClassSettings`
+            (``unsupervised="entropy"`` by default, as there).
+        learning_rate, schedule, batch_size, n_iter (epochs), method (``cd``/``pcd``), k,
+            momentum, weight_decay: see :func:`neuralsmith.rbm.train_classrbm`. ``schedule``
+            (default ``"linear"``, as ClassSettings) decays the rate over the ``n_iter`` epochs
+            of ``fit``; each ``partial_fit`` call is one epoch at the full ``learning_rate``.
         visible, hidden: unit types (``"bernoulli"``/``"gaussian"``, ``"bernoulli"``/``"relu"``).
         verbose: show a progress bar while fitting.
         random_state: seeds every draw; resolved in ``fit``.
@@ -173,6 +243,9 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     Attributes:
         model_: the trained :class:`neuralsmith.rbm.ClassRBM`.
         classes_: the class labels; ``n_features_in_``; ``history_`` of the last fit.
+
+    Bernoulli visible units see X clipped to [0, 1]: ``fit`` / ``partial_fit`` warn with
+    :class:`OutOfRangeWarning` when they clip, ``predict`` / ``predict_proba`` clip silently.
 
     Example:
         >>> X = np.random.RandomState(0).rand(60, 4)
@@ -184,8 +257,10 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_components: int = 100, *, objective: str = "hybrid", alpha: float = 0.01,
-                 beta: float = 0.1, supervised: str = "hybrid", unsupervised: str = "likelihood",
+                 beta: float = 0.1, supervised: str = "hybrid",
+                 unsupervised: str = default_of(ClassSettings, "unsupervised"),
                  learning_rate: float = 0.05,
+                 schedule: str = default_of(ClassSettings, "schedule"),
                  batch_size: int = 20, n_iter: int = 20, method: str = "cd", k: int = 1,
                  momentum: float = 0.9, weight_decay: float = 0.0, visible: str = "bernoulli",
                  hidden: str = "bernoulli", verbose: int = 0, random_state=None):
@@ -196,6 +271,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         self.supervised = supervised
         self.unsupervised = unsupervised
         self.learning_rate = learning_rate
+        self.schedule = schedule
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.method = method
@@ -208,7 +284,11 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y) -> "ClassRBMClassifier":
-        """Initialize from (X, y) and train ``n_iter`` epochs (-1 labels: unlabeled rows)."""
+        """Initialize from (X, y) and train ``n_iter`` epochs (-1 labels: unlabeled rows).
+
+        Values outside [0, 1] (Bernoulli visible units) are clipped, with an
+        :class:`OutOfRangeWarning`.
+        """
         x, y = self._validate_xy(X, y, reset=True)
         self._rng = check_random_state(self.random_state)
         labeled = self._labeled(y)
@@ -230,17 +310,21 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_log_proba(self, X) -> np.ndarray:
-        r""":math:`\log p(y \mid x)` per class, in the order of ``classes_``."""
+        r""":math:`\log p(y \mid x)` per class, in the order of ``classes_``.
+
+        Bernoulli visible units see X clipped to [0, 1], silently (held-out rows a scaler maps
+        slightly outside); on data in [0, 1] clipping changes nothing.
+        """
         check_is_fitted(self)
         x = self._validate(X)
         return self.model_.log_proba(x.to(self.model_.weight.dtype)).numpy().astype(x.numpy().dtype)
 
     def predict_proba(self, X) -> np.ndarray:
-        r""":math:`p(y \mid x)` per class, computed exactly from free energies."""
+        r""":math:`p(y \mid x)` per class, computed exactly from free energies (X clipped to [0, 1])."""
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row."""
+        """The most probable class of each row (X clipped to [0, 1], as in predict_proba)."""
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
 
@@ -270,6 +354,7 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
                               alpha=self.alpha, beta=self.beta, supervised=self.supervised,
                               unsupervised=self.unsupervised,
                               x_unlabeled=xu, batch_size=self.batch_size, lr=self.learning_rate,
+                              schedule=self.schedule,
                               k=self.k, method=self.method, momentum=self.momentum,
                               weight_decay=self.weight_decay, generator=self._generator(),
                               progress=bool(self.verbose))
@@ -277,18 +362,26 @@ class ClassRBMClassifier(ClassifierMixin, BaseEstimator):
     def _validate_xy(self, X, y, reset: bool) -> tuple[torch.Tensor, np.ndarray]:
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=reset)
         check_classification_targets(y)
-        return self._tensor(X), y
+        return self._tensor(clip_unit_interval(X, self.visible, warn=True)), y
 
     def _validate(self, X) -> torch.Tensor:
-        return self._tensor(validate_data(self, X, dtype=(np.float64, np.float32), reset=False))
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self._tensor(clip_unit_interval(X, self.visible, warn=False))
 
-    def _tensor(self, X: np.ndarray) -> torch.Tensor:
-        if self.visible == "bernoulli" and X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError("X must lie in [0, 1] for Bernoulli visible units; scale it "
-                             "(e.g. MinMaxScaler) or use visible='gaussian' on standardized data")
+    @staticmethod
+    def _tensor(X: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.array(X, copy=True, order="C"))
 
     def _generator(self) -> torch.Generator:
         if not hasattr(self, "_rng"):
             self._rng = check_random_state(self.random_state)
         return torch.Generator().manual_seed(int(self._rng.randint(np.iinfo(np.int32).max)))
+
+    def __sklearn_tags__(self):
+        """Dense 2-D float input without NaN; multi-class, single-output targets."""
+        tags = accepts_dense_reals(super().__sklearn_tags__())
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        return tags

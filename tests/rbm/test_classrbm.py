@@ -199,6 +199,7 @@ def test_semisupervised_trains_with_few_labels(toy, batching):
     m = ClassRBM.from_data(x[:30], y[:30], 12, n_classes=3, generator=g)
     hist = train_classrbm(m, x[:30], y[:30], x_unlabeled=x[30:200], objective="semisupervised",
                           batching=batching, epochs=15, batch_size=10, lr=0.1, alpha=0.1, beta=0.1,
+                          unsupervised="likelihood", schedule="constant",  # the paper's settings
                           generator=g, progress=False)
     assert len(hist) == 15 and not hist.diverged
     assert float((m.predict(x[200:]) != y[200:]).float().mean()) < 0.2
@@ -233,7 +234,7 @@ def test_entropy_semisupervised_trains_with_few_labels(toy):
     m = ClassRBM.from_data(x[:30], y[:30], 12, n_classes=3, generator=g)
     hist = train_classrbm(m, x[:30], y[:30], x_unlabeled=x[30:200], objective="semisupervised",
                           unsupervised="entropy", unlabeled_ratio=2, epochs=15, batch_size=10,
-                          lr=0.1, beta=0.3, generator=g, progress=False)
+                          lr=0.1, beta=0.3, schedule="constant", generator=g, progress=False)
     assert len(hist) == 15 and not hist.diverged
     assert float((m.predict(x[200:]) != y[200:]).float().mean()) < 0.2
 
@@ -416,3 +417,16 @@ def test_no_generator_means_a_fresh_logged_seed_not_the_global_rng(caplog):
         a, b = ClassRBM(4, 3, 2), ClassRBM(4, 3, 2)
     assert not torch.equal(a.weight, b.weight) and caplog.text.count("drew seed") == 2
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_defaults_follow_the_measurements_and_the_paper_has_a_preset():
+    """Linear decay and the entropy term are the defaults (README: Hybrid models -> Measured);
+    ``larochelle2012`` restores the paper's constant rate and likelihood term."""
+    import inspect
+
+    s = ClassSettings(epochs=1)
+    assert (s.schedule, s.unsupervised) == ("linear", "entropy")
+    params = inspect.signature(train_classrbm).parameters
+    assert (params["schedule"].default, params["unsupervised"].default) == ("linear", "entropy")
+    paper = ClassSettings.larochelle2012(epochs=3, beta=0.5)
+    assert (paper.schedule, paper.unsupervised, paper.epochs, paper.beta) == ("constant", "likelihood", 3, 0.5)

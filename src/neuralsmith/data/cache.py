@@ -1,7 +1,7 @@
 """A cache of decoded or generated data sets, as ``.npy`` files (never pickle).
 
-Each entry is a folder under ``$NEURALSMITH_CACHE/data/`` (default ``$XDG_CACHE_HOME/neuralsmith``
-or ``~/.cache/neuralsmith``) named by a hash of its key: a file fingerprint (path, size,
+Each entry is a folder under ``$NEURALSMITH_CACHE/data/`` (default: the platform's user cache
+folder, ``$XDG_CACHE_HOME/neuralsmith`` or ``~/.cache/neuralsmith`` on Linux) named by a hash of its key: a file fingerprint (path, size,
 mtime) for data read from files, the generator, sizes, seed and version for generated data.
 Files are written atomically and ``meta.json`` last, so a half-written entry is never read.
 ``meta.json`` records each array's shape, dtype and SHA-256 and the class count; an entry that
@@ -24,8 +24,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from neuralsmith.data.arrays import ImageSet
-from neuralsmith.limits import check_fits
 from neuralsmith.data.npz import read_npy_header, read_npy_payload
+from neuralsmith.data.sources import cache_home
+from neuralsmith.limits import check_fits
 from neuralsmith.runfolder import file_mode, write_json
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,8 @@ ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def cache_root() -> Path:
-    """``$NEURALSMITH_CACHE``, else ``$XDG_CACHE_HOME/neuralsmith``, else ``~/.cache/neuralsmith``.
-    """
-    if os.environ.get("NEURALSMITH_CACHE"):
-        return Path(os.environ["NEURALSMITH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "neuralsmith"
+    """``$NEURALSMITH_CACHE``, else the platform's user cache folder (see :func:`.sources.cache_home`)."""
+    return cache_home()
 
 
 def fingerprint(paths: Iterable[str | os.PathLike]) -> str:

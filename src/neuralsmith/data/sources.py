@@ -2,8 +2,9 @@
 SHA-256 sums, and where a local copy is looked up.
 
 A named set ``NAME`` is looked up, in order, in ``$NEURALSMITH_DATA/NAME/``, in the user data
-folder where ``neuralsmith data fetch NAME`` puts it (``$XDG_DATA_HOME/neuralsmith/NAME/``,
-default ``~/.local/share/neuralsmith/NAME/``), then in a system folder (Debian's
+folder where ``neuralsmith data fetch NAME`` puts it (:func:`data_home`: on Linux
+``$XDG_DATA_HOME/neuralsmith/NAME/``, default ``~/.local/share/neuralsmith/NAME/``; the platform's
+own folder on macOS and Windows), then in a system folder (Debian's
 ``dataset-fashion-mnist`` package installs Fashion-MNIST to ``/usr/share/datasets/fashion-mnist``).
 
 SHA-256 sums are of the ``.gz`` files as the publishers serve them, with their sizes. Each sum
@@ -21,6 +22,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import platformdirs
 
 from neuralsmith.data.idx import IDX_STEMS, idx_files
 
@@ -88,9 +91,24 @@ SYSTEM_DIRS: dict[str, Path] = {"fashion-mnist": Path("/usr/share/datasets/fashi
 
 
 def data_home() -> Path:
-    """The user data folder: ``$XDG_DATA_HOME/neuralsmith`` or ``~/.local/share/neuralsmith``."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "neuralsmith"
+    """The user data folder, by the platform's convention (platformdirs).
+
+    Linux: ``$XDG_DATA_HOME/neuralsmith``, default ``~/.local/share/neuralsmith``; macOS:
+    ``~/Library/Application Support/neuralsmith``; Windows: ``%LOCALAPPDATA%\\neuralsmith``.
+    ``$NEURALSMITH_DATA`` is looked in before it (:func:`search_dirs`).
+    """
+    return Path(platformdirs.user_data_dir("neuralsmith", appauthor=False))
+
+
+def cache_home() -> Path:
+    """The user cache folder: ``$NEURALSMITH_CACHE`` if set, else the platform's (platformdirs).
+
+    Linux: ``$XDG_CACHE_HOME/neuralsmith``, default ``~/.cache/neuralsmith``; macOS:
+    ``~/Library/Caches/neuralsmith``; Windows: ``%LOCALAPPDATA%\\neuralsmith\\Cache``.
+    """
+    if os.environ.get("NEURALSMITH_CACHE"):
+        return Path(os.environ["NEURALSMITH_CACHE"]).expanduser()
+    return Path(platformdirs.user_cache_dir("neuralsmith", appauthor=False))
 
 
 def search_dirs(name: str) -> list[Path]:

@@ -67,6 +67,7 @@ from neuralsmith.loop import BEST, History, check_patience, fit  # noqa: F401 (B
 from neuralsmith.rbm.learning import Momentum, Settings, check_data
 from neuralsmith.rbm.model import CLIP, check_layer, check_size
 from neuralsmith.seeds import resolve_generator
+from neuralsmith.settings import default_of
 
 log = logging.getLogger(__name__)
 
@@ -463,8 +464,14 @@ class ClassSettings(Settings):
         alpha: weight of the generative term in the hybrid objective (Larochelle et al. 2012
             found 0.01 to 0.1 best on MNIST).
         beta: weight of the unsupervised term of the semi-supervised objective.
-        unsupervised: that term, ``likelihood`` (:math:`-\log p(x)` by CD; Larochelle et al.
-            2012) or ``entropy`` (of :math:`p(y \mid x)`; Grandvalet & Bengio 2005).
+        unsupervised: that term, ``entropy`` (of :math:`p(y \mid x)`; Grandvalet & Bengio
+            2005; the default: it beat supervised-only training in all six comparisons of the
+            README's semi-supervised table on Fashion-MNIST, where ``likelihood`` won three) or
+            ``likelihood`` (:math:`-\log p(x)` by CD; Larochelle et al. 2012).
+        schedule: as in :class:`~neuralsmith.rbm.Settings`, but ``linear`` decay by default:
+            with it the hybrid objective beat both others on Fashion-MNIST (median test error
+            10.65% against 11.04% discriminative); at a constant rate the discriminative one
+            won (11.47% against 11.60%). :meth:`larochelle2012` gives the paper's constant rate and likelihood term.
         supervised: the supervised part of ``semisupervised``: ``generative``,
             ``discriminative`` or ``hybrid``.
         batching: ``paired`` (an epoch is a pass over the labeled rows; each batch of them
@@ -484,9 +491,21 @@ class ClassSettings(Settings):
     alpha: float = 0.01
     beta: float = 0.1
     supervised: str = "hybrid"
-    unsupervised: str = "likelihood"
+    unsupervised: str = "entropy"
     batching: str = "paired"
     unlabeled_ratio: int = 1
+    schedule: str = "linear"  # Settings' is constant; decay is what lets the hybrid win
+
+    @classmethod
+    def larochelle2012(cls, **overrides: Any) -> "ClassSettings":
+        """Larochelle et al.'s (2012) settings: a constant learning rate, the likelihood term.
+
+        Example:
+            >>> s = ClassSettings.larochelle2012(epochs=5)
+            >>> (s.schedule, s.unsupervised, s.epochs)
+            ('constant', 'likelihood', 5)
+        """
+        return cls(**{"schedule": "constant", "unsupervised": "likelihood", **overrides})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -693,12 +712,14 @@ class ClassUpdater:
 
 def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                    objective: str = "hybrid", alpha: float = 0.01, beta: float = 0.1,
-                   supervised: str = "hybrid", unsupervised: str = "likelihood",
+                   supervised: str = "hybrid",
+                   unsupervised: str = default_of(ClassSettings, "unsupervised"),
                    x_unlabeled: Tensor | None = None,
                    batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20,
                    lr: float = 0.05, k: int = 1,
                    method: str = "cd", n_chains: int | None = None, momentum: float = 0.9,
-                   weight_decay: float = 0.0, schedule: str = "constant",
+                   weight_decay: float = 0.0,
+                   schedule: str = default_of(ClassSettings, "schedule"),
                    x_valid: Tensor | None = None, y_valid: Tensor | None = None,
                    patience: int | None = None,
                    generator: Generator | None = None,
