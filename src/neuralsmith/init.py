@@ -59,17 +59,15 @@ from torch.nn.utils import parametrize
 
 from neuralsmith.layers import RECURRENT, forward_hooks, forward_order, weight_layers
 
-#: the names torch.nn.init exports, each here with the same arguments and values
-TORCH_NAMES = (
+__all__ = [
+    # torch.nn.init's names, each with torch's arguments and values
     "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
     "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
     "sparse_", "uniform", "normal", "constant", "eye", "dirac", "xavier_uniform", "xavier_normal",
     "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse",
-)
-
-__all__ = [
-    *TORCH_NAMES, "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "constrain_identity",
-    "fans", "gaussian_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "identity_",
+    # this module's own
+    "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "constrain_identity", "fans",
+    "gaussian_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "identity_",
     "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "sparse_martens_", "symmetric_uniform_",
     "variance_scaling_",
 ]
@@ -450,14 +448,16 @@ def lecun_normal_(tensor: Tensor, *, generator: Generator | None = None) -> Tens
 
 
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
-    r"""Fill with gain * Q from the QR decomposition of a Gaussian matrix: ``torch.nn.init.orthogonal_``.
+    r"""Fill with gain * Q, Q from the QR decomposition of a Gaussian matrix (sign-corrected).
 
     .. math::
-        A_{ij} \sim \mathcal{N}(0, 1),\quad A = Q R,\quad W = g\, Q \operatorname{diag}(\operatorname{sign} R_{ii})
+        A_{ij} \sim \mathcal{N}(0, 1),\quad A = Q R,\quad
+        W = g\, Q \operatorname{diag}(\operatorname{sign} R_{ii})
 
     The weight is viewed as ``(out, in * prod(kernel))``; the sign correction makes Q uniformly
     (Haar) distributed, and W has orthonormal rows when out <= in and orthonormal columns
-    otherwise. Same arguments and, given the same generator, the same values as torch's.
+    otherwise. ``torch.nn.init.orthogonal_``: same arguments and, given the same generator, the
+    same values.
 
     Example:
         >>> w = orthogonal_(torch.empty(3, 5, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
