@@ -42,8 +42,8 @@ FAN_IN, FAN_OUT = 384, 256  # of a (256, 384) weight
     (init.he_normal_, {"nonlinearity": "tanh"}, stats.norm(0, 5 / 3 / math.sqrt(FAN_IN))),
     (init.lecun_uniform_, {}, stats.uniform(-math.sqrt(3 / FAN_IN), 2 * math.sqrt(3 / FAN_IN))),
     (init.lecun_normal_, {}, stats.norm(0, 1 / math.sqrt(FAN_IN))),
-    (init.uniform_, {"a": 0.3}, stats.uniform(-0.3, 0.6)),
-    (init.normal_, {"std": 0.01}, stats.norm(0, 0.01)),
+    (init.symmetric_uniform_, {"a": 0.3}, stats.uniform(-0.3, 0.6)),
+    (init.gaussian_, {"std": 0.01}, stats.norm(0, 0.01)),
 ])
 def test_preset_follows_its_formula(fn, kwargs, law):
     assert ks_p(draws(fn, **kwargs), law.cdf) > P_MIN
@@ -69,13 +69,13 @@ def test_truncated_normal_stays_within_two_sigma():
 
 
 def test_sparse_values_are_gaussian_and_counted():
-    w = init.sparse_(torch.empty(200, 100, dtype=torch.float64), 15, std=0.5, generator=gen())
+    w = init.sparse_martens_(torch.empty(200, 100, dtype=torch.float64), 15, std=0.5, generator=gen())
     assert ((w != 0).sum(dim=1) == 15).all()
     assert ks_p(w[w != 0].numpy(), stats.norm(0, 0.5).cdf) > P_MIN
 
 
 def test_sparse_positions_differ_between_units():
-    w = init.sparse_(torch.empty(50, 100), 10, generator=gen())
+    w = init.sparse_martens_(torch.empty(50, 100), 10, generator=gen())
     assert len({tuple(row.nonzero().flatten().tolist()) for row in w}) > 45
 
 
@@ -349,12 +349,12 @@ def test_refuses_non_positive_scale():
 
 def test_refuses_negative_bound():
     with pytest.raises(ValueError, match="must be >= 0"):
-        init.uniform_(torch.empty(3), -1.0)
+        init.symmetric_uniform_(torch.empty(3), -1.0)
 
 
 def test_refuses_negative_std():
     with pytest.raises(ValueError, match="std must be >= 0"):
-        init.normal_(torch.empty(3), -0.1)
+        init.gaussian_(torch.empty(3), -0.1)
 
 
 def test_refuses_1d_orthogonal():
@@ -364,7 +364,7 @@ def test_refuses_1d_orthogonal():
 
 def test_refuses_more_nonzero_than_fan_in():
     with pytest.raises(ValueError, match="n_nonzero must be between 1 and fan_in = 10"):
-        init.sparse_(torch.empty(4, 10), 15)
+        init.sparse_martens_(torch.empty(4, 10), 15)
 
 
 def test_refuses_unknown_scheme():

@@ -1,20 +1,35 @@
-r"""Initializers: one variance-scaling core, named presets, orthogonal, identity, sparse, LSUV.
+r"""Initializers: a drop-in superset of ``torch.nn.init``, plus one variance-scaling core, named
+presets, identity, Martens' sparse init and LSUV.
 
-Conventions, written once:
+**torch.nn.init's names mean what they mean there.** Every function whose name
+``torch.nn.init`` also has (``uniform_``, ``normal_``, ``trunc_normal_``, ``constant_``,
+``ones_``, ``zeros_``, ``eye_``, ``dirac_``, ``xavier_uniform_``, ``xavier_normal_``,
+``kaiming_uniform_``, ``kaiming_normal_``, ``orthogonal_``, ``sparse_``, ``calculate_gain`` and
+the deprecated forms without ``_``) takes the same arguments with the same defaults and, given
+the same generator, fills the same values: it *is* torch's function, or a thin wrapper with a
+docstring here. So ``from neuralsmith import init as nn_init`` can replace
+``from torch.nn import init``. The lecture's symmetric forms have names of their own:
+:func:`symmetric_uniform_` (U(-a, a)), :func:`gaussian_` (N(0, std^2)) and
+:func:`sparse_martens_` (a count of non-zero weights per unit).
+
+Conventions of the functions of this module, written once:
 
 * **Layout.** Weights follow ``nn.Linear``: ``(out, in, *kernel)``. So
   ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)`` (see :func:`fans`).
-* **Truncated normals** are cut at ``TRUNCATION = 2`` standard deviations of the underlying
-  normal, and that normal is widened by ``1 / 0.8796...`` so that the values *kept* have the
-  standard deviation asked for (the JAX / Keras convention, not ``torch.nn.init.trunc_normal_``,
-  whose ``std`` is the untruncated one).
-* **Randomness.** Every draw goes through the keyword-only ``generator`` (a ``torch.Generator``
-  on the tensor's device); ``None`` uses torch's global generator.
+* **Truncated normals** (``variance_scaling_(..., "truncated_normal")``) are cut at
+  ``TRUNCATION = 2`` standard deviations of the underlying normal, and that normal is widened
+  by ``1 / 0.8796...`` so that the values *kept* have the standard deviation asked for (the
+  JAX / Keras convention). :func:`trunc_normal_` is torch's: its ``std`` is the untruncated one
+  and its cut points ``a``, ``b`` are absolute values.
+* **Randomness.** Every draw goes through the ``generator`` (a ``torch.Generator`` on the
+  tensor's device; keyword-only in the functions that torch does not have); ``None`` uses
+  torch's global generator.
 * Every function fills the tensor in place, under ``torch.no_grad()``, and returns it.
 
-:data:`SCHEMES` names every initializer (the function name without the trailing ``_``, plus
-``default`` for PyTorch's own ``reset_parameters()``); :func:`apply` runs one on every Linear,
-Conv and RNN weight of a model.
+:data:`SCHEMES` names the initializers that :func:`apply` runs on every Linear, Conv and RNN
+weight of a model: ``uniform`` is :func:`symmetric_uniform_`, ``normal`` :func:`gaussian_`,
+``sparse`` :func:`sparse_martens_`, ``default`` PyTorch's own ``reset_parameters()``, and every
+other scheme is the function of its name with a trailing ``_``.
 
 Example:
     >>> import torch
@@ -36,22 +51,33 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor, nn
+from torch.nn.init import (  # torch's own, re-exported unchanged: the same names mean the same here
+    constant, constant_, dirac, dirac_, eye, eye_, kaiming_normal, kaiming_normal_, kaiming_uniform,
+    kaiming_uniform_, normal, ones_, orthogonal, sparse, uniform, xavier_normal, xavier_normal_,
+    xavier_uniform, xavier_uniform_, zeros_)
 from torch.nn.utils import parametrize
 
 from neuralsmith.layers import RECURRENT, forward_hooks, forward_order, weight_layers
 
 __all__ = [
-    "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "calculate_gain",
-    "constrain_identity", "fans", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",
-    "identity_", "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "normal_",
-    "orthogonal_", "sparse_", "uniform_", "variance_scaling_",
+    # torch.nn.init's names, each with torch's arguments and values
+    "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+    "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+    "sparse_", "uniform", "normal", "constant", "eye", "dirac", "xavier_uniform", "xavier_normal",
+    "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse",
+    # this module's own
+    "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "constrain_identity", "fans",
+    "gaussian_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "identity_",
+    "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "sparse_martens_", "symmetric_uniform_",
+    "variance_scaling_",
 ]
 
 logger = logging.getLogger(__name__)
 
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
-NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+NONLINEARITIES = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                  "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu")  # torch's
 TRUNCATION = 2.0  # truncated normals keep values within +-2 standard deviations
 
 
@@ -88,16 +114,19 @@ def fans(tensor: Tensor) -> tuple[int, int]:
     if tensor.dim() < 2:
         raise ValueError(f"fan-based initializers need a weight of 2 or more dims (out, in, *kernel); "
                          f"got shape {tuple(tensor.shape)}. Fill a 1-D bias with tensor.zero_() "
-                         "or neuralsmith.init.normal_ instead")
+                         "or neuralsmith.init.gaussian_ instead")
     receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
-def uniform_(tensor: Tensor, a: float, *, generator: Generator | None = None) -> Tensor:
+def symmetric_uniform_(tensor: Tensor, a: float, *, generator: Generator | None = None) -> Tensor:
     r"""Fill from U(-a, a).
 
     .. math::
         W_{ij} \sim \mathcal{U}(-a, a), \qquad \operatorname{Var} W_{ij} = a^2 / 3
+
+    The scheme ``uniform`` of :data:`SCHEMES`. Not torch's ``uniform_(tensor, a, b)``, which
+    draws U(a, b) (here as :func:`uniform_`).
 
     Args:
         tensor: any shape.
@@ -105,7 +134,7 @@ def uniform_(tensor: Tensor, a: float, *, generator: Generator | None = None) ->
         generator: the source of randomness.
 
     Example:
-        >>> w = uniform_(torch.empty(3, 4), 0.5, generator=torch.Generator().manual_seed(0))
+        >>> w = symmetric_uniform_(torch.empty(3, 4), 0.5, generator=torch.Generator().manual_seed(0))
         >>> bool(w.abs().max() <= 0.5)
         True
 
@@ -118,11 +147,14 @@ def uniform_(tensor: Tensor, a: float, *, generator: Generator | None = None) ->
         return tensor.uniform_(-a, a, generator=generator)
 
 
-def normal_(tensor: Tensor, std: float, *, generator: Generator | None = None) -> Tensor:
+def gaussian_(tensor: Tensor, std: float, *, generator: Generator | None = None) -> Tensor:
     r"""Fill from N(0, std^2).
 
     .. math::
         W_{ij} \sim \mathcal{N}(0, \sigma^2)
+
+    The scheme ``normal`` of :data:`SCHEMES`. Not torch's ``normal_(tensor, mean, std)``, whose
+    second argument is the mean (here as :func:`normal_`).
 
     Args:
         tensor: any shape.
@@ -130,7 +162,7 @@ def normal_(tensor: Tensor, std: float, *, generator: Generator | None = None) -
         generator: the source of randomness.
 
     Example:
-        >>> w = normal_(torch.empty(100, 100), 0.01, generator=torch.Generator().manual_seed(0))
+        >>> w = gaussian_(torch.empty(100, 100), 0.01, generator=torch.Generator().manual_seed(0))
         >>> round(w.std().item(), 3)
         0.01
 
@@ -141,6 +173,66 @@ def normal_(tensor: Tensor, std: float, *, generator: Generator | None = None) -
         raise ValueError(f"std must be >= 0; got {std}")
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
+    r"""Fill from U(a, b): ``torch.nn.init.uniform_``, same arguments, same values.
+
+    .. math::
+        W_{ij} \sim \mathcal{U}(a, b)
+
+    For the symmetric U(-a, a) use :func:`symmetric_uniform_`.
+
+    Example:
+        >>> w = uniform_(torch.empty(3, 4), 0.1, generator=torch.Generator().manual_seed(0))
+        >>> bool(w.min() >= 0.1 and w.max() <= 1.0)
+        True
+
+    References:
+        PyTorch, ``torch.nn.init.uniform_``.
+    """
+    return nn.init.uniform_(tensor, a, b, generator)
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
+    r"""Fill from N(mean, std^2): ``torch.nn.init.normal_``, same arguments, same values.
+
+    .. math::
+        W_{ij} \sim \mathcal{N}(\mu, \sigma^2)
+
+    The second argument is the *mean*; for N(0, std^2) by its std use :func:`gaussian_`.
+
+    Example:
+        >>> w = normal_(torch.empty(100, 100), 1.0, 0.01, generator=torch.Generator().manual_seed(0))
+        >>> round(w.mean().item(), 2)
+        1.0
+
+    References:
+        PyTorch, ``torch.nn.init.normal_``.
+    """
+    return nn.init.normal_(tensor, mean, std, generator)
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator: Generator | None = None) -> Tensor:
+    r"""Fill from N(mean, std^2) cut to [a, b]: ``torch.nn.init.trunc_normal_``, same arguments, same values.
+
+    .. math::
+        W_{ij} \sim \mathcal{N}(\mu, \sigma^2)\ \text{conditioned on}\ a \le W_{ij} \le b
+
+    ``std`` is the untruncated normal's, and ``a``, ``b`` are absolute values (not multiples of
+    std). ``variance_scaling_(..., "truncated_normal")`` instead cuts at 2 of its standard
+    deviations and widens the normal so the kept values have the std asked for.
+
+    Example:
+        >>> w = trunc_normal_(torch.empty(100), std=0.02, a=-0.04, b=0.04, generator=torch.Generator())
+        >>> bool(w.abs().max() <= 0.04)
+        True
+
+    References:
+        PyTorch, ``torch.nn.init.trunc_normal_`` (inverse-CDF sampling).
+    """
+    return nn.init.trunc_normal_(tensor, mean, std, a, b, generator)
 
 
 def _truncated_normal_(tensor: Tensor, std: float, *, generator: Generator | None = None) -> Tensor:
@@ -154,8 +246,8 @@ def _truncated_normal_(tensor: Tensor, std: float, *, generator: Generator | Non
 
 
 _DRAWS = {
-    "uniform": lambda t, std, g: uniform_(t, math.sqrt(3.0) * std, generator=g),  # U(-a, a) has std a / sqrt(3)
-    "normal": lambda t, std, g: normal_(t, std, generator=g),
+    "uniform": lambda t, std, g: symmetric_uniform_(t, math.sqrt(3.0) * std, generator=g),  # std a / sqrt(3)
+    "normal": lambda t, std, g: gaussian_(t, std, generator=g),
     "truncated_normal": lambda t, std, g: _truncated_normal_(t, std, generator=g),
 }
 
@@ -203,20 +295,23 @@ def variance_scaling_(tensor: Tensor, scale: float, mode: str = "fan_in",
     return _DRAWS[distribution](tensor, math.sqrt(scale / n), generator)
 
 
-def calculate_gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
-    r"""The gain g for a nonlinearity: the factor that keeps the signal's scale through it.
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    r"""The gain g for a nonlinearity: ``torch.nn.init.calculate_gain``, same arguments, same values.
 
     .. math::
-        g_{\text{linear}} = g_{\text{sigmoid}} = 1,\quad g_{\tanh} = \tfrac{5}{3},\quad
+        g_{\text{linear, conv}} = g_{\text{sigmoid}} = 1,\quad g_{\tanh} = \tfrac{5}{3},\quad
         g_{\text{relu}} = \sqrt{2},\quad g_{\text{leaky}} = \sqrt{2 / (1 + \alpha^2)},\quad
         g_{\text{selu}} = \tfrac{3}{4}
 
-    The values are PyTorch's, so presets agree with ``torch.nn.init``. For a self-normalizing
-    SELU net use ``lecun_normal_`` (gain 1) as Klambauer et al. (2017) do.
+    For a self-normalizing SELU net use ``lecun_normal_`` (gain 1) as Klambauer et al. (2017) do.
 
     Args:
-        nonlinearity: ``"linear"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"`` or ``"selu"``.
-        negative_slope: the slope alpha of ``leaky_relu`` for x < 0.
+        nonlinearity: ``"linear"``, ``"conv1d"`` ... ``"conv_transpose3d"``, ``"sigmoid"``,
+            ``"tanh"``, ``"relu"``, ``"leaky_relu"`` or ``"selu"``.
+        param: the slope alpha of ``leaky_relu`` for x < 0 (None: 0.01); the others ignore it.
+
+    Raises:
+        ValueError: for another nonlinearity (naming the known ones) or a slope that is no number.
 
     Example:
         >>> calculate_gain("tanh")
@@ -226,9 +321,7 @@ def calculate_gain(nonlinearity: str, negative_slope: float = 0.01) -> float:
         He, Zhang, Ren & Sun (2015) for ReLU; PyTorch's ``torch.nn.init.calculate_gain`` for the table.
     """
     _check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
-    gains = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
-             "leaky_relu": math.sqrt(2.0 / (1 + negative_slope**2)), "selu": 0.75}
-    return gains[nonlinearity]
+    return nn.init.calculate_gain(nonlinearity, param)
 
 
 def glorot_uniform_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
@@ -237,7 +330,7 @@ def glorot_uniform_(tensor: Tensor, gain: float = 1.0, *, generator: Generator |
     .. math::
         a = g \sqrt{\frac{6}{\text{fan\_in} + \text{fan\_out}}}
 
-    ``variance_scaling_(tensor, gain**2, "fan_avg", "uniform")``; PyTorch's ``xavier_uniform_``.
+    ``variance_scaling_(tensor, gain**2, "fan_avg", "uniform")``; PyTorch's ``xavier_uniform_`` (also here).
 
     Example:
         >>> w = glorot_uniform_(torch.empty(30, 20), generator=torch.Generator().manual_seed(0))
@@ -256,7 +349,7 @@ def glorot_normal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | 
     .. math::
         \sigma = g \sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
 
-    ``variance_scaling_(tensor, gain**2, "fan_avg", "normal")``; PyTorch's ``xavier_normal_``.
+    ``variance_scaling_(tensor, gain**2, "fan_avg", "normal")``; PyTorch's ``xavier_normal_`` (also here).
 
     Example:
         >>> w = glorot_normal_(torch.empty(300, 200), generator=torch.Generator().manual_seed(0))
@@ -276,7 +369,9 @@ def he_uniform_(tensor: Tensor, nonlinearity: str = "relu", mode: str = "fan_in"
     .. math::
         a = g \sqrt{\frac{3}{n}}, \qquad g = \text{calculate\_gain(nonlinearity)}
 
-    ``variance_scaling_(tensor, gain**2, mode, "uniform")``; PyTorch's ``kaiming_uniform_``.
+    ``variance_scaling_(tensor, gain**2, mode, "uniform")``: the values of PyTorch's
+    ``kaiming_uniform_(tensor, negative_slope, mode, nonlinearity)``, also in this module with
+    torch's argument order and default (``leaky_relu``).
 
     Example:
         >>> w = he_uniform_(torch.empty(30, 20), generator=torch.Generator().manual_seed(0))
@@ -297,7 +392,9 @@ def he_normal_(tensor: Tensor, nonlinearity: str = "relu", mode: str = "fan_in",
     .. math::
         \sigma = \frac{g}{\sqrt{n}}, \qquad g = \text{calculate\_gain(nonlinearity)}
 
-    ``variance_scaling_(tensor, gain**2, mode, "normal")``; PyTorch's ``kaiming_normal_``.
+    ``variance_scaling_(tensor, gain**2, mode, "normal")``: the values of PyTorch's
+    ``kaiming_normal_(tensor, negative_slope, mode, nonlinearity)``, also in this module with
+    torch's argument order and default (``leaky_relu``).
 
     Example:
         >>> w = he_normal_(torch.empty(300, 200), generator=torch.Generator().manual_seed(0))
@@ -350,14 +447,17 @@ def lecun_normal_(tensor: Tensor, *, generator: Generator | None = None) -> Tens
     return variance_scaling_(tensor, 1.0, "fan_in", "normal", generator=generator)
 
 
-def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
-    r"""Fill with gain * U V^T from the SVD of a Gaussian matrix A = U S V^T.
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
+    r"""Fill with gain * Q, Q from the QR decomposition of a Gaussian matrix (sign-corrected).
 
     .. math::
-        A_{ij} \sim \mathcal{N}(0, 1),\quad A = U S V^\top,\quad W = g\, U V^\top
+        A_{ij} \sim \mathcal{N}(0, 1),\quad A = Q R,\quad
+        W = g\, Q \operatorname{diag}(\operatorname{sign} R_{ii})
 
-    The weight is viewed as ``(out, in * prod(kernel))``; ``U V^T`` (the orthogonal polar factor,
-    uniformly distributed) has orthonormal rows when out <= in and orthonormal columns otherwise.
+    The weight is viewed as ``(out, in * prod(kernel))``; the sign correction makes Q uniformly
+    (Haar) distributed, and W has orthonormal rows when out <= in and orthonormal columns
+    otherwise. ``torch.nn.init.orthogonal_``: same arguments and, given the same generator, the
+    same values.
 
     Example:
         >>> w = orthogonal_(torch.empty(3, 5, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
@@ -367,14 +467,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | Non
     References:
         Saxe, McClelland & Ganguli (2013). Exact solutions to the nonlinear dynamics of learning in deep linear neural networks. ICLR 2014.
     """
-    fans(tensor)  # refuses tensors of fewer than 2 dims
-    if tensor.numel() == 0:
-        return tensor
-    rows = tensor.shape[0]
-    a = torch.empty(rows, tensor.numel() // rows, dtype=torch.float64, device=tensor.device)
-    u, _, vh = torch.linalg.svd(a.normal_(generator=generator), full_matrices=False)
-    with torch.no_grad():
-        return tensor.copy_((gain * u @ vh).reshape(tensor.shape))
+    fans(tensor)  # refuses tensors of fewer than 2 dims, naming the fix
+    return nn.init.orthogonal_(tensor, gain, generator)
 
 
 def identity_(tensor: Tensor, scale: float = 1.0) -> Tensor:
@@ -402,18 +496,20 @@ def identity_(tensor: Tensor, scale: float = 1.0) -> Tensor:
         return tensor.copy_(scale * torch.eye(tensor.shape[0], dtype=tensor.dtype, device=tensor.device))
 
 
-def sparse_(tensor: Tensor, n_nonzero: int = 15, std: float = 1.0, *,
-            generator: Generator | None = None) -> Tensor:
+def sparse_martens_(tensor: Tensor, n_nonzero: int = 15, std: float = 1.0, *,
+                   generator: Generator | None = None) -> Tensor:
     r"""Give each unit n_nonzero incoming weights from N(0, std^2); the rest are 0.
 
     .. math::
         W_{i,:} = \text{n\_nonzero entries} \sim \mathcal{N}(0, \sigma^2)\ \text{at random positions, else } 0
 
     Row i (an output unit) of the ``(out, in * prod(kernel))`` view gets its own uniformly random
-    set of positions; the scale no longer depends on the fan, which is Martens' point.
+    set of positions; the scale no longer depends on the fan, which is Martens' point. The
+    scheme ``sparse`` of :data:`SCHEMES`. Not torch's ``sparse_(tensor, sparsity, std)``, which
+    zeroes a *fraction* of each column of a 2-D tensor (here as :func:`sparse_`).
 
     Example:
-        >>> w = sparse_(torch.empty(4, 50), 15, generator=torch.Generator().manual_seed(0))
+        >>> w = sparse_martens_(torch.empty(4, 50), 15, generator=torch.Generator().manual_seed(0))
         >>> (w != 0).sum(dim=1).tolist()
         [15, 15, 15, 15]
 
@@ -429,9 +525,31 @@ def sparse_(tensor: Tensor, n_nonzero: int = 15, std: float = 1.0, *,
     where = keys.argsort(dim=1)[:, :n_nonzero]  # (rows, n_nonzero): a uniform random subset per row
     values = torch.empty(rows, n_nonzero, dtype=tensor.dtype, device=tensor.device)
     dense = torch.zeros(rows, fan_in, dtype=tensor.dtype, device=tensor.device)
-    dense.scatter_(1, where, normal_(values, std, generator=generator))
+    dense.scatter_(1, where, gaussian_(values, std, generator=generator))
     with torch.no_grad():
         return tensor.copy_(dense.reshape(tensor.shape))
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
+    r"""Zero a fraction ``sparsity`` of each column, N(0, std^2) elsewhere: ``torch.nn.init.sparse_``.
+
+    .. math::
+        W_{ij} \sim \mathcal{N}(0, \sigma^2), \quad \text{then}\ \lceil \text{sparsity} \cdot \text{rows} \rceil
+        \ \text{entries of each column set to } 0
+
+    Same arguments and values as torch's: 2-D tensors only, and the zeroed rows are drawn from
+    torch's *global* generator (torch passes ``generator`` to the values only). For Martens'
+    count of non-zero incoming weights per unit use :func:`sparse_martens_`.
+
+    Example:
+        >>> w = sparse_(torch.empty(10, 4), 0.3, generator=torch.Generator().manual_seed(0))
+        >>> (w == 0).sum(dim=0).tolist()
+        [3, 3, 3, 3]
+
+    References:
+        Martens (2010). Deep learning via Hessian-free optimization. ICML (as PyTorch reads it).
+    """
+    return nn.init.sparse_(tensor, sparsity, std, generator)
 
 
 # --- the identity constraint, hard (a parametrization) and soft (a penalty) ------------------
@@ -711,11 +829,15 @@ class Scheme:
 STANDARD_OPTIONS: dict[str, dict] = {"normal": {"std": 0.01}}
 
 
-SCHEMES: dict[str, Scheme] = {
-    fn.__name__.rstrip("_"): Scheme(fn.__name__.rstrip("_"), fn)
-    for fn in (uniform_, normal_, variance_scaling_, glorot_uniform_, glorot_normal_, he_uniform_,
-               he_normal_, lecun_uniform_, lecun_normal_, orthogonal_, identity_, sparse_, lsuv_)
+#: scheme name -> function; ``uniform``, ``normal`` and ``sparse`` are the lecture's forms
+#: (U(-a, a), N(0, std^2), n_nonzero weights per unit), not torch's functions of those names
+_SCHEME_FUNCTIONS: dict[str, Callable] = {
+    "uniform": symmetric_uniform_, "normal": gaussian_, "variance_scaling": variance_scaling_,
+    "glorot_uniform": glorot_uniform_, "glorot_normal": glorot_normal_, "he_uniform": he_uniform_,
+    "he_normal": he_normal_, "lecun_uniform": lecun_uniform_, "lecun_normal": lecun_normal_,
+    "orthogonal": orthogonal_, "identity": identity_, "sparse": sparse_martens_, "lsuv": lsuv_,
 }
+SCHEMES: dict[str, Scheme] = {name: Scheme(name, fn) for name, fn in _SCHEME_FUNCTIONS.items()}
 SCHEMES["default"] = Scheme("default", _reset_parameters)
 
 
@@ -761,7 +883,7 @@ def _rules(name: str, options: dict, generator: Generator | None) -> tuple[Calla
     if name == "identity":
         std = options.get("input_std")
         fill_input = (lambda w: lecun_normal_(w, generator=generator)) if std is None else (
-            lambda w: normal_(w, std, generator=generator))
+            lambda w: gaussian_(w, std, generator=generator))
         return fill_input, lambda w: identity_(w, options.get("scale", 1.0))
     fn = SCHEMES[name].fn
 

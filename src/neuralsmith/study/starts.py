@@ -61,7 +61,7 @@ def _uniform_fan_in(spec: StudySpec, depth: int, data: Dataset,
     model = nets.mlp(layer_sizes(spec, depth, data), spec.activation, init="default", generator=generator)
     for m in model:
         if isinstance(m, nn.Linear):
-            init.uniform_(m.weight, 1.0 / math.sqrt(m.weight.shape[1]), generator=generator)
+            init.symmetric_uniform_(m.weight, 1.0 / math.sqrt(m.weight.shape[1]), generator=generator)
             nn.init.zeros_(m.bias)
     return model
 
