@@ -186,7 +186,7 @@ def test_symmetric_forms_are_not_torchs():
     ("normal", {"std": 0.01}, lambda w, g: init.gaussian_(w, 0.01, generator=g)),
     ("sparse", {}, lambda w, g: init.sparse_martens_(w, 15, 1.0, generator=g)),
     ("sparse", {"n_nonzero": 3, "std": 0.5}, lambda w, g: init.sparse_martens_(w, 3, 0.5, generator=g)),
-    ("orthogonal", {"gain": 2.0}, lambda w, g: nn.init.orthogonal_(w, 2.0, g)),
+    ("orthogonal", {"gain": 2.0}, lambda w, g: init.svd_orthogonal_(w, 2.0, generator=g)),
 ])
 def test_scheme_names_keep_their_meaning(scheme, options, fill_one):
     layer = init.apply(nn.Linear(30, 20), scheme, generator=gen(), **options)
@@ -199,3 +199,12 @@ def test_scheme_normal_standard_std_is_hinton():
     assert init.SCHEMES["sparse"].options() == ["n_nonzero", "std"]
     assert init.SCHEMES["uniform"].formula == "Fill from U(-a, a)"
     assert init.SCHEMES["normal"].formula == "Fill from N(0, std^2)"
+
+
+def test_svd_orthogonal_has_the_distribution_of_torchs():
+    """The scheme's SVD construction and torch's QR one draw from one law (Haar): same moments."""
+    ours = torch.stack([init.svd_orthogonal_(torch.empty(4, 4), generator=gen(s)) for s in range(2000)])
+    theirs = torch.stack([init.orthogonal_(torch.empty(4, 4), generator=gen(s)) for s in range(2000)])
+    assert torch.allclose(ours @ ours.transpose(1, 2), torch.eye(4).expand(2000, 4, 4), atol=1e-5)
+    for stat in (lambda w: w.mean(0), lambda w: w.square().mean(0)):  # E[w_ij] = 0, E[w_ij^2] = 1/4
+        assert torch.allclose(stat(ours), stat(theirs), atol=0.05)

@@ -68,7 +68,8 @@ __all__ = [
     # this module's own
     "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "constrain_identity", "fans",
     "gaussian_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "identity_",
-    "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "sparse_martens_", "symmetric_uniform_",
+    "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "sparse_martens_", "svd_orthogonal_",
+    "symmetric_uniform_",
     "variance_scaling_",
 ]
 
@@ -471,6 +472,36 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None =
     return nn.init.orthogonal_(tensor, gain, generator)
 
 
+def svd_orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill with gain * U V^T from the SVD of a Gaussian matrix A = U S V^T (the ``orthogonal`` scheme).
+
+    .. math::
+        A_{ij} \sim \mathcal{N}(0, 1),\quad A = U S V^\top,\quad W = g\, U V^\top
+
+    The weight is viewed as ``(out, in * prod(kernel))``; ``U V^T`` (the orthogonal polar factor,
+    uniformly distributed) has orthonormal rows when out <= in and orthonormal columns otherwise.
+    Same distribution as :func:`orthogonal_` (torch's QR construction), other values: the
+    ``orthogonal`` scheme of the command line and the study keeps this one, so their recorded
+    results stay reproducible.
+
+    Example:
+        >>> w = svd_orthogonal_(torch.empty(3, 5, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(w @ w.T, torch.eye(3, dtype=torch.float64))
+        True
+
+    References:
+        Saxe, McClelland & Ganguli (2013). Exact solutions to the nonlinear dynamics of learning in deep linear neural networks. ICLR 2014.
+    """
+    fans(tensor)  # refuses tensors of fewer than 2 dims
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    a = torch.empty(rows, tensor.numel() // rows, dtype=torch.float64, device=tensor.device)
+    u, _, vh = torch.linalg.svd(a.normal_(generator=generator), full_matrices=False)
+    with torch.no_grad():
+        return tensor.copy_((gain * u @ vh).reshape(tensor.shape))
+
+
 def identity_(tensor: Tensor, scale: float = 1.0) -> Tensor:
     r"""Fill a square recurrent matrix with scale * I.
 
@@ -835,7 +866,7 @@ _SCHEME_FUNCTIONS: dict[str, Callable] = {
     "uniform": symmetric_uniform_, "normal": gaussian_, "variance_scaling": variance_scaling_,
     "glorot_uniform": glorot_uniform_, "glorot_normal": glorot_normal_, "he_uniform": he_uniform_,
     "he_normal": he_normal_, "lecun_uniform": lecun_uniform_, "lecun_normal": lecun_normal_,
-    "orthogonal": orthogonal_, "identity": identity_, "sparse": sparse_martens_, "lsuv": lsuv_,
+    "orthogonal": svd_orthogonal_, "identity": identity_, "sparse": sparse_martens_, "lsuv": lsuv_,
 }
 SCHEMES: dict[str, Scheme] = {name: Scheme(name, fn) for name, fn in _SCHEME_FUNCTIONS.items()}
 SCHEMES["default"] = Scheme("default", _reset_parameters)

@@ -79,8 +79,8 @@ def linear_task(width: int = 32, n_train: int = 512, n_test: int = 256, *,
     """
     if min(width, n_train, n_test) < 1:
         raise ValueError(f"width, n_train and n_test must be >= 1; got {width}, {n_train}, {n_test}")
-    u = init_lib.orthogonal_(torch.empty(width, width), generator=generator)
-    v = init_lib.orthogonal_(torch.empty(width, width), generator=generator)
+    u = init_lib.svd_orthogonal_(torch.empty(width, width), generator=generator)
+    v = init_lib.svd_orthogonal_(torch.empty(width, width), generator=generator)
     teacher = u @ torch.diag(_spread(width, 2.0, 0.5)) @ v.T
     z = torch.randn(n_train + n_test, width, generator=generator)
     x = (z * _spread(width, 1.0, 0.5)) @ v.T  # (n, width): principal axes along V's columns
