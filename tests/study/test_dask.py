@@ -107,6 +107,38 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_study_completes(client, se
     client.wait_for_workers(2, timeout=60)  # the nanny restarted the dead worker
 
 
+def _break_uniform_at_depth_2(marker: str) -> None:
+    """Run on each worker: the ``uniform`` start raises at depth 2 while ``marker`` exists."""
+    from neuralsmith.study import starts
+
+    original = starts.STARTS["uniform"]
+
+    def broken(spec, depth, *args):
+        if depth == 2 and os.path.exists(marker):
+            raise RuntimeError("test: this start is broken")
+        return original(spec, depth, *args)
+
+    starts.STARTS["uniform"] = broken
+
+
+@needs_dask
+def test_a_trial_failing_every_retry_is_listed_and_a_resume_finishes_it(client, serial, tmp_path):
+    marker = tmp_path / "broken"
+    marker.write_text("")
+    client.wait_for_workers(2, timeout=60)
+    client.run(_break_uniform_at_depth_2, str(marker))
+    spec = SPEC.replace(depths=[2], starts=["default", "uniform"])
+    results = run(spec, tmp_path / "run", progress=False, client=client)
+    assert [(f["depth"], f["start"]) for f in results["failed"]] == [(2, "uniform")]
+    assert "test: this start is broken" in results["failed"][0]["error"]
+    assert [(r["depth"], r["start"]) for r in results["summary"]] == [(2, "default")]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["failed"] == results["failed"]
+    marker.unlink()
+    results = run(spec, tmp_path / "run", mode="resume", progress=False, client=client)
+    assert results["failed"] == [] and len(results["summary"]) == 2
+    _same(_trials(tmp_path / "run"), {k: v for k, v in serial.items() if k in ("depth2-default", "depth2-uniform")})
+
+
 @needs_dask
 def test_a_killed_driver_resumes_on_the_cluster_to_the_same_records(client, serial_run, serial, tmp_path):
     out = shutil.copytree(serial_run, tmp_path / "run")
@@ -132,6 +164,7 @@ def test_cli_scheduler_runs_a_suite_in_one_pool(client, cli, tmp_path):
                          "--out", tmp_path / "suite", "--json")
     assert code == 0, err
     results = json.loads(out)
+    assert results["failed"] == []
     assert {(r["data"], r["model"]) for r in results["table"]} >= {("digits", "NNet"), ("digits-rot", "DBN-1")}
     serial = run_suite(SuiteSpec.from_toml(config, data=["digits-rot"]), tmp_path / "serial", progress=False)
     assert [r["error"] for r in serial["table"]] == [r["error"] for r in results["table"] if r["data"] == "digits-rot"]

@@ -94,7 +94,7 @@ def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", pr
 
     Returns:
         The suite's results.json content: ``table`` (one row per data set and model), its
-        ``text``, each data set's info, the seconds taken.
+        ``text``, each data set's info, the seconds taken, the trials that ``failed``.
     """
     t0 = time.perf_counter()
     resolve_device(device)  # refuse a bad device before anything is written
@@ -105,7 +105,10 @@ def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", pr
                                  progress=progress, device=device) for data in suite.data}
         else:
             results = _suite_on_cluster(suite, folder.path, sub_mode, progress, device, client)
-        return write_suite_report(suite, results, folder.path, time.perf_counter() - t0)
+        report = write_suite_report(suite, results, folder.path, time.perf_counter() - t0)
+        report["failed"] = [{"data": d, **f} for d in suite.data for f in results[d]["failed"]]
+        folder.write_results(report, seed=suite.study.seed)
+        return report
 
 
 def _suite_on_cluster(suite: SuiteSpec, out: Path, mode: str, progress: bool, device: str,
