@@ -4,13 +4,13 @@ Needs the dask extra (``pip install 'neuralsmith[dask]'``); without it the clust
 and only the one-line refusal is checked.
 """
 
+import importlib.util
 import json
 import os
 import shutil
 import socket
 import sys
 import time
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from neuralsmith.study import StudySpec, SuiteSpec, run, run_suite
 from neuralsmith.study import cluster
 
-needs_dask = pytest.mark.skipif(find_spec("distributed") is None,
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="needs the dask extra: pip install 'neuralsmith[dask]'")
 
 SPEC = StudySpec(depths=(1, 2), starts=("default", "uniform", "dbn"), seeds=2, epochs=1, hidden=8,
@@ -193,6 +193,22 @@ def test_a_cluster_without_the_extra_names_the_install_command(cli, monkeypatch,
     code, out, err = cli("study", "--workers", "2", "--out", tmp_path / "r")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "pip install 'neuralsmith[dask]'" in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dask_jobqueue") is None,
+                    reason="needs dask-jobqueue (the dask extra)")
+def test_slurm_example_builds_the_cluster_without_submitting(capsys):
+    path = Path(__file__).resolve().parents[2] / "examples" / "slurm_erhan2010.py"
+    spec = importlib.util.spec_from_file_location("slurm_erhan2010", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(["--dry-run", "--cores", "4", "--memory", "8GB", "--account", "proj",
+                  "--prologue", "source ~/venv/bin/activate"])
+    script = capsys.readouterr().out
+    for line in ("#SBATCH --cpus-per-task=4", "#SBATCH -A proj", "#SBATCH -t 24:00:00",
+                 "source ~/venv/bin/activate", "--nthreads 1"):
+        assert line in script
+    assert StudySpec.from_toml(example.CONFIG).name == "erhan2010"
 
 
 def test_default_threads_fit_the_cores(monkeypatch):
