@@ -211,6 +211,25 @@ def test_slurm_example_builds_the_cluster_without_submitting(capsys):
     assert StudySpec.from_toml(example.CONFIG).name == "erhan2010"
 
 
+def test_workers_and_scheduler_together_are_refused(cli, tmp_path):
+    code, out, err = cli("study", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786", "--out", tmp_path / "r")
+    assert code == 2 and "not both" in err and not (tmp_path / "r").exists()
+
+
+def test_no_module_imports_dask_at_import_time():
+    """Dask is optional: only functions that use it import it (so the library works without it)."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    found = []
+    for path in src.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("dask", "distributed", "dask_jobqueue")]
+    assert found == []
+
+
 def test_default_threads_fit_the_cores(monkeypatch):
     monkeypatch.setattr(cluster, "cores", lambda: 8)
     assert cluster.default_threads(2, 0) == 4 and cluster.default_threads(2, 1) == 1

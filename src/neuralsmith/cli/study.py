@@ -49,7 +49,8 @@ def study(
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler", help="Run the trials on a running Dask cluster: tcp://HOST:PORT or a scheduler file.")] = None,
     threads: Annotated[Optional[int], typer.Option(
-        "--threads", help="Torch threads per trial (default: the config's; with --workers, what fits the cores).")] = None,
+        "--threads", help="Torch threads per trial (default: the config's; with --workers, what fits "
+                          "the cores).")] = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
