@@ -3,6 +3,9 @@
 A suite (:class:`SuiteSpec`, :func:`run_suite`) runs one study per data set and sums them up
 as a table of test errors, as in Larochelle et al. (2007).
 
+Either runs its trials here, one after another, or (``client=`` a ``distributed.Client``,
+see :mod:`neuralsmith.study.cluster`) as tasks on a Dask cluster, with the same records.
+
 Example (a tiny study; the default one is ``configs/quick.toml``):
     >>> import tempfile
     >>> from neuralsmith.study import StudySpec, run
