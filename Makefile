@@ -13,7 +13,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,tensorboard,dask]'  # the TensorBoard and cluster tests run, not skip
 
 demo: install
 	$(BIN)/neuralsmith study --out runs/study --resume

@@ -3,6 +3,9 @@
 A suite (:class:`SuiteSpec`, :func:`run_suite`) runs one study per data set and sums them up
 as a table of test errors, as in Larochelle et al. (2007).
 
+Either runs its trials here, one after another, or (``client=`` a ``distributed.Client``,
+see :mod:`neuralsmith.study.cluster`) as tasks on a Dask cluster, with the same records.
+
 Example (a tiny study; the default one is ``configs/quick.toml``):
     >>> import tempfile
     >>> from neuralsmith.study import StudySpec, run
@@ -15,9 +18,11 @@ Example (a tiny study; the default one is ``configs/quick.toml``):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,8 +32,9 @@ from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
 from neuralsmith.runfolder import MODES, RunFolder
 from neuralsmith.study.report import write_report
-from neuralsmith.study.runner import run_study
+from neuralsmith.study.runner import Study, run_studies, run_study
 from neuralsmith.study.spec import ALL_STARTS, StudySpec
+from neuralsmith.study.store import TrialStore
 from neuralsmith.study.suite import SuiteSpec, data_folder, write_suite_report
 
 __all__ = ["ALL_STARTS", "StudySpec", "SuiteSpec", "config_record", "run", "run_suite"]
@@ -55,7 +61,7 @@ def load_data(spec: StudySpec) -> Dataset:
 
 
 def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
-        device: str = "cpu") -> dict[str, Any]:
+        device: str = "cpu", client: Any = None) -> dict[str, Any]:
     """Run ``spec`` into the run folder ``out`` and write its report; return results.json's content.
 
     The folder follows :meth:`neuralsmith.runfolder.RunFolder.open`: ``mode="new"`` refuses a
@@ -66,6 +72,9 @@ def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress:
     Args:
         device: where the pre-training (``dbn``, ``sda``) and the batched fine-tuning run
             (``cpu``, ``cuda`` or ``auto``).
+        client: a ``distributed.Client`` (``pip install 'neuralsmith[dask]'``): the trials run
+            as tasks on its workers, with the same records as a serial run; this process alone
+            writes the run folder. Trials that fail there are listed in results' ``failed``.
     """
     t0, device = time.perf_counter(), resolve_device(device)
     record = config_record(spec)
@@ -74,28 +83,65 @@ def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress:
     with RunFolder.open(out, record, mode=mode) as folder:
         if spec.threads:
             torch.set_num_threads(spec.threads)
-        records = run_study(spec, ds, folder.path, progress=progress, device=device)
-        return write_report(spec, records, folder.path, ds.info(), time.perf_counter() - t0)
+        study = run_study(spec, ds, folder.path, progress=progress, device=device, client=client)
+        return _report(study, folder.path, ds.info(), time.perf_counter() - t0)
 
 
 def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
-              device: str = "cpu") -> dict[str, Any]:
+              device: str = "cpu", client: Any = None) -> dict[str, Any]:
     """Run one study per data set into ``out/DATA/``, then write the suite's table.
 
     ``out`` follows the same policy as :func:`run` (its ``config.toml`` holds the whole suite);
-    with ``mode="resume"`` each data set's study keeps its finished trials.
+    with ``mode="resume"`` each data set's study keeps its finished trials. With a ``client``
+    the trials of all data sets run in one pool on its workers (see :func:`run`).
 
     Returns:
         The suite's results.json content: ``table`` (one row per data set and model), its
-        ``text``, each data set's info, the seconds taken.
+        ``text``, each data set's info, the seconds taken, the trials that ``failed``.
     """
     t0 = time.perf_counter()
     resolve_device(device)  # refuse a bad device before anything is written
     sub_mode = "resume" if mode == "resume" else "new"  # overwrite has emptied the suite's folder
     with RunFolder.open(out, config_record(suite), mode=mode) as folder:
-        results = {data: run(suite.spec_for(data), folder.path / data_folder(data), mode=sub_mode,
-                             progress=progress, device=device) for data in suite.data}
-        return write_suite_report(suite, results, folder.path, time.perf_counter() - t0)
+        if client is None:
+            results = {data: run(suite.spec_for(data), folder.path / data_folder(data), mode=sub_mode,
+                                 progress=progress, device=device) for data in suite.data}
+        else:
+            results = _suite_on_cluster(suite, folder.path, sub_mode, progress, device, client)
+        report = write_suite_report(suite, results, folder.path, time.perf_counter() - t0)
+        report["failed"] = [{"data": d, **f} for d in suite.data for f in results[d]["failed"]]
+        folder.write_results(report, seed=suite.study.seed)
+        return report
+
+
+def _suite_on_cluster(suite: SuiteSpec, out: Path, mode: str, progress: bool, device: str,
+                      client: Any) -> dict[str, dict[str, Any]]:
+    """Every data set's study opened and loaded, their trials run in one pool, then reported."""
+    t0, device, specs = time.perf_counter(), resolve_device(device), {d: suite.spec_for(d) for d in suite.data}
+    with contextlib.ExitStack() as stack:
+        folders, studies = {d: out / data_folder(d) for d in specs}, {}
+        for data, spec in specs.items():
+            _check(folders[data], config_record(spec), mode)
+            stack.enter_context(RunFolder.open(folders[data], config_record(spec), mode=mode))
+            studies[data] = Study(spec, load_data(spec), TrialStore(folders[data]), label=f"{data} ")
+        run_studies(list(studies.values()), progress=progress, device=device, client=client)
+        seconds = time.perf_counter() - t0
+        return {d: _report(s, folders[d], s.data.info(), seconds) for d, s in studies.items()}
+
+
+def _report(study: Study, out: Path, data_info: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Write the study's report; results.json also lists the trials that failed (``failed``).
+
+    Raises:
+        RuntimeError: when every trial failed (nothing to report); the errors are named.
+    """
+    records = study.records()
+    if not records:
+        raise RuntimeError(f"every trial of the study failed: {study.failed}")
+    results = write_report(study.spec, records, out, data_info, seconds)
+    results["failed"] = study.failed
+    RunFolder(out).write_results(results, seed=study.spec.seed)
+    return results
 
 
 def _check(out: str | os.PathLike, record: dict[str, Any], mode: str) -> None:

@@ -14,6 +14,7 @@ import logging
 import math
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +91,67 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs:
     return record, tensors
 
 
+@dataclass
+class Study:
+    """One study's trials: its spec, its data set, where finished trials go, which failed.
+
+    Attributes:
+        label: prefix naming the study's trials in progress and logs (a suite's data set).
+        failed: ``{"depth", "start", "error"}`` of each trial that failed on a cluster.
+    """
+
+    spec: StudySpec
+    data: Dataset
+    store: TrialStore
+    label: str = ""
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def trials(self) -> list[tuple[int, str]]:
+        """Every (depth, start) of the spec, in report order."""
+        return [(d, s) for d in self.spec.depths for s in self.spec.starts]
+
+    def todo(self) -> list[tuple[int, str]]:
+        """The trials not yet on disk."""
+        return [(d, s) for d, s in self.trials() if not self.store.done(d, s)]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The finished trials' records, in report order."""
+        return [self.store.load(d, s)[0] for d, s in self.trials() if self.store.done(d, s)]
+
+    @staticmethod
+    def median_error(record: dict[str, Any]) -> float:
+        return statistics.median(record["test_error"])
+
+
+def run_studies(studies: list[Study], *, progress: bool = True, device: torch.device = torch.device("cpu"),
+                client: Any = None) -> None:
+    """Run every unfinished trial of ``studies``, one progress bar over all of them.
+
+    Serially (``client=None``) trials run here one after another; with a
+    ``distributed.Client`` they run as tasks on its workers
+    (:func:`neuralsmith.study.cluster.run_on_cluster`) and failures land in ``Study.failed``.
+    Either way this process alone writes each finished trial, as it ends.
+    """
+    total = sum(len(s.trials()) for s in studies)
+    todo = sum(len(s.todo()) for s in studies)
+    with progress_bar("study", total=total, completed=total - todo, enabled=progress) as bar:
+        if client is not None:
+            from neuralsmith.study.cluster import run_on_cluster
+
+            run_on_cluster(client, studies, bar, device=str(device))
+            return
+        for study in studies:
+            fs_inputs = function_space_inputs(study.spec, study.data)
+            for depth, start in study.todo():
+                bar.describe(f"study: {study.label}depth {depth}, {start}")
+                record, tensors = run_trial(study.spec, depth, start, study.data, fs_inputs, device)
+                study.store.save(record, tensors)
+                bar.advance({"median_test_error": study.median_error(record)})
+
+
 def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, progress: bool = True,
-              device: torch.device = torch.device("cpu")) -> list[dict[str, Any]]:
-    """Run every trial not yet finished in ``out/trials``; return all trial records.
+              device: torch.device = torch.device("cpu"), client: Any = None) -> Study:
+    """Run every trial not yet finished in ``out/trials``; return the study (records, failures).
 
     The caller has opened ``out`` by the run-folder policy (:func:`neuralsmith.study.run`), so
     finished trials there belong to this very spec.
@@ -102,15 +161,8 @@ def run_study(spec: StudySpec, data: Dataset, out: str | Path, *, progress: bool
         data: the data set (with its validation split).
         out: the run folder; trials go to ``out/trials``.
         device: where pre-training and the batched fine-tuning run.
+        client: a ``distributed.Client`` to run the trials on its workers (None: here).
     """
-    store = TrialStore(out)
-    fs_inputs = function_space_inputs(spec, data)
-    todo = [(d, s) for d in spec.depths for s in spec.starts if not store.done(d, s)]
-    with progress_bar("study", total=len(spec.depths) * len(spec.starts),
-                      completed=len(spec.depths) * len(spec.starts) - len(todo), enabled=progress) as bar:
-        for depth, start in todo:
-            bar.describe(f"study: depth {depth}, {start}")
-            record, tensors = run_trial(spec, depth, start, data, fs_inputs, device)
-            store.save(record, tensors)
-            bar.advance({"median_test_error": statistics.median(record["test_error"])})
-    return [store.load(d, s)[0] for d in spec.depths for s in spec.starts]
+    study = Study(spec, data, TrialStore(out))
+    run_studies([study], progress=progress, device=device, client=client)
+    return study

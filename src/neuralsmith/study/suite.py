@@ -155,6 +155,8 @@ def suite_rows(suite: SuiteSpec, results: Mapping[str, Mapping[str, Any]]) -> li
         summary = {(r["start"], r["depth"]): r for r in results[data]["summary"]}
         n_test = results[data]["data"]["n_test"]
         for label, start, depth in model_columns(suite.spec_for(data)):
+            if (start, depth) not in summary:  # the trial failed on a cluster (results' "failed")
+                continue
             error, figure = summary[(start, depth)]["mean"], paper_figure(data, label)
             rows.append({"data": data, "model": label, "start": start, "depth": depth,
                          "seeds": summary[(start, depth)]["seeds"], "error": error,
