@@ -32,7 +32,8 @@ API_DEFAULTS = {
     "study": lambda: {("inits" if k == "starts" else k): None  # None: the --config file's value
                       for k in flat_defaults(StudySpec)},
 }
-RUNTIME = {"out", "resume", "overwrite", "json", "quiet", "device", "config", "figure", "init_opt", "tensorboard"}
+RUNTIME = {"out", "resume", "overwrite", "json", "quiet", "device", "config", "figure", "init_opt", "tensorboard",
+           "workers", "scheduler"}
 
 
 def _commands(group, path=()):
