@@ -68,3 +68,50 @@ def test_bad_corruption(kind, level):
 def test_bad_input_width():
     with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
         train_dae(DenoisingAutoencoder(4, 2), torch.rand(3, 5), progress=False)
+
+
+def digits_x(n=120):
+    return data.load("digits").x_train[:n]
+
+
+def test_a_callback_stops_dae_training():
+    seen = []
+
+    def stop_after_two(row):
+        seen.append(row["epoch"])
+        return row["epoch"] == 2
+
+    history = train_dae(DenoisingAutoencoder(64, 8, generator=gen()), digits_x(), epochs=5,
+                        generator=gen(1), callbacks=[stop_after_two], progress=False)
+    assert [r["epoch"] for r in history] == [1, 2] and seen == [1, 2]
+    assert set(history[0]) == {"epoch", "loss"}
+
+
+def test_resume_from_checkpoint_dir_equals_an_uninterrupted_run(tmp_path):
+    x, settings = digits_x(), dict(lr=0.05, batch_size=16, momentum=0.9, progress=False)
+    whole = DenoisingAutoencoder(64, 8, tied=False, corruption="salt_pepper", generator=gen())
+    want = train_dae(whole, x, epochs=4, generator=gen(1), **settings)
+    first = DenoisingAutoencoder(64, 8, tied=False, corruption="salt_pepper", generator=gen())
+    train_dae(first, x, epochs=2, generator=gen(1), checkpoint_dir=tmp_path, **settings)
+    resumed = DenoisingAutoencoder(64, 8, tied=False, corruption="salt_pepper", generator=gen(5))
+    got = train_dae(resumed, x, epochs=4, generator=gen(9), checkpoint_dir=tmp_path, **settings)
+    assert got == want
+    for p, q in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    x = digits_x()
+    train_dae(DenoisingAutoencoder(64, 8, generator=gen()), x, epochs=1, lr=0.05,
+              checkpoint_dir=tmp_path, generator=gen(1), progress=False)
+    with pytest.raises(ValueError, match="lr=0.05"):
+        train_dae(DenoisingAutoencoder(64, 8, generator=gen()), x, epochs=2, lr=0.5,
+                  checkpoint_dir=tmp_path, generator=gen(1), progress=False)
+
+
+def test_a_diverging_dae_is_rolled_back_to_its_last_finite_state():
+    x = torch.randn(40, 5, generator=gen(3)) * 1e3
+    dae = DenoisingAutoencoder(5, 3, corruption="none", inputs="real", generator=gen())
+    history = train_dae(dae, x, epochs=6, lr=1e3, batch_size=40, generator=gen(1), progress=False)
+    assert len(history) < 6
+    assert all(torch.isfinite(p).all() for p in dae.parameters())

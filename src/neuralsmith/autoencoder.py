@@ -18,15 +18,15 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import seeds
-from neuralsmith.train import train_epoch
-from neuralsmith.progress import progress_bar
+from neuralsmith import loop, seeds
+from neuralsmith.train import load_training_tensors, train_epoch, training_tensors
 
 CORRUPTIONS = ("masking", "gaussian", "salt_pepper", "none")
 
@@ -148,25 +148,104 @@ class DenoisingAutoencoder(nn.Module):
         return self.encode(x)
 
 
+class DAEUpdater:
+    """Minibatch SGD on a DAE's denoising loss: the updater :func:`train_dae` runs through
+    :func:`neuralsmith.loop.fit`.
+
+    Each epoch is one :func:`neuralsmith.train.train_epoch` over ``x`` in an order drawn from
+    ``generator``, each batch corrupted with draws from the same generator
+    (:meth:`DenoisingAutoencoder.loss`); the record is the epoch's mean ``loss``. Its state
+    (parameters, SGD momentum, generator) is :func:`neuralsmith.train.training_tensors`.
+    """
+
+    def __init__(self, dae: DenoisingAutoencoder, x: torch.Tensor, *, lr: float, batch_size: int,
+                 momentum: float, generator: torch.Generator):
+        self.model, self.x, self.generator = dae, x, generator
+        self.lr, self.batch_size, self.momentum = lr, batch_size, momentum
+        self.optimizer = torch.optim.SGD(dae.parameters(), lr=lr, momentum=momentum)
+        self.epoch, self.train_loss = 0, math.nan
+
+    def label(self) -> str:
+        """What the progress bar calls this run."""
+        return f"DAE {self.model.weight.shape[1]}->{self.model.weight.shape[0]}"
+
+    def summary(self, row: dict[str, Any]) -> str:
+        """The progress bar's text after an epoch with record ``row``."""
+        return f"loss {row['loss']:.4f}"
+
+    def n_batches(self) -> int:
+        """Updates per epoch."""
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def denoising_loss(self, dae: nn.Module, x: torch.Tensor, _target: torch.Tensor) -> torch.Tensor:
+        """The objective of a batch: the loss of clean ``x`` from a corruption drawn now."""
+        return dae.loss(x, generator=self.generator)
+
+    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
+        """One pass over the shuffled ``x`` (the target is the clean input itself)."""
+        with torch.enable_grad():  # the loop runs under no_grad
+            self.train_loss = train_epoch(self.model, self.optimizer, self.x, self.x, self.batch_size,
+                                          self.generator, loss=self.denoising_loss, on_batch=on_batch)
+
+    def monitor(self) -> dict[str, Any]:
+        """The epoch's record: its mean denoising loss."""
+        return {"loss": self.train_loss}
+
+    def finite(self) -> bool:
+        """Whether the epoch's loss and the parameters are finite (else the loop rolls back)."""
+        return math.isfinite(self.train_loss) and all(
+            bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Parameters, SGD momentum and generator, flat, for safetensors."""
+        return training_tensors(self.model, self.optimizer, self.generator)
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Put a state from :meth:`tensors` back."""
+        load_training_tensors(self.model, self.optimizer, self.generator, tensors, self.x.device)
+
+    def meta(self) -> dict[str, Any]:
+        """What a resumed run must share: the SGD settings, the DAE and the data's shape."""
+        dae = self.model
+        return {"settings": {"lr": self.lr, "batch_size": self.batch_size, "momentum": self.momentum},
+                "model": {"n_in": dae.weight.shape[1], "n_hidden": dae.weight.shape[0],
+                          "tied": dae.tied, "corruption": dae.corruption, "level": dae.level,
+                          "inputs": dae.inputs},
+                "data": {"examples": self.x.shape[0]}}
+
+
 def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, lr: float = 0.1,
               batch_size: int = 20, momentum: float = 0.0, generator: torch.Generator | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+              progress: bool = True,
+              callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
+              checkpoint_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Train a DAE by minibatch SGD on its denoising loss; return the per-epoch history.
 
-    Uses the same epoch loop as supervised fine-tuning (:func:`neuralsmith.train.train_epoch`).
+    A :class:`DAEUpdater` run by the training engine :func:`neuralsmith.loop.fit`, as
+    supervised fine-tuning is: every callback sees each epoch's record and one returning True
+    stops training; an epoch that leaves the loss or the parameters non-finite is rolled back
+    and ends the run; with ``checkpoint_dir`` every epoch is checkpointed (checkpoint ``last``)
+    and a rerun resumes where it stopped, bit for bit (a run that stopped stays stopped).
+
+    Args:
+        dae: the autoencoder, trained in place (on ``x``'s device).
+        x: the clean inputs, (n, n_in).
+        epochs, lr, batch_size, momentum: SGD settings.
+        generator: the source of the data order and the corruption (None: a fresh seed, logged).
+        progress: show a progress bar.
+        callbacks: called with each epoch's record; returning True stops training.
+        checkpoint_dir: where the engine keeps its checkpoint (None: no checkpoints).
+
+    Returns:
+        One record per epoch (including those before a resume): ``epoch`` and ``loss``.
 
     Raises:
-        ValueError: for non-positive epochs or batch size, or inputs of the wrong width.
+        ValueError: for non-positive epochs or batch size, inputs of the wrong width, or a
+            checkpoint written with other settings.
     """
     check_training(dae, x, epochs, batch_size)
     generator = seeds.resolve_generator(generator, x.device)
-    opt = torch.optim.SGD(dae.parameters(), lr=lr, momentum=momentum)
-    history = []
-    with progress_bar(f"DAE {dae.weight.shape[1]}->{dae.weight.shape[0]}", epochs,
-                      enabled=progress) as bar:
-        for epoch in range(1, epochs + 1):
-            loss = train_epoch(dae, opt, x, x, batch_size, generator,
-                               loss=lambda m, xb, _: m.loss(xb, generator=generator))
-            history.append({"epoch": epoch, "loss": loss})
-            bar.advance(history[-1])
-    return history
+    updater = DAEUpdater(dae, x, lr=lr, batch_size=batch_size, momentum=momentum, generator=generator)
+    history = loop.fit(updater, epochs=epochs, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                       progress=progress)
+    return [{"epoch": row["epoch"], "loss": row["loss"]} for row in history.rows]

@@ -164,6 +164,31 @@ def _make_optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimi
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
 
 
+def training_tensors(model: nn.Module, optimizer: torch.optim.Optimizer,
+                     generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The state of a gradient-descent updater, flat for safetensors: ``model.*`` parameters,
+    ``opt.<i>.*`` optimizer buffers (e.g. SGD's momentum) and the ``generator`` state."""
+    out = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for i, state in optimizer.state_dict()["state"].items():
+        out.update({f"opt.{i}.{k}": v for k, v in state.items() if torch.is_tensor(v)})
+    out["generator"] = checkpoint.generator_state(generator)
+    return {k: v.detach().clone() for k, v in out.items()}
+
+
+def load_training_tensors(model: nn.Module, optimizer: torch.optim.Optimizer,
+                          generator: torch.Generator, tensors: dict[str, torch.Tensor],
+                          device: torch.device | str = "cpu") -> None:
+    """Put a state from :func:`training_tensors` back in place (optimizer buffers on ``device``)."""
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = v.to(device)
+    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+    checkpoint.restore_generator(generator, tensors["generator"])
+
+
 class SupervisedUpdater:
     """Minibatch gradient descent on a supervised objective: the updater :func:`finetune` runs
     through :func:`neuralsmith.loop.fit`.
@@ -218,23 +243,11 @@ class SupervisedUpdater:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Model, optimizer state and generator, flat, for safetensors."""
-        out = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        for i, state in self.optimizer.state_dict()["state"].items():
-            out.update({f"opt.{i}.{k}": v for k, v in state.items() if torch.is_tensor(v)})
-        out["generator"] = checkpoint.generator_state(self.generator)
-        return {k: v.detach().clone() for k, v in out.items()}
+        return training_tensors(self.model, self.optimizer, self.generator)
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Put a state from :meth:`tensors` back."""
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, v in tensors.items():
-            if key.startswith("opt."):
-                _, i, name = key.split(".", 2)
-                state.setdefault(int(i), {})[name] = v.to(self.device)
-        self.optimizer.load_state_dict({"state": state,
-                                        "param_groups": self.optimizer.state_dict()["param_groups"]})
-        checkpoint.restore_generator(self.generator, tensors["generator"])
+        load_training_tensors(self.model, self.optimizer, self.generator, tensors, self.device)
 
     def meta(self) -> dict[str, Any]:
         """What a resumed run must share: the settings (all but epochs)."""
