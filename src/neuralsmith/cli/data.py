@@ -36,7 +36,8 @@ def fetch_cmd(name: NameArg, base_url: BaseUrlOpt = None, json: JsonOpt = False,
               quiet: QuietOpt = False) -> None:
     """Download NAME's IDX files, verifying each SHA-256, into the user data folder."""
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=err_console, disable=quiet or json) as bar:
+                  TransferSpeedColumn(), console=err_console,
+                  disable=quiet or json or not err_console.is_terminal) as bar:  # no frames in a log
         tasks: dict[str, int] = {}
 
         def on_progress(file: str, done: int, total: int) -> None:
