@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import torch
 from torch import nn
@@ -43,6 +45,21 @@ def test_interrupted_stack_resumes_to_the_same_result(tmp_path):
     resumed = StackedDAE([12, 8, 5], generator=gen())  # a rerun builds the same initial stack
     greedy_pretrain_sda(resumed, x, epochs=2, generator=gen(99), progress=False, checkpoint_dir=tmp_path)
     assert checkpoint.exists(tmp_path, "layer-1")
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_stack_interrupted_mid_layer_resumes_within_the_layer(tmp_path):
+    x = torch.rand(60, 12)
+    straight = StackedDAE([12, 8, 5], generator=gen())
+    greedy_pretrain_sda(straight, x, epochs=2, generator=gen(1), progress=False)
+    first = StackedDAE([12, 8, 5], generator=gen())
+    greedy_pretrain_sda(first, x, epochs=1, generator=gen(1), progress=False, checkpoint_dir=tmp_path)
+    for done in [*tmp_path.glob("layer-0.*"), *tmp_path.glob("layer-1.*")]:
+        done.unlink()  # as if killed in layer 0 after its first epoch: only that epoch's state is left
+    shutil.rmtree(tmp_path / "layer-1-epochs")
+    resumed = StackedDAE([12, 8, 5], generator=gen())  # a rerun builds the same initial stack
+    greedy_pretrain_sda(resumed, x, epochs=2, generator=gen(99), progress=False, checkpoint_dir=tmp_path)
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
 
