@@ -54,6 +54,17 @@ def fresh_rbms(n, size=(64, 12)):
     return [rbm.RBM(*size, generator=g).double() for g in gens(0, n)]
 
 
+def assert_cd_parity(x, members, settings):
+    """``members`` RBMs trained one by one by ``rbm.train`` equal the same RBMs batched."""
+    singles, single_gens = fresh_rbms(members), gens(10, members)
+    for r, g in zip(singles, single_gens):
+        rbm.train(r, x, generator=g, progress=False, **settings)
+    batched, batched_gens = fresh_rbms(members), gens(10, members)
+    train_rbms(batched, x, batched_gens, **settings)
+    assert_same(singles, batched)
+    assert_same_streams(single_gens, batched_gens)
+
+
 @pytest.mark.parametrize("members", [1, 3])
 @pytest.mark.parametrize("k,momentum,weight_decay", [(1, 0.5, 1e-4), (2, 0.0, 0.0), (1, 0.9, 1e-2)])
 def test_cd_update_for_update(binary, members, k, momentum, weight_decay):
@@ -62,25 +73,13 @@ def test_cd_update_for_update(binary, members, k, momentum, weight_decay):
     for updates in range(1, 5):
         settings = dict(epochs=updates, lr=0.1, k=k, batch_size=len(x), momentum=momentum,
                         weight_decay=weight_decay)
-        singles, single_gens = fresh_rbms(members), gens(10, members)
-        for r, g in zip(singles, single_gens):
-            rbm.train(r, x, generator=g, progress=False, **settings)
-        batched, batched_gens = fresh_rbms(members), gens(10, members)
-        train_rbms(batched, x, batched_gens, **settings)
-        assert_same(singles, batched)
-        assert_same_streams(single_gens, batched_gens)
+        assert_cd_parity(x, members, settings)
 
 
 @pytest.mark.parametrize("members", [1, 3])
 def test_cd_epochs_of_many_batches(binary, members):
     settings = dict(epochs=3, lr=0.05, k=1, batch_size=16, momentum=0.5, weight_decay=1e-4)
-    singles, single_gens = fresh_rbms(members), gens(10, members)
-    for r, g in zip(singles, single_gens):
-        rbm.train(r, binary, generator=g, progress=False, **settings)
-    batched, batched_gens = fresh_rbms(members), gens(10, members)
-    train_rbms(batched, binary, batched_gens, **settings)
-    assert_same(singles, batched)
-    assert_same_streams(single_gens, batched_gens)
+    assert_cd_parity(binary, members, settings)
 
 
 def test_cd_on_grey_levels_and_float32_data(grey):

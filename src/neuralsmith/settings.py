@@ -49,6 +49,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def check_count(name: str, value: Any, minimum: int = 1, what: str = "") -> None:
+    """Refuse ``value`` unless it is a whole number >= ``minimum`` (a bool is not a number).
+
+    Example:
+        >>> check_count("k", 0, 1, "Gibbs steps per update")
+        Traceback (most recent call last):
+        ...
+        ValueError: k must be >= 1 (Gibbs steps per update); got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}{f' ({what})' if what else ''}; got {value!r}")
+
+
 def default_of(cls: type, name: str) -> Any:
     """The default of field ``name`` of settings class ``cls`` (its one home)."""
     field = next((f for f in dataclasses.fields(cls) if f.name == name), None)

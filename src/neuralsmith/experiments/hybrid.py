@@ -36,7 +36,7 @@ from neuralsmith.experiments import open_run
 from neuralsmith.rbm import classrbm
 from neuralsmith.rbm.classrbm import ClassRBM, ClassSettings, class_scores, train_classrbm
 from neuralsmith.runfolder import RunFolder, write_json
-from neuralsmith.settings import default_of
+from neuralsmith.settings import check_count, default_of
 
 #: the run kinds of this module: a ClassRBM, or a deep hybrid model of hybrid.KINDS
 MODELS = ("classrbm", *hybrid.KINDS)
@@ -54,8 +54,7 @@ def _check_common(config: Any) -> None:
         raise ValueError(f"labeled must be a fraction in (0, 1] (e.g. 0.1); got {config.labeled}")
     if not 0.0 <= config.validation < 1.0:
         raise ValueError(f"validation must be a fraction in [0, 1); got {config.validation}")
-    if isinstance(config.patience, bool) or not isinstance(config.patience, int) or config.patience < 0:
-        raise ValueError(f"patience must be >= 0 epochs (0: no early stopping); got {config.patience!r}")
+    check_count("patience", config.patience, 0, "epochs without a better validation error; 0: never stop")
     if config.device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {config.device!r}")
     seeds.resolve_seed(config.seed)
@@ -84,8 +83,7 @@ class Config:
         epochs=10, batch_size=20, momentum=0.9, weight_decay=0.0))
 
     def __post_init__(self) -> None:
-        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
-            raise ValueError(f"hidden must be a number of units >= 1; got {self.hidden!r}")
+        check_count("hidden", self.hidden, 1, "hidden units")
         _check_common(self)
 
 

@@ -28,6 +28,7 @@ from neuralsmith.rbm.model import RBM
 from neuralsmith.rbm.partition import ais_log_partition, default_betas, exact_is_tractable, \
     exact_log_partition, log_likelihood
 from neuralsmith.runfolder import RunFolder, write_json
+from neuralsmith.settings import check_count
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,7 @@ class Config:
             raise ValueError(f"binarize must be one of {', '.join(BINARIZE)}; got {self.binarize!r}")
         if not 0.0 <= self.validation < 1.0:
             raise ValueError(f"validation must be a fraction in [0, 1); got {self.validation:g}")
-        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
-            raise ValueError(f"hidden must be a number of units >= 1; got {self.hidden!r}")
+        check_count("hidden", self.hidden, 1, "hidden units")
         self.check_size(1)
         seeds.resolve_seed(self.seed)
         resolve_device(self.device)

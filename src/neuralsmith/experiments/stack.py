@@ -37,7 +37,7 @@ from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.rbm.learning import Settings, reconstruction_error
 from neuralsmith.runfolder import RunFolder, write_json
-from neuralsmith.settings import flat_defaults, from_flat
+from neuralsmith.settings import check_count, flat_defaults, from_flat
 from neuralsmith.stack import (DBN, StackedDAE, greedy_pretrain_dbn, greedy_pretrain_sda, load_stack,
                                save_stack)
 
@@ -64,9 +64,7 @@ class DAESettings:
 
     def __post_init__(self) -> None:
         for name, what in (("epochs", "passes over the data"), ("batch_size", "examples per update")):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be >= 1 ({what}); got {value!r}")
+            check_count(name, getattr(self, name), 1, what)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0; got {self.lr}")
         if not self.corruption or not all(0.0 <= c <= 1.0 for c in self.corruption):
@@ -260,10 +258,8 @@ def sample(run_dir: str | os.PathLike, *, n: int = 100, gibbs_steps: int = 1000,
         FileNotFoundError: ``run_dir`` is not a run folder, or holds no finished stack.
         ValueError: a bad ``n``, ``gibbs_steps`` or ``device``, or a run that is not a DBN.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be >= 1 (samples to draw); got {n!r}")
-    if isinstance(gibbs_steps, bool) or not isinstance(gibbs_steps, int) or gibbs_steps < 1:
-        raise ValueError(f"gibbs_steps must be >= 1; got {gibbs_steps!r}")
+    check_count("n", n, 1, "samples to draw")
+    check_count("gibbs_steps", gibbs_steps, 1, "Gibbs steps in the top RBM")
     target = resolve_device(device)
     generator = seeds.generator(seed, target)
     config = _stack_run(run_dir)

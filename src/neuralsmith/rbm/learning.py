@@ -55,6 +55,7 @@ from neuralsmith import checkpoint
 from neuralsmith.loop import CHECKPOINT, History, fit  # noqa: F401 (CHECKPOINT re-exported)
 from neuralsmith.rbm.model import RBM
 from neuralsmith.seeds import resolve_generator
+from neuralsmith.settings import check_count
 from neuralsmith.train import SCHEDULES, lr_at
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,10 @@ class Settings:
     schedule: str = "constant"
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1, "passes over the data")
-        _check_int("batch_size", self.batch_size, 1, "examples per update")
-        _check_int("k", self.k, 1, "Gibbs steps per update")
-        _check_int("monitor_size", self.monitor_size, 1, "examples scored each epoch")
+        check_count("epochs", self.epochs, 1, "passes over the data")
+        check_count("batch_size", self.batch_size, 1, "examples per update")
+        check_count("k", self.k, 1, "Gibbs steps per update")
+        check_count("monitor_size", self.monitor_size, 1, "examples scored each epoch")
         _check_positive("lr", self.lr)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
@@ -109,7 +110,7 @@ class Settings:
             if self.method == "cd":
                 raise ValueError("n_chains applies to method='pcd' or 'fpcd' (CD chains start "
                                  f"at each batch); got n_chains={self.n_chains} with method='cd'")
-            _check_int("n_chains", self.n_chains, 1, "persistent chains")
+            check_count("n_chains", self.n_chains, 1, "persistent chains")
         if self.fast_lr is not None:
             if self.method != "fpcd":
                 raise ValueError(f"fast_lr applies to method='fpcd'; got method={self.method!r}")
@@ -502,11 +503,6 @@ def free_energy_gap(rbm: RBM, v_train: Tensor, v_valid: Tensor) -> float:
     """
     with torch.no_grad():
         return float(rbm.free_energy(v_valid).mean() - rbm.free_energy(v_train).mean())
-
-
-def _check_int(name: str, value: Any, minimum: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be >= {minimum} ({what}); got {value!r}")
 
 
 def _check_positive(name: str, value: Any) -> None:
