@@ -5,8 +5,8 @@ The page marks itself once loaded (``data-broken-images`` on ``<body>``) so a he
 can check that every image decoded.
 
 Example:
-    >>> html_table(["start", "error"], [["he", 3.5]])[:40]
-    "<table class='sortable'><thead><tr><th>"
+    >>> print(html_table(["start", "error"], [["he", 3.5]]))
+    <table class='sortable'><thead><tr><th>start</th><th>error</th></tr></thead><tbody><tr><td>he</td><td data-sort='3.5'>3.5</td></tr></tbody></table>
 """
 
 from __future__ import annotations
