@@ -189,3 +189,23 @@ def test_mlp_layout_last_layer_linear():
 def test_mlp_refuses_unknown_activation():
     with pytest.raises(ValueError, match="activation must be one of sigmoid, tanh, relu, linear"):
         nets.mlp([3, 2], "softplus")
+
+
+def test_a_zero_output_layer_is_blocked_not_vanishing(batch):
+    """A pre-trained stack's zero classifier stops dL/dz below it: a separate verdict (issue 19)."""
+    from neuralsmith.stack import stack_to_mlp
+
+    g = gen(3)
+    weights = [(torch.randn(32, 64, generator=g) * 0.1, torch.zeros(32)),
+               (torch.randn(32, 32, generator=g) * 0.1, torch.zeros(32))]
+    report = diagnostics.gradient_flow(stack_to_mlp(weights, 10), *batch)
+    assert report.ratio == 0.0 and report.verdict == diagnostics.BLOCKED == "blocked"
+    assert report.grad_norms[-1] > 0 and report.grad_norms[0] == 0.0
+
+
+def test_a_nonzero_output_layer_over_dead_units_still_vanishes(batch):
+    """Only an all-zero output layer is 'blocked': a tiny one over a vanishing net is not."""
+    net = nets.mlp(DEPTH10, "sigmoid", init="normal", std=0.01, generator=gen(0))
+    with torch.no_grad():
+        net[-1].weight.mul_(1e-6)
+    assert diagnostics.gradient_flow(net, *batch).verdict == "vanishing"

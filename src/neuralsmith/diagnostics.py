@@ -17,6 +17,11 @@ Two orders of magnitude either way: a well-started 10 to 20 layer net (He for Re
 for tanh) stays within one, while a sigmoid net with N(0, 0.01^2) weights falls by more than
 ten. A non-finite signal counts as exploding.
 
+One case is not vanishing though its ratio is 0: an output layer whose weights are all zero
+(as the Theano tutorials and :func:`neuralsmith.stack.stack_to_mlp` start the classifier on
+top of a pre-trained stack). Then dL/dz is exactly 0 below it until its first update, whatever
+the layers below are; the verdict says ``"blocked"`` (:data:`BLOCKED`), not ``"vanishing"``.
+
 Example:
     >>> from neuralsmith import nets
     >>> g = torch.Generator().manual_seed(0)
@@ -41,12 +46,13 @@ from neuralsmith import nets
 from neuralsmith.layers import RECURRENT, forward_hooks, weight_layers
 
 __all__ = [
-    "EXPLODING_ABOVE", "SATURATION_MARGIN", "VANISHING_BELOW", "GradientReport", "LayerRecord",
+    "BLOCKED", "EXPLODING_ABOVE", "SATURATION_MARGIN", "VANISHING_BELOW", "GradientReport", "LayerRecord",
     "Recording", "diagnose", "gradient_flow", "record", "saturation", "sgd_steps", "verdict",
 ]
 
 VANISHING_BELOW = 1e-2  # first/last signal ratio below this: vanishing
 EXPLODING_ABOVE = 1e2  # ... above this: exploding
+BLOCKED = "blocked"  # the verdict when a zero output layer stops every gradient below it
 SATURATION_MARGIN = 0.01  # sigmoid/tanh outputs this close to a bound count as saturated
 ACTIVATIONS = {nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu"}
 
@@ -233,7 +239,13 @@ def gradient_flow(model: nn.Module, inputs: Tensor, targets: Tensor,
         rest = rest[len(ws):]
     layers = [_record(s, gn, sn) for s, gn, sn in zip(rec.layers, grad_norms, signal)]
     ratio = _ratio(signal)
-    return GradientReport(layers, ratio, verdict(ratio), loss.item())
+    blocked = ratio == 0.0 and _all_zero(weights[-1])
+    return GradientReport(layers, ratio, BLOCKED if blocked else verdict(ratio), loss.item())
+
+
+def _all_zero(weights: list[Tensor]) -> bool:
+    """True when a layer has weights and every one of them is exactly zero."""
+    return bool(weights) and all(not bool(w.detach().any()) for w in weights)
 
 
 def sgd_steps(model: nn.Module, x: Tensor, y: Tensor, *, steps: int, lr: float = 0.1,

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from neuralsmith.runfolder import atomic_write_bytes  # noqa: E402
 
@@ -88,6 +89,7 @@ def learning_curves(curves: dict[str, list[float]], ylabel: str = "test error (%
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, label=name)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -96,14 +98,24 @@ def learning_curves(curves: dict[str, list[float]], ylabel: str = "test error (%
 
 
 def layer_lines(values: dict[str, list[float]], ylabel: str = "weight-gradient norm",
-                title: str = "", log: bool = True) -> Figure:
-    """One line per start of a per-layer quantity (layer 1 = nearest the input)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+                title: str = "", log: bool = True, notes: dict[str, str] | None = None) -> Figure:
+    """One line per start of a per-layer quantity (layer 1 = nearest the input).
+
+    On a log axis a value <= 0 cannot be drawn: it is left out of its line (never drawn as a
+    drop off the axis), and ``notes`` (start -> words, e.g. "zero output layer: no gradient
+    below it") labels such a line in the legend.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
     for name, ys in values.items():
-        ax.plot(range(1, len(ys) + 1), ys, marker="o", label=name)
+        y = np.array(ys, dtype=float)
+        if log:
+            y[~(y > 0)] = np.nan
+        label = f"{name} ({notes[name]})" if notes and name in notes else name
+        ax.plot(range(1, len(ys) + 1), y, marker="o", label=label)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("layer")
+    ax.set_xlabel("layer (1 = nearest the input)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
@@ -111,19 +123,40 @@ def layer_lines(values: dict[str, list[float]], ylabel: str = "weight-gradient n
     return fig
 
 
-def function_space(points: np.ndarray, family: np.ndarray, epoch: np.ndarray,
+def function_space(panels: list[tuple[np.ndarray, str]], family: np.ndarray, epoch: np.ndarray,
                    names: tuple[str, str], title: str = "") -> Figure:
-    """2-D embedding of network trajectories; colour darkens with training time (Erhan, fig. 5)."""
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    for f, (name, cmap) in enumerate(zip(names, ("Blues", "Oranges"))):
-        sel = family == f
-        ax.scatter(points[sel, 0], points[sel, 1], c=epoch[sel], cmap=cmap, s=8,
-                   vmin=-0.3 * epoch.max(), vmax=epoch.max(), label=name)
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.legend(markerscale=2)
+    """Network trajectories embedded in 2-D, one panel per method (Erhan et al. 2010, figure 5).
+
+    Each point is one network at one epoch; colour darkens with training time, from epoch 0
+    (the start, light) to the last (dark), one colour map per family, each with its colour bar.
+
+    Args:
+        panels: ``(points (n, 2), panel title)`` per embedding method, e.g. t-SNE and ISOMAP.
+        family: 0 or 1 per point; epoch: the epoch of each point.
+        names: the two families' names.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels) + 2.2, 5.4), squeeze=False,
+                             layout="constrained")  # makes room for both colour bars and their labels
+    last = max(int(epoch.max()), 1)
+    for ax, (points, label) in zip(axes[0], panels):
+        for f, (name, cmap) in enumerate(zip(names, ("Blues", "Oranges"))):
+            sel = family == f
+            dots = ax.scatter(points[sel, 0], points[sel, 1], c=epoch[sel], cmap=cmap, s=9,
+                              vmin=-0.3 * last, vmax=last, label=name)
+            if ax is axes[0][-1]:
+                bar = fig.colorbar(dots, ax=list(axes[0]), fraction=0.03, pad=0.02)
+                bar.set_label(f"epoch, {name} (0 = start)")
+                bar.ax.set_ylim(0, last)
+                bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(label)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(markerscale=2, loc="best")
+    if title:
+        fig.suptitle(title)
     return fig
+
+
 # --- initializers and gradient flow (neuralsmith.init, neuralsmith.diagnostics) --------------
 
 

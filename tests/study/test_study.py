@@ -37,7 +37,7 @@ def test_report_embeds_every_figure(tiny_run):
     out, _ = tiny_run
     page = (out / "report.html").read_text()
     pngs = sorted(p.stem for p in (out / "figures").glob("*.png"))
-    assert {"test_error_boxplots", "learning_curves", "function_space_tsne", "filters"} <= set(pngs)
+    assert {"test_error_boxplots", "learning_curves", "function_space", "filters"} <= set(pngs)
     assert page.count("data:image/png;base64,") == len(pngs)
     assert "http://" not in page and "https://" not in page  # opens with no network
 
@@ -75,19 +75,3 @@ def test_killed_study_resumes_to_the_same_results(tmp_path):
     straight = run(StudySpec(**spec), tmp_path / "straight", progress=False)
     resumed = json.loads((out / "results.json").read_text())
     assert [r["median"] for r in resumed["summary"]] == [r["median"] for r in straight["summary"]]
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
-def test_report_opens_in_headless_chromium_with_no_broken_image(tiny_run, tmp_path):
-    out, _ = tiny_run
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
-    url = (out / "report.html").as_uri()
-    shot = tmp_path / "report.png"
-    subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1200,2400", url],
-                   check=True, capture_output=True, timeout=120)
-    assert shot.stat().st_size > 10_000
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], check=True, capture_output=True,
-                         text=True, timeout=120).stdout
-    assert 'data-broken-images="0"' in dom

@@ -27,6 +27,7 @@ from neuralsmith.cli import linear_depth as linear_depth_cmd, rnn as rnn_cmd
 from neuralsmith.cli.classrbm import classrbm_cmd
 from neuralsmith.cli.hybrid import hybrid_cmd
 from neuralsmith.cli.plot import plot_cmd
+from neuralsmith.cli.report import report_cmd
 
 app = typer.Typer(name="neuralsmith", help="Start neural networks out right.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False,
@@ -44,6 +45,7 @@ app.command("linear-depth")(linear_depth_cmd.linear_depth_cmd)
 app.command("classrbm")(classrbm_cmd)
 app.command("hybrid")(hybrid_cmd)
 app.command("plot")(plot_cmd)
+app.command("report")(report_cmd)
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError,
                PermissionError, KeyError, ConnectionError, UnicodeDecodeError)

@@ -81,7 +81,7 @@ def study(
     if json:
         emit_json(results)
         return
-    emit_rows("test error (%)", [{k: r[k] for k in ("depth", "start", "median", "mean", "std", "p_vs_default")}
+    emit_rows("test error (%)", [{k: r[k] for k in ("depth", "start", "lr", "median", "mean", "std", "diverged")}
                                  for r in results["summary"]], as_json=False, quiet=quiet)
     if not quiet:
         console.print(results["verdict"])

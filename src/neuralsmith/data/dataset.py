@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -35,6 +36,16 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    def checksum(self) -> str:
+        """SHA-256 of the data as loaded (train, validation, test; images then labels, in that order).
+
+        Two runs that report the same checksum saw the same examples in the same split.
+        """
+        digest = hashlib.sha256()
+        for t in (self.x_train, self.y_train, self.x_valid, self.y_valid, self.x_test, self.y_test):
+            digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def info(self) -> dict:
         """A JSON-ready summary: name, sizes, features, classes, image shape, source."""

@@ -31,13 +31,14 @@ from neuralsmith import data as data_api
 from neuralsmith.data import Dataset
 from neuralsmith.device import resolve_device
 from neuralsmith.runfolder import MODES, RunFolder
-from neuralsmith.study.report import write_report
+from neuralsmith.study import provenance
+from neuralsmith.study.report import rebuild, write_report
 from neuralsmith.study.runner import Study, run_studies, run_study
 from neuralsmith.study.spec import ALL_STARTS, StudySpec
 from neuralsmith.study.store import TrialStore
 from neuralsmith.study.suite import SuiteSpec, data_folder, write_suite_report
 
-__all__ = ["ALL_STARTS", "StudySpec", "SuiteSpec", "config_record", "run", "run_suite"]
+__all__ = ["ALL_STARTS", "StudySpec", "SuiteSpec", "config_record", "rebuild", "run", "run_suite"]
 
 
 def config_record(spec: StudySpec | SuiteSpec) -> dict[str, Any]:
@@ -83,8 +84,9 @@ def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress:
     with RunFolder.open(out, record, mode=mode) as folder:
         if spec.threads:
             torch.set_num_threads(spec.threads)
+        provenance.save(folder.path, provenance.collect(ds))
         study = run_study(spec, ds, folder.path, progress=progress, device=device, client=client)
-        return _report(study, folder.path, ds.info(), time.perf_counter() - t0)
+        return _report(study, folder.path, time.perf_counter() - t0)
 
 
 def run_suite(suite: SuiteSpec, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
@@ -124,12 +126,13 @@ def _suite_on_cluster(suite: SuiteSpec, out: Path, mode: str, progress: bool, de
             _check(folders[data], config_record(spec), mode)
             stack.enter_context(RunFolder.open(folders[data], config_record(spec), mode=mode))
             studies[data] = Study(spec, load_data(spec), TrialStore(folders[data]), label=f"{data} ")
+            provenance.save(folders[data], provenance.collect(studies[data].data))
         run_studies(list(studies.values()), progress=progress, device=device, client=client)
         seconds = time.perf_counter() - t0
-        return {d: _report(s, folders[d], s.data.info(), seconds) for d, s in studies.items()}
+        return {d: _report(s, folders[d], seconds) for d, s in studies.items()}
 
 
-def _report(study: Study, out: Path, data_info: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _report(study: Study, out: Path, seconds: float) -> dict[str, Any]:
     """Write the study's report; results.json also lists the trials that failed (``failed``).
 
     Raises:
@@ -138,10 +141,7 @@ def _report(study: Study, out: Path, data_info: dict[str, Any], seconds: float) 
     records = study.records()
     if not records:
         raise RuntimeError(f"every trial of the study failed: {study.failed}")
-    results = write_report(study.spec, records, out, data_info, seconds)
-    results["failed"] = study.failed
-    RunFolder(out).write_results(results, seed=study.spec.seed)
-    return results
+    return write_report(study.spec, records, out, provenance.load(out), seconds, failed=study.failed)
 
 
 def _check(out: str | os.PathLike, record: dict[str, Any], mode: str) -> None:

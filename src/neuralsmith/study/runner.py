@@ -30,6 +30,8 @@ from neuralsmith.study.store import TrialStore
 
 log = logging.getLogger(__name__)
 
+AT_CHANCE = 0.9  # a median test error at or above 90% of chance's (81% for 10 classes) is "at chance"
+
 
 def function_space_inputs(spec: StudySpec, data: Dataset) -> torch.Tensor:
     """The fixed test examples whose outputs place a network in function space."""
@@ -39,21 +41,59 @@ def function_space_inputs(spec: StudySpec, data: Dataset) -> torch.Tensor:
 
 
 def _gradient_flow(models: list[torch.nn.Module], data: Dataset) -> dict[str, Any]:
-    """Per-layer weight-gradient norms (mean over seeds) and the median first/last ratio."""
+    """Per-layer weight-gradient norms (mean over seeds), the median first/last ratio, the commonest verdict."""
     from neuralsmith.diagnostics import gradient_flow
 
     x, y = data.x_train[:256], data.y_train[:256]
     reports = [gradient_flow(m, x, y) for m in models]
     norms = [[layer.grad_norm for layer in r.layers] for r in reports]
     return {"grad_norm": [statistics.fmean(col) for col in zip(*norms)],
-            "ratio": statistics.median(r.ratio for r in reports)}
+            "ratio": statistics.median(r.ratio for r in reports),
+            "verdict": statistics.mode(r.verdict for r in reports)}
+
+
+def _best_epoch(history: list[dict[str, Any]], member: int) -> dict[str, Any]:
+    """The epoch early stopping would keep for ``member``: lowest validation error (else train loss)."""
+    key = "valid_error" if not math.isnan(history[0]["valid_error"][member]) else "train_loss"
+    return min(history, key=lambda h: h[key][member] if math.isfinite(h[key][member]) else math.inf)
 
 
 def _best_valid_test_error(history: list[dict[str, Any]], member: int) -> float:
     """Test error of ``member`` at its best-validation epoch (early stopping's choice)."""
-    key = "valid_error" if not math.isnan(history[0]["valid_error"][member]) else "train_loss"
-    best = min(history, key=lambda h: h[key][member] if math.isfinite(h[key][member]) else math.inf)
-    return best["test_error"][member]
+    return _best_epoch(history, member)["test_error"][member]
+
+
+def _selection_score(history: list[dict[str, Any]], seeds: int) -> float:
+    """Median over seeds of the validation error at each member's kept epoch (train loss without one).
+
+    This is how a grid point is chosen, as Erhan et al. (2010) chose hyper-parameters on
+    validation error: the test set plays no part. A point where most members diverged scores inf.
+    """
+    key = "valid_error" if not math.isnan(history[0]["valid_error"][0]) else "train_loss"
+    finite = [v for v in (_best_epoch(history, s)[key][s] for s in range(seeds)) if math.isfinite(v)]
+    return statistics.median(finite) if len(finite) * 2 > seeds else math.inf
+
+
+def _finetune(spec: StudySpec, models: list[torch.nn.Module], data: Dataset, fs_inputs: torch.Tensor,
+              lr: float, device: torch.device) -> tuple[list[dict[str, Any]], list[torch.Tensor], EnsembleMLP]:
+    """Fine-tune copies of ``models`` as one batched ensemble at ``lr``: history, snapshots, ensemble."""
+    ens = EnsembleMLP.from_models(models).to(device)  # stacks copies: ``models`` stay as they started
+    fs_inputs = fs_inputs.to(device)
+    snapshots = [torch.softmax(ens(fs_inputs), dim=2).detach().cpu()]
+    history = finetune_ensemble(
+        ens, data, [derived_generator(spec.seed, s) for s in range(spec.seeds)],
+        epochs=spec.epochs, lr=lr, momentum=spec.momentum, batch_size=spec.batch_size,
+        progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach().cpu()))
+    return history, snapshots, ens
+
+
+def _grid_point(spec: StudySpec, lr: float, history: list[dict[str, Any]], chance: float) -> dict[str, Any]:
+    """One learning rate's outcome: selection score, median test error, whether it stayed at chance."""
+    test = [_best_valid_test_error(history, s) for s in range(spec.seeds)]
+    finite = [v for v in test if math.isfinite(v)]
+    median = statistics.median(finite) if finite else math.nan
+    return {"lr": lr, "selection_score": _selection_score(history, spec.seeds), "median_test_error": median,
+            "at_chance": not finite or median >= AT_CHANCE * chance}
 
 
 def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs: torch.Tensor,
@@ -61,23 +101,26 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs:
     """Start, fine-tune and measure ``spec.seeds`` networks; return the record and tensors.
 
     Initializer starts and the measurements run on the CPU; pre-training (``dbn``, ``sda``)
-    and the batched fine-tuning run on ``device``.
+    and the batched fine-tuning run on ``device``. With a learning-rate grid
+    (``spec.lr_grid``) the same started networks are fine-tuned once per rate and the rate
+    with the lowest median validation error is kept; every point is in the record's ``grid``.
     """
     t0 = time.perf_counter()
     models = starts.build(start, spec, depth, data,
                           [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)],
                           device=device)
     flow_init = _gradient_flow(models, data)
-    ens = EnsembleMLP.from_models(models).to(device)
-    fs_inputs = fs_inputs.to(device)
-    snapshots = [torch.softmax(ens(fs_inputs), dim=2).detach().cpu()]
-    history = finetune_ensemble(
-        ens, data, [derived_generator(spec.seed, s) for s in range(spec.seeds)],
-        epochs=spec.epochs, lr=spec.lr, momentum=spec.momentum, batch_size=spec.batch_size,
-        progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach().cpu()))
+    chance = 100.0 * (1.0 - 1.0 / data.n_classes)
+    grid, kept = [], None
+    for lr in spec.learning_rates():  # one rate held in memory at a time, besides the best so far
+        run = _finetune(spec, models, data, fs_inputs, lr, device)
+        grid.append(_grid_point(spec, lr, run[0], chance))
+        if kept is None or grid[-1]["selection_score"] < kept[0]:  # ties: the first in the grid
+            kept = (grid[-1]["selection_score"], lr, run)
+    _, chosen, (history, snapshots, ens) = kept
     trained = ens.to_models()
     record = {
-        "depth": depth, "start": start, "seeds": spec.seeds,
+        "depth": depth, "start": start, "seeds": spec.seeds, "lr": chosen, "grid": grid,
         "test_error": [_best_valid_test_error(history, s) for s in range(spec.seeds)],
         "final_test_error": history[-1]["test_error"],
         "diverged": [not math.isfinite(v) for v in history[-1]["train_loss"]],

@@ -11,6 +11,8 @@ from typing import Any, Mapping
 from neuralsmith import limits, seeds
 from neuralsmith.runfolder import load_toml
 
+LIST_ITEM = {"lr_grid": float}  # the item type of a list setting whose default is empty
+
 ALL_STARTS = ("default", "uniform", "normal", "glorot", "he", "lecun", "orthogonal", "lsuv",
               "dbn", "sda")
 
@@ -28,6 +30,9 @@ class StudySpec:
         activation: hidden nonlinearity.
         hidden: units per hidden layer.
         epochs, lr, momentum, batch_size: the fine-tuning budget, the same for every start.
+        lr_grid: learning rates to try per start and depth, each on all seeds, keeping the one
+            with the lowest median validation error (Erhan et al. 2010 tuned each method so);
+            empty (the default): no tuning, every start fine-tunes at ``lr``.
         validation: fraction of train held out for validation.
         pretrain_epochs, pretrain_batch_size: the unsupervised budget per layer (``dbn``, ``sda``).
         rbm_lr, dae_lr: the learning rates of CD-1 (DBN) and of the denoising autoencoders.
@@ -48,6 +53,7 @@ class StudySpec:
     hidden: int = 100
     epochs: int = 30
     lr: float = 0.1
+    lr_grid: tuple[float, ...] = ()
     momentum: float = 0.9
     batch_size: int = 32
     validation: float = 0.15
@@ -90,10 +96,12 @@ class StudySpec:
 
     def _check_numbers(self) -> None:
         """Learning rates > 0, fractions in range, every float finite."""
-        for name in ("lr", "rbm_lr", "dae_lr"):
-            value = getattr(self, name)
+        for name, value in (("lr", self.lr), ("rbm_lr", self.rbm_lr), ("dae_lr", self.dae_lr),
+                            *(("lr_grid", v) for v in self.lr_grid)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"study: {name} must be a finite number > 0; got {value}")
+        if len(set(self.lr_grid)) != len(self.lr_grid):
+            raise ValueError(f"study: lr_grid lists a rate twice; got {list(self.lr_grid)}")
         for name, low, high in (("momentum", 0.0, 1.0), ("validation", 0.0, 0.99), ("corruption", 0.0, 1.0)):
             value = getattr(self, name)
             if not low <= value <= high:  # False for NaN
@@ -117,6 +125,10 @@ class StudySpec:
         return cls.from_mapping({**raw, **{k: v for k, v in overrides.items() if v is not None}},
                                 where=str(path))
 
+    def learning_rates(self) -> tuple[float, ...]:
+        """The fine-tuning rates each trial tries: ``lr_grid``, or ``(lr,)`` when it is empty."""
+        return self.lr_grid or (self.lr,)
+
     def replace(self, **changes: Any) -> "StudySpec":
         """A copy with ``changes`` (None values ignored)."""
         return StudySpec.from_mapping({**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
@@ -130,7 +142,9 @@ def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{where}: {key} must be a list; got {value!r}")
-        kind = type(default[0])
+        kind = LIST_ITEM.get(key) or type(default[0])
+        if kind is float:
+            value = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         if not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
             raise ValueError(f"{where}: {key} must be a list of {kind.__name__}; got {value!r}")
         return tuple(value)
