@@ -7,7 +7,7 @@ for each start, with the gain of the best pre-trained start over the best random
     python benchmarks/depth_effect.py [--configs configs/depth_digits.toml,...] [--out runs/depth]
 
 ``--resume`` continues studies that were interrupted. Figures go to
-``benchmarks/results/depth_effect.json``.
+``benchmarks/results/depth_effect.json`` (a run of some configs replaces only their entries).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "depth_effect.json")
     a = p.parse_args()
-    figures = {}
+    figures = json.loads(a.json.read_text()) if a.json.is_file() else {}  # other configs' rows stay
     for config in a.configs.split(","):
         results = run(config, a.out / Path(config).stem, a.resume)
         rows = table(results)
