@@ -230,7 +230,7 @@ def _chance_flags(spec: StudySpec, rows: list[dict[str, Any]]) -> str:
 
 def _glance(found: list[dict[str, Any]]) -> str:
     cols = ["depth", "best start", "best random start", "best pre-trained", "pre-trained − best random (points)",
-            "95% CI", "Holm p", "pre-training helped?"]
+            "95% CI (unadjusted)", "Holm p", "pre-training helped?"]
     body = []
     for a in found:
         m, c = a["medians"], a["versus_best_random"] or {}
@@ -306,7 +306,8 @@ def _results_table(rows: list[dict[str, Any]], comparisons: list[dict[str, Any]]
                      "at chance" if r["at_chance"] else ""])
     return ("<p class='muted'>Click a column heading to sort. Differences are paired by seed (negative: this "
             "start has the lower error); the p-values are paired t-tests corrected together by Holm's method "
-            f"over all {len(comparisons)} comparisons on this page.</p><div class='table-wrap'>"
+            f"over all {len(comparisons)} comparisons on this page (the intervals are not adjusted, so one "
+            "may exclude zero while its corrected p is above 0.05).</p><div class='table-wrap'>"
             + page.html_table(cols, body) + "</div>")
 
 
