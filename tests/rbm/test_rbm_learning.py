@@ -147,7 +147,7 @@ def _train(data, **kw):
     return rbm, train(rbm, data, **kw)
 
 
-@pytest.mark.parametrize("method", ["cd", "pcd", "fpcd"])
+@pytest.mark.parametrize("method", ["cd", "pcd", "fpcd", "pt"])
 def test_resume_gives_identical_weights(tmp_path, binary_data, method):
     kw = dict(method=method, momentum=0.5, sparsity_target=0.2, k=2)
     straight, hist = _train(binary_data, epochs=4, **kw)

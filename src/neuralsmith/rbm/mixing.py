@@ -171,7 +171,7 @@ def class_mixing(labels: Tensor, n_classes: int, thin: int = 1) -> ClassMixing:
     seen = torch.zeros(chains, n_classes, dtype=torch.bool)
     seen[torch.arange(chains).expand(records, -1), labels.cpu()] = True
     freq = torch.bincount(labels.cpu().reshape(-1), minlength=n_classes).double() / labels.numel()
-    entropy = float(-(freq[freq > 0] * freq[freq > 0].log()).sum())
+    entropy = abs(float((freq[freq > 0] * freq[freq > 0].log()).sum()))  # abs: no -0.0
     return ClassMixing(switches_per_1000=switches, visited_per_chain=float(seen.double().mean()),
                        visited=float(seen.any(0).double().mean()), entropy=entropy,
                        entropy_ratio=entropy / math.log(n_classes),
