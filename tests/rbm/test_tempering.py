@@ -7,7 +7,7 @@ import torch
 
 from neuralsmith.rbm import RBM, train
 from neuralsmith.rbm.partition import binary_states
-from neuralsmith.rbm.tempering import (ParallelTempering, check_betas, ladder, sample, sample_dbn,
+from neuralsmith.rbm.tempering import (BaseRate, ParallelTempering, check_betas, ladder, sample, sample_dbn,
                                        swap_log_acceptance)
 from neuralsmith.stack import DBN
 
@@ -215,3 +215,41 @@ def test_pt_training_records_the_hardest_swap_acceptance():
     hist = train(rbm, data, epochs=3, batch_size=20, lr=0.05, method="pt", n_temperatures=4,
                  generator=g, progress=False)
     assert 0.0 < hist[-1]["swap_acceptance_min"] <= 1.0
+
+
+def test_base_rate_tempering_samples_the_ais_family(bimodal):
+    """With a base-rate model every replica samples p_beta ~ exp(-beta E + (1 - beta) b_A.v)."""
+    base = torch.tensor([2.0, -1.0, 0.5, -2.0], dtype=F64)
+    pt = ParallelTempering(BaseRate(bimodal, base), 200, ladder(5),
+                           generator=torch.Generator().manual_seed(2))
+    weights = 2 ** torch.arange(7, dtype=F64)
+    counts = {k: torch.zeros(2**7, dtype=F64) for k in (0, 2, 4)}
+    with torch.no_grad():
+        for step in range(600):
+            pt.step()
+            for k in counts if step >= 100 else ():
+                v, h = pt.state_at(k)
+                counts[k] += torch.bincount((torch.cat([v, h], 1) @ weights).long(), minlength=2**7)
+        v, h, energy = _joint(bimodal)
+        index = (torch.cat([v, h], 1) @ weights).long()
+        for k, beta in zip(counts, (0.0, 0.5, 1.0)):
+            log_p = -beta * energy + (1 - beta) * (v @ base)
+            exact = torch.zeros(2**7, dtype=F64).index_put_((index,), torch.softmax(log_p, 0))
+            assert 0.5 * float((counts[k] / counts[k].sum() - exact).abs().sum()) < 0.03, beta
+    assert bool((pt.acceptance() > 0.05).all())
+
+
+def test_base_rate_needs_bernoulli_visibles():
+    with pytest.raises(ValueError, match="needs Bernoulli visible units"):
+        BaseRate(RBM(3, 2, visible="gaussian"), torch.zeros(3))
+
+
+def test_pt_training_from_base_rates_is_seeded(binary_data):
+    def fit():
+        g = torch.Generator().manual_seed(0)
+        rbm = RBM.from_data(binary_data, 6, generator=g)
+        train(rbm, binary_data, epochs=2, batch_size=20, method="pt", n_temperatures=3,
+              tempering_base="data", generator=g, progress=False)
+        return rbm.weight.detach()
+
+    assert torch.equal(fit(), fit())

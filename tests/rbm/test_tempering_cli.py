@@ -44,6 +44,14 @@ def test_sample_an_rbm_run_by_parallel_tempering(cli, pt_run):
         {k: v for k, v in report.items() if k != "seconds"}
 
 
+def test_sample_by_pt_from_the_base_rates(cli, pt_run):
+    code, out, err = cli("sample", pt_run, "--method", "pt", "--tempering-base", "data", "--n", "4",
+                         "--gibbs-steps", "20", "--no-classify", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["tempering_base"] == "data" and "class_mixing" not in report
+
+
 def test_sample_by_gibbs_prints_a_table(cli, pt_run):
     code, out, err = cli("sample", pt_run, "--n", "4", "--gibbs-steps", "20", "--no-classify")
     assert code == 0, err
@@ -78,6 +86,8 @@ def test_bad_sample_options_are_one_line(cli, pt_run, args, message):
     (("--n-temperatures", "0"), "n_temperatures must be >= 2"),
     (("--hidden-units", "relu"), "tempers Bernoulli hidden units only"),
     (("--visible", "gaussian"), "--beta-min > 0"),
+    (("--visible", "gaussian", "--beta-min", "0.1", "--tempering-base", "data"), "needs Bernoulli visible"),
+    (("--tempering-base", "rates"), "tempering_base must be one of uniform, data"),
 ])
 def test_bad_pretrain_options_are_one_line(cli, tmp_path, args, message):
     code, _, err = cli("pretrain", "rbm", *SMALL, *args, "--out", tmp_path / "r")

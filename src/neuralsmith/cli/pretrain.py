@@ -33,6 +33,7 @@ def rbm_cmd(
     n_temperatures: Annotated[Optional[int], Opt("--n-temperatures", help="Replicas per chain for --method pt (default 10).")] = RBM["n_temperatures"],
     temperature_spacing: Annotated[str, Opt("--temperature-spacing", help="linear or geometric in beta (--method pt).")] = RBM["temperature_spacing"],
     beta_min: Annotated[Optional[float], Opt("--beta-min", help="Lowest inverse temperature for --method pt (default 0 linear, 0.01 geometric).")] = RBM["beta_min"],
+    tempering_base: Annotated[str, Opt("--tempering-base", help="PT's distribution at beta 0: uniform, or data (pixel base rates).")] = RBM["tempering_base"],
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = RBM["epochs"],
     lr: LrOpt = RBM["lr"],
     schedule: ScheduleOpt = RBM["schedule"],

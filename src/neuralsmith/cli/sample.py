@@ -24,6 +24,7 @@ def sample_cmd(
     n_temperatures: Annotated[int, Opt("--n-temperatures", help="Replicas per chain for --method pt.")] = API["n_temperatures"],
     temperature_spacing: Annotated[str, Opt("--temperature-spacing", help="linear or geometric in beta (--method pt).")] = API["temperature_spacing"],
     beta_min: Annotated[Optional[float], Opt("--beta-min", help="Lowest inverse temperature (default 0 linear, 0.01 geometric).")] = API["beta_min"],
+    tempering_base: Annotated[str, Opt("--tempering-base", help="PT's distribution at beta 0: uniform, or data (the training data's base rates).")] = API["tempering_base"],
     thin: Annotated[int, Opt("--thin", help="Steps between the states the class-mixing classifier labels.")] = API["thin"],
     classify: Annotated[bool, Opt("--classify/--no-classify", help="Judge class mixing with a classifier fitted on the run's data.")] = API["classify"],
     seed: SeedOpt = API["seed"], device: DeviceOpt = API["device"], json: JsonOpt = False, quiet: QuietOpt = False,

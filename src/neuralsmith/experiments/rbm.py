@@ -75,6 +75,9 @@ class Config:
         if self.hidden_units != "bernoulli":
             raise ValueError("method pt tempers Bernoulli hidden units only; use --hidden-units "
                              f"bernoulli or another method (got {self.hidden_units!r})")
+        if self.visible == "gaussian" and self.train.tempering_base != "uniform":
+            raise ValueError("--tempering-base data needs Bernoulli visible units (base rates "
+                             "of pixels); use --tempering-base uniform with --beta-min > 0")
         if self.visible == "gaussian" and float(self.train.betas()[0]) == 0.0:
             raise ValueError("Gaussian visible units have no distribution at beta = 0: give "
                              "--beta-min > 0 (e.g. 0.01) with --method pt")
@@ -186,7 +189,7 @@ def sample(run_dir: Path, config: Config, settings: SampleSettings) -> dict[str,
         return rbm.visible_probs(rbm.sample_hidden(v, g))
 
     target = Target(rbm, decode, tuple(ds.image_shape), normalize=rbm.visible_units.name != "bernoulli",
-                    title="RBM samples")
+                    title="RBM samples", base_data=x_train)
     return draw(run_dir, target, settings, (x_train, ds.y_train, ds.n_classes))
 
 

@@ -27,6 +27,8 @@ import torch
 from neuralsmith import experiments, plots, seeds
 from neuralsmith.device import resolve_device
 from neuralsmith.rbm import mixing, tempering
+from neuralsmith.rbm.learning import TEMPERING_BASES
+from neuralsmith.rbm.partition import base_rate_bias
 from neuralsmith.runfolder import write_json
 from neuralsmith.settings import check_count
 
@@ -43,6 +45,9 @@ class SampleSettings:
         method: ``"gibbs"`` or ``"pt"`` (parallel tempering).
         n_temperatures, temperature_spacing, beta_min: PT's ladder
             (:func:`neuralsmith.rbm.tempering.ladder`).
+        tempering_base: PT's distribution at beta = 0: ``"uniform"``, or ``"data"`` (the base
+            rates of the run's training data, as the chains' layer sees it;
+            :class:`neuralsmith.rbm.tempering.BaseRate`).
         thin: steps between the states recorded for class mixing.
         classify: fit a classifier on the run's labelled data and report class mixing.
         seed: every draw.
@@ -55,6 +60,7 @@ class SampleSettings:
     n_temperatures: int = tempering.N_TEMPERATURES
     temperature_spacing: str = "linear"
     beta_min: float | None = None
+    tempering_base: str = "uniform"
     thin: int = 10
     classify: bool = True
     seed: int = 0
@@ -69,6 +75,9 @@ class SampleSettings:
         if self.method not in tempering.METHODS:
             raise ValueError(f"method must be one of {', '.join(tempering.METHODS)}; got {self.method!r}")
         tempering.check_spacing(self.temperature_spacing, self.beta_min)
+        if self.tempering_base not in TEMPERING_BASES:
+            raise ValueError(f"tempering_base must be one of {', '.join(TEMPERING_BASES)}; "
+                             f"got {self.tempering_base!r}")
         seeds.resolve_seed(self.seed)
         resolve_device(self.device)
 
@@ -109,6 +118,8 @@ class Target:
         image_shape: (height, width) of a pixel row.
         normalize: stretch each image's grey levels (real-valued visibles).
         title: what the figure calls the model.
+        base_data: rows of the chains' layer (the training data, or its up-pass to a DBN's
+            top RBM) for ``tempering_base="data"``.
     """
 
     model: Any
@@ -116,6 +127,7 @@ class Target:
     image_shape: tuple[int, int]
     normalize: bool = False
     title: str = "samples"
+    base_data: torch.Tensor | None = None
 
 
 def draw(run_dir: Path, target: Target, settings: SampleSettings,
@@ -129,7 +141,11 @@ def draw(run_dir: Path, target: Target, settings: SampleSettings,
         labelled: (x, y, n_classes) of the run's training data for the class-mixing classifier.
     """
     g = seeds.generator(settings.seed, resolve_device(settings.device))
-    chains = tempering.sample(target.model, settings.n, generator=g, **settings.chain_options())
+    base = None
+    if settings.method == "pt" and settings.tempering_base == "data":
+        base = base_rate_bias(target.base_data, target.base_data.shape[1])
+    chains = tempering.sample(target.model, settings.n, generator=g, base_bias=base,
+                              **settings.chain_options())
     with torch.no_grad():
         pixels = target.decode(chains.state[0], g).cpu()
     name = "samples.png" if settings.method == "gibbs" else f"samples-{settings.method}.png"
@@ -139,7 +155,8 @@ def draw(run_dir: Path, target: Target, settings: SampleSettings,
     figure = plots.save(fig, run_dir / "figures" / name)
     report = {"figure": str(figure), "method": settings.method, "n": settings.n,
               "gibbs_steps": settings.gibbs_steps, "seed": settings.seed,
-              "betas": chains.betas.tolist(), "seconds": round(chains.seconds, 3),
+              "betas": chains.betas.tolist(), "tempering_base": settings.tempering_base,
+              "seconds": round(chains.seconds, 3),
               **_diagnostics(chains, target, settings, labelled, g)}
     write_json(run_dir / f"sampling-{settings.method}.json", report)
     return report

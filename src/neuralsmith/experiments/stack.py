@@ -255,8 +255,17 @@ def sample(run_dir: Path, config: Config, settings: SampleSettings) -> dict[str,
     def decode(top_v: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         return dbn_down(dbn, top_v, g)
 
-    target = Target(dbn.rbms[-1], decode, tuple(meta["image_shape"]), title="DBN samples")
+    target = Target(dbn.rbms[-1], decode, tuple(meta["image_shape"]), title="DBN samples",
+                    base_data=_top_input(dbn, ds.x_train[:10000].to(dbn.rbms[0].weight.device)))
     return draw(Path(run_dir), target, settings, (ds.x_train, ds.y_train, ds.n_classes))
+
+
+@torch.no_grad()
+def _top_input(dbn: DBN, x: torch.Tensor) -> torch.Tensor:
+    """The mean-field up pass of ``x`` to the top RBM's visible layer (its base rates' data)."""
+    for rbm in dbn.rbms[:-1]:
+        x = rbm.hidden_probs(x)
+    return x
 
 
 def evaluate(run_dir: Path, config: Config, *, seed: int = 0, device: str = "auto") -> dict[str, Any]:

@@ -66,6 +66,7 @@ from neuralsmith.train import SCHEDULES, lr_at
 log = logging.getLogger(__name__)
 
 METHODS = ("cd", "pcd", "fpcd", "pt")
+TEMPERING_BASES = ("uniform", "data")  # PT's distribution at beta = 0: fair coins, or base rates
 FAST_DECAY = 19 / 20  # fast weights shrink by this factor each update (Tieleman & Hinton, 2009)
 SPARSITY_DECAY = 0.9  # running mean of hidden activity, q <- 0.9 q + 0.1 q_batch (Hinton, 2010)
 
@@ -95,6 +96,7 @@ class Settings:
     n_temperatures: int | None = None
     temperature_spacing: str = "linear"
     beta_min: float | None = None
+    tempering_base: str = "uniform"
 
     def __post_init__(self) -> None:
         check_count("epochs", self.epochs, 1, "passes over the data")
@@ -134,6 +136,9 @@ class Settings:
             check_count("n_temperatures", self.n_temperatures, 2,
                         "replicas per chain for parallel tempering; 10 is usual")
         tempering.check_spacing(self.temperature_spacing, self.beta_min)
+        if self.tempering_base not in TEMPERING_BASES:
+            raise ValueError(f"tempering_base must be one of {', '.join(TEMPERING_BASES)}; "
+                             f"got {self.tempering_base!r}")
 
     def betas(self) -> Tensor:
         """Parallel tempering's inverse temperatures (:func:`neuralsmith.rbm.tempering.ladder`)."""
@@ -301,7 +306,12 @@ class CDUpdater:
         n, w = s.n_chains_for(min(s.batch_size, len(self.x))), self.rbm.weight
         if s.method == "pt":  # every replica starts from v = 0, h = 0
             start = (w.new_zeros(n, self.rbm.n_visible), w.new_zeros(n, self.rbm.n_hidden))
-            self.tempering = tempering.ParallelTempering(self.rbm, n, s.betas(), state=start,
+            model = self.rbm
+            if s.tempering_base == "data":
+                from neuralsmith.rbm.partition import base_rate_bias
+
+                model = tempering.BaseRate(self.rbm, base_rate_bias(self.x, self.rbm.n_visible))
+            self.tempering = tempering.ParallelTempering(model, n, s.betas(), state=start,
                                                          generator=self.generator)
         elif s.persistent:  # chains start from h = 0: their first v comes from the biases
             self.chain_h = torch.zeros(n, self.rbm.n_hidden, dtype=w.dtype, device=w.device)
@@ -565,7 +575,7 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
           weight_decay: float = 1e-4, sparsity_target: float | None = None,
           sparsity_cost: float = 0.1, fast_lr: float | None = None, schedule: str = "constant",
           n_temperatures: int | None = None, temperature_spacing: str = "linear",
-          beta_min: float | None = None, x_valid: Tensor | None = None, generator: Generator | None = None,
+          beta_min: float | None = None, tempering_base: str = "uniform", x_valid: Tensor | None = None, generator: Generator | None = None,
           callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
           checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
           monitor_size: int = 1000) -> History:
@@ -598,6 +608,8 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
         n_temperatures, temperature_spacing, beta_min: PT's replicas per chain (default 10),
             ``"linear"`` or ``"geometric"`` spacing in beta, and the lowest beta (default 0
             for linear, 0.01 for geometric); see :func:`neuralsmith.rbm.tempering.ladder`.
+        tempering_base: PT's distribution at beta = 0: ``"uniform"`` (every unit a fair coin)
+            or ``"data"`` (the pixel base rates of ``x``, :class:`~neuralsmith.rbm.tempering.BaseRate`).
         schedule: ``"constant"``, or ``"linear"`` / ``"cosine"`` decay of :math:`\epsilon` to 0
             over ``epochs`` (:func:`neuralsmith.train.lr_at`).
         x_valid: held-out data for the free-energy gap.
@@ -626,7 +638,7 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
                         sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
                         fast_lr=fast_lr, monitor_size=monitor_size, schedule=schedule,
                         n_temperatures=n_temperatures, temperature_spacing=temperature_spacing,
-                        beta_min=beta_min)
+                        beta_min=beta_min, tempering_base=tempering_base)
     x = check_data(rbm, x, "x")
     x_valid = None if x_valid is None else check_data(rbm, x_valid, "x_valid")
     updater = CDUpdater(rbm, x, x_valid, settings, resolve_generator(generator, x.device))

@@ -228,7 +228,8 @@ class RBM(nn.Module):
         return self.sample_visible(h, generator), h
 
     def gibbs_sweep(self, state: tuple[Tensor, Tensor], beta: float | Tensor = 1.0,
-                    generator: Generator | None = None) -> tuple[Tensor, Tensor]:
+                    generator: Generator | None = None, *,
+                    base_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
         r"""One block-Gibbs sweep, h then v, of the tempered joint :math:`p_\beta(v, h) \propto e^{-\beta E(v, h)}`.
 
         .. math::
@@ -238,12 +239,17 @@ class RBM(nn.Module):
         (Gaussian visibles: :math:`\mathcal N(b + W^\top h, \sigma^2/\beta)`). Weights and
         biases are all scaled by :math:`\beta` (Desjardins et al., 2010), so at :math:`\beta = 0`
         every binary unit is a fair coin: that chain draws exact, independent uniform states.
+        With ``base_bias`` :math:`b^A` (Bernoulli visibles) the tempered family is AIS's
+        (Salakhutdinov & Murray, 2008), :math:`p_\beta \propto e^{-\beta E(v, h) + (1 - \beta)
+        b^{A\top} v}`: the visible input becomes :math:`\beta(b + W^\top h) + (1-\beta) b^A`, and
+        at :math:`\beta = 0` the visibles follow the base rates :math:`\sigma(b^A)`.
 
         Args:
             state: ``(v, h)``, (rows, n_visible) and (rows, n_hidden); ``h`` is redrawn first.
             beta: inverse temperature, one number or one per row (rows,); in [0, 1] (> 0 for
                 Gaussian visibles). Values other than 1 need Bernoulli hidden units.
             generator: every draw.
+            base_bias: visible biases of the base-rate model (n_visible,), or None (uniform).
 
         Returns:
             The new ``(v, h)``.
@@ -263,8 +269,13 @@ class RBM(nn.Module):
         if b is None:
             return self.visible_units.sample(x_v, std, generator), h
         if not self.visible_units.binary:  # E scaled by beta: the variance grows by 1/beta
+            if base_bias is not None:
+                raise ValueError("a base-rate model (base_bias) needs Bernoulli visible units")
             return self.visible_units.sample(x_v, _one(std) / b.sqrt(), generator), h
-        return self.visible_units.sample(x_v.mul_(b), std, generator), h
+        x_v.mul_(b)
+        if base_bias is not None:
+            x_v.addcmul_(1 - b, base_bias.to(x_v)[None, :])  # + (1 - beta) b_A
+        return self.visible_units.sample(x_v, std, generator), h
 
     def _tempering(self, beta: float | Tensor, rows: int) -> Tensor | None:
         """``beta`` as a (rows, 1) column, or None when it is the number 1 (plain Gibbs)."""

@@ -23,6 +23,12 @@ The model is anything with the *chain protocol*:
   :math:`p_\beta`, ``beta`` one inverse temperature per row (rows,);
 * ``model.initial_state(n, generator)`` -> a start for ``n`` chains.
 
+The tempered family is :math:`p_\beta \propto e^{-\beta E}` (for an RBM at :math:`\beta = 0`
+every unit a fair coin); :class:`BaseRate` turns an RBM into the family AIS anneals along,
+:math:`p_\beta \propto e^{-\beta E(v, h)} p_A(v)^{1 - \beta}` with :math:`p_A` the data's
+pixel base rates, whose hot replicas look like average images rather than noise: on images
+this keeps the hot end of the ladder exchanging (Salakhutdinov & Murray, 2008).
+
 Every replica of every chain is a row of one tensor (temperature-major: rows
 :math:`[k n, (k+1) n)` are temperature k), so a sweep of all K x n replicas is the model's
 few GEMMs, and a round of swaps is a handful of vector operations.
@@ -216,6 +222,37 @@ class ParallelTempering:
         self.steps = int(tensors[f"{prefix}steps"][0])
 
 
+class BaseRate:
+    r"""An RBM tempered towards a base-rate model: the chain protocol for
+    :math:`p_\beta(v, h) \propto e^{-\beta E(v, h) + (1 - \beta)\, b^{A\top} v}`.
+
+    Its ``energy`` is :math:`E(v, h) - E_A(v) = E(v, h) + b^{A\top} v`, so the swap rule
+    :math:`(\beta_i - \beta_j)(E_i - E_j)` of the module docstring holds for this family too.
+
+    Args:
+        rbm: an RBM with Bernoulli visible units.
+        base_bias: the base-rate model's visible biases :math:`b^A` (n_visible,), e.g.
+            :func:`neuralsmith.rbm.partition.base_rate_bias` of the training data.
+    """
+
+    def __init__(self, rbm: Any, base_bias: Tensor):
+        if not rbm.visible_units.binary:
+            raise ValueError("a base-rate tempering needs Bernoulli visible units; use the "
+                             "uniform base (tempering_base='uniform')")
+        self.rbm = rbm
+        self.base_bias = base_bias.to(dtype=rbm.weight.dtype, device=rbm.weight.device)
+
+    def initial_state(self, n: int, generator: Generator | None = None) -> tuple[Tensor, Tensor]:
+        return self.rbm.initial_state(n, generator)
+
+    def energy(self, v: Tensor, h: Tensor) -> Tensor:
+        return self.rbm.energy(v, h) + v @ self.base_bias  # (rows,)
+
+    def gibbs_sweep(self, state: Sequence[Tensor], beta: Tensor | float,
+                    generator: Generator | None = None) -> tuple[Tensor, Tensor]:
+        return self.rbm.gibbs_sweep(state, beta, generator, base_bias=self.base_bias)
+
+
 def check_betas(betas: Tensor | Sequence[float]) -> Tensor:
     """``betas`` as a 1-D float64 tensor, increasing strictly, in [0, 1], ending at 1."""
     b = torch.as_tensor(betas, dtype=torch.float64)
@@ -249,8 +286,9 @@ class Chains:
 
 def sample(model: Any, n: int, *, steps: int = 1000, method: str = "gibbs",
            n_temperatures: int = N_TEMPERATURES, spacing: str = "linear",
-           beta_min: float | None = None, thin: int = 0, record_layer: int = 0,
-           generator: Generator | None = None, state: Sequence[Tensor] | None = None) -> Chains:
+           beta_min: float | None = None, base_bias: Tensor | None = None, thin: int = 0,
+           record_layer: int = 0, generator: Generator | None = None,
+           state: Sequence[Tensor] | None = None) -> Chains:
     r"""Run ``n`` chains of ``model`` for ``steps`` sweeps, by plain Gibbs or parallel tempering.
 
     ``method="pt"`` runs :class:`ParallelTempering` on :func:`ladder` (``n_temperatures``,
@@ -261,6 +299,8 @@ def sample(model: Any, n: int, *, steps: int = 1000, method: str = "gibbs",
         model: anything with the chain protocol (module docstring): an RBM, a DBM.
         n: chains.
         steps: sweeps.
+        base_bias: temper an RBM towards this base-rate model (:class:`BaseRate`) instead of
+            the uniform distribution.
         thin: record layer ``record_layer`` of every chain every ``thin`` steps (0: never),
             for the diagnostics of :mod:`neuralsmith.rbm.mixing`.
         generator: every draw.
@@ -283,7 +323,8 @@ def sample(model: Any, n: int, *, steps: int = 1000, method: str = "gibbs",
     check_count("thin", thin, 0, "steps between recorded states, 0 = none")
     betas = ladder(n_temperatures if method == "pt" else 1, spacing, beta_min)
     start = time.perf_counter()
-    pt = ParallelTempering(model, n, betas, generator=generator, state=state)
+    chain_model = model if base_bias is None else BaseRate(model, base_bias)
+    pt = ParallelTempering(chain_model, n, betas, generator=generator, state=state)
     energies, trace = [], []
 
     def record(chains: ParallelTempering) -> None:
