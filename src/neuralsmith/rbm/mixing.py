@@ -83,7 +83,8 @@ def integrated_autocorrelation_time(x: Tensor) -> float:
     r""":math:`\tau = 1 + 2\sum_{t \ge 1} \rho_t`, by Geyer's initial monotone sequence.
 
     Steps of a chain per independent draw: 1 for independent draws,
-    :math:`(1 + \phi)/(1 - \phi)` for an AR(1) series with coefficient :math:`\phi`.
+    :math:`(1 + \phi)/(1 - \phi)` for an AR(1) series with coefficient :math:`\phi`. Floored
+    at :math:`1/\log_{10}(MN)`, as Stan does, where anticorrelated chains would give less.
 
     Args:
         x: (steps,) one chain, or (steps, chains).
@@ -221,6 +222,9 @@ def chain_report(energies: Tensor, acceptance: Tensor | None = None,
                  labels: Tensor | None = None, n_classes: int | None = None,
                  thin: int = 1) -> dict[str, Any]:
     """The diagnostics of one sampling run, JSON-ready.
+
+    Computed over the whole chains, the transient from their start included: a sampler slow
+    to leave its start scores a low ESS.
 
     Args:
         energies: (steps, chains) a scalar statistic of every chain (its energy), for ESS and tau.

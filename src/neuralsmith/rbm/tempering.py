@@ -46,6 +46,7 @@ Example:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -315,8 +316,6 @@ def sample(model: Any, n: int, *, steps: int = 1000, method: str = "gibbs",
         >>> out.state[0].shape, out.energies.shape, out.trace.shape, len(out.acceptance)
         (torch.Size([4, 5]), torch.Size([10, 4]), torch.Size([2, 4, 5]), 2)
     """
-    import time
-
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     check_count("steps", steps, 1, "Gibbs sweeps")
