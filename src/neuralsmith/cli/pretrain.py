@@ -69,7 +69,7 @@ BatchOpt = Annotated[int, Opt("--batch-size", help="Examples per update.")]
 def dbn_cmd(
     data: DataOpt = DBN["data"],
     arch: ArchOpt = joined(DBN["arch"], "-"),
-    method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = DBN["method"],
+    method: Annotated[str, Opt("--method", help="cd, pcd, fpcd or pt (parallel tempering, 10 linear temperatures).")] = DBN["method"],
     k: KOpt = DBN["k"],
     epochs: EpochsOpt = DBN["epochs"],
     lr: LrOpt = DBN["lr"],
