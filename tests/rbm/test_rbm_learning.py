@@ -147,7 +147,7 @@ def _train(data, **kw):
     return rbm, train(rbm, data, **kw)
 
 
-@pytest.mark.parametrize("method", ["cd", "pcd", "fpcd"])
+@pytest.mark.parametrize("method", ["cd", "pcd", "fpcd", "pt"])
 def test_resume_gives_identical_weights(tmp_path, binary_data, method):
     kw = dict(method=method, momentum=0.5, sparsity_target=0.2, k=2)
     straight, hist = _train(binary_data, epochs=4, **kw)
@@ -264,8 +264,8 @@ def test_progress_bar_runs(binary_data):
     (dict(k=0), r"k must be >= 1 \(Gibbs steps per update\); got 0"),
     (dict(lr=0.0), r"lr must be a positive finite number"),
     (dict(lr=float("nan")), r"lr must be a positive finite number"),
-    (dict(method="sgd"), r"method must be one of cd, pcd, fpcd; got 'sgd'"),
-    (dict(n_chains=10), r"n_chains applies to method='pcd' or 'fpcd'"),
+    (dict(method="sgd"), r"method must be one of cd, pcd, fpcd, pt; got 'sgd'"),
+    (dict(n_chains=10), r"n_chains applies to method='pcd', 'fpcd' or 'pt'"),
     (dict(method="pcd", n_chains=0), r"n_chains must be >= 1"),
     (dict(momentum=1.0), r"momentum must be in \[0, 1\)"),
     (dict(weight_decay=-1e-4), r"weight_decay must be >= 0"),
@@ -274,6 +274,11 @@ def test_progress_bar_runs(binary_data):
     (dict(fast_lr=0.1), r"fast_lr applies to method='fpcd'"),
     (dict(monitor_size=0), r"monitor_size must be >= 1"),
     (dict(schedule="step"), r"schedule must be one of constant, linear, cosine; got 'step'"),
+    (dict(n_temperatures=4), r"n_temperatures applies to method='pt'"),
+    (dict(method="pt", n_temperatures=1), r"n_temperatures must be >= 2"),
+    (dict(method="pt", beta_min=1.0), r"beta_min must be in \[0, 1\) for linear spacing"),
+    (dict(method="pt", temperature_spacing="geometric", beta_min=0.0), r"beta_min must be in \(0, 1\)"),
+    (dict(temperature_spacing="log"), r"spacing must be one of linear, geometric"),
 ], ids=lambda p: next(iter(p)) if isinstance(p, dict) else "")
 def test_bad_setting(binary_data, kw, message):
     with pytest.raises(ValueError, match=message):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -28,8 +28,12 @@ RBM = flat_defaults(rbm_experiment.Config)
 def rbm_cmd(
     data: DataOpt = RBM["data"],
     hidden: Annotated[int, Opt("--hidden", help="Hidden units.")] = RBM["hidden"],
-    method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = RBM["method"],
+    method: Annotated[str, Opt("--method", help="cd, pcd, fpcd or pt (parallel tempering).")] = RBM["method"],
     k: KOpt = RBM["k"],
+    n_temperatures: Annotated[Optional[int], Opt("--n-temperatures", help="Replicas per chain for --method pt (default 10).")] = RBM["n_temperatures"],
+    temperature_spacing: Annotated[str, Opt("--temperature-spacing", help="linear or geometric in beta (--method pt).")] = RBM["temperature_spacing"],
+    beta_min: Annotated[Optional[float], Opt("--beta-min", help="Lowest inverse temperature for --method pt (default 0 linear, 0.01 geometric).")] = RBM["beta_min"],
+    tempering_base: Annotated[str, Opt("--tempering-base", help="PT's distribution at beta 0: uniform, or data (pixel base rates).")] = RBM["tempering_base"],
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = RBM["epochs"],
     lr: LrOpt = RBM["lr"],
     schedule: ScheduleOpt = RBM["schedule"],
@@ -45,7 +49,7 @@ def rbm_cmd(
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
     json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
-    """Train an RBM by CD-k, PCD or fast PCD into a run folder (--resume continues a killed run)."""
+    """Train an RBM by CD-k, PCD, fast PCD or parallel tempering into a run folder (--resume continues a killed run)."""
     config = from_options(rbm_experiment.Config, locals())
     out = out or Path("runs") / f"rbm-{Path(data).stem}-{method}{k}-h{hidden}"
     results = rbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json),
@@ -65,7 +69,7 @@ BatchOpt = Annotated[int, Opt("--batch-size", help="Examples per update.")]
 def dbn_cmd(
     data: DataOpt = DBN["data"],
     arch: ArchOpt = joined(DBN["arch"], "-"),
-    method: Annotated[str, Opt("--method", help="cd, pcd or fpcd.")] = DBN["method"],
+    method: Annotated[str, Opt("--method", help="cd, pcd, fpcd or pt (parallel tempering, 10 linear temperatures).")] = DBN["method"],
     k: KOpt = DBN["k"],
     epochs: EpochsOpt = DBN["epochs"],
     lr: LrOpt = DBN["lr"],

@@ -21,6 +21,7 @@ from neuralsmith import data as data_api
 from neuralsmith import limits, plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
+from neuralsmith.experiments.sampling import SampleSettings, Target, draw
 from neuralsmith.rbm import model as rbm_model
 from neuralsmith.rbm import units
 from neuralsmith.rbm.learning import Settings, reconstruction_error, train
@@ -65,6 +66,21 @@ class Config:
         resolve_device(self.device)
         units.get(self.visible, "visible")
         units.get(self.hidden_units, "hidden")
+        self._check_tempering()
+
+    def _check_tempering(self) -> None:
+        """Parallel tempering's sweeps need Bernoulli hidden units, and beta > 0 for Gaussian visibles."""
+        if self.train.method != "pt":
+            return
+        if self.hidden_units != "bernoulli":
+            raise ValueError("method pt tempers Bernoulli hidden units only; use --hidden-units "
+                             f"bernoulli or another method (got {self.hidden_units!r})")
+        if self.visible == "gaussian" and self.train.tempering_base != "uniform":
+            raise ValueError("--tempering-base data needs Bernoulli visible units (base rates "
+                             "of pixels); use --tempering-base uniform with --beta-min > 0")
+        if self.visible == "gaussian" and float(self.train.betas()[0]) == 0.0:
+            raise ValueError("Gaussian visible units have no distribution at beta = 0: give "
+                             "--beta-min > 0 (e.g. 0.01) with --method pt")
 
     def check_size(self, n_visible: int) -> None:
         """Refuse an RBM on ``n_visible`` inputs too large for memory (:mod:`neuralsmith.limits`)."""
@@ -155,6 +171,26 @@ def evaluate(run_dir: Path, config: Config, *, ais: bool = False, ais_runs: int 
     out.update(_likelihoods(rbm, x_train, x_test, config, ais, ais_runs, ais_steps, seed))
     write_json(run_dir / "evaluation.json", out)
     return out
+
+
+def sample(run_dir: Path, config: Config, settings: SampleSettings) -> dict[str, Any]:
+    """Sample the run's RBM by Gibbs or parallel tempering (:func:`neuralsmith.experiments.sampling.draw`).
+
+    Shown are :math:`E[v \\mid h]` of the chains' last hidden draws; class mixing is judged
+    by a classifier fitted on the run's training data (as the RBM saw it).
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no trained RBM.
+    """
+    rbm = _load_model(run_dir / "checkpoints").to(resolve_device(settings.device))
+    ds, x_train, _, _ = load_data(config)
+
+    def decode(v: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        return rbm.visible_probs(rbm.sample_hidden(v, g))
+
+    target = Target(rbm, decode, tuple(ds.image_shape), normalize=rbm.visible_units.name != "bernoulli",
+                    title="RBM samples", base_data=x_train)
+    return draw(run_dir, target, settings, (x_train, ds.y_train, ds.n_classes))
 
 
 def _load_model(folder: Path) -> RBM:

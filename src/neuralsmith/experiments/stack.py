@@ -32,10 +32,12 @@ import torch
 import torch.nn.functional as F
 
 from neuralsmith import data as data_api
-from neuralsmith import experiments, limits, plots, seeds, tracking
+from neuralsmith import limits, plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
+from neuralsmith.experiments.sampling import SampleSettings, Target, draw
 from neuralsmith.rbm.learning import Settings, reconstruction_error
+from neuralsmith.rbm.tempering import dbn_down
 from neuralsmith.runfolder import RunFolder, write_json
 from neuralsmith.settings import check_count, flat_defaults, from_flat
 from neuralsmith.stack import (DBN, StackedDAE, greedy_pretrain_dbn, greedy_pretrain_sda, load_stack,
@@ -232,43 +234,38 @@ def _samples(dbn: DBN, image_shape: tuple[int, int], path: Path, n: int, gibbs_s
     return plots.save(fig, path)
 
 
-def _stack_run(run_dir: str | os.PathLike) -> Config:
-    """The config of the dbn or sda run in ``run_dir`` (reads only; creates nothing).
+def sample(run_dir: Path, config: Config, settings: SampleSettings) -> dict[str, Any]:
+    """Sample a pre-trained DBN's run: chains in the top RBM (Gibbs or parallel tempering), then
+    one down pass through the directed layers (:func:`neuralsmith.rbm.tempering.sample_dbn`).
+
+    Writes ``figures/samples.png`` (``samples-pt.png``) and the diagnostics of
+    :func:`neuralsmith.experiments.sampling.draw`. Everything is checked before a file is
+    written: a folder that is not a run is left as it was.
 
     Raises:
-        FileNotFoundError: ``run_dir`` is not a run folder.
-        ValueError: it holds a run of another kind.
+        FileNotFoundError: ``run_dir`` holds no finished stack.
+        ValueError: a run that is not a DBN, or a damaged stack.
     """
-    _, config = experiments.read_run(run_dir)
-    if not isinstance(config, Config):
-        raise ValueError(f"{run_dir}: a {config.kind} run, not a pre-trained stack; give a run "
-                         "folder of `neuralsmith pretrain dbn`")
-    return config
-
-
-def sample(run_dir: str | os.PathLike, *, n: int = 100, gibbs_steps: int = 1000, seed: int = 0,
-           device: str = "auto") -> Path:
-    """Draw ``n`` samples from a pre-trained DBN's run folder into ``figures/samples.png``.
-
-    Gibbs sampling runs ``gibbs_steps`` in the top RBM, then one down pass through the directed
-    layers, every draw from a generator seeded with ``seed``. Everything is checked before a
-    file is written: a folder that is not a run is left as it was.
-
-    Raises:
-        FileNotFoundError: ``run_dir`` is not a run folder, or holds no finished stack.
-        ValueError: a bad ``n``, ``gibbs_steps`` or ``device``, or a run that is not a DBN.
-    """
-    check_count("n", n, 1, "samples to draw")
-    check_count("gibbs_steps", gibbs_steps, 1, "Gibbs steps in the top RBM")
-    target = resolve_device(device)
-    generator = seeds.generator(seed, target)
-    config = _stack_run(run_dir)
     if config.kind != "dbn":
         raise ValueError(f"{run_dir}: a stacked DAE is not a generative model; sample from a DBN run")
-    run = RunFolder(run_dir)
-    model, meta = load_stack(run.checkpoints)
-    return _samples(model.to(target), tuple(meta["image_shape"]), run.figures / "samples.png", n,
-                    gibbs_steps, generator)
+    model, meta = load_stack(RunFolder(run_dir).checkpoints)
+    dbn = model.to(resolve_device(settings.device))
+    ds = load_data(config)
+
+    def decode(top_v: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        return dbn_down(dbn, top_v, g)
+
+    target = Target(dbn.rbms[-1], decode, tuple(meta["image_shape"]), title="DBN samples",
+                    base_data=_top_input(dbn, ds.x_train[:10000].to(dbn.rbms[0].weight.device)))
+    return draw(Path(run_dir), target, settings, (ds.x_train, ds.y_train, ds.n_classes))
+
+
+@torch.no_grad()
+def _top_input(dbn: DBN, x: torch.Tensor) -> torch.Tensor:
+    """The mean-field up pass of ``x`` to the top RBM's visible layer (its base rates' data)."""
+    for rbm in dbn.rbms[:-1]:
+        x = rbm.hidden_probs(x)
+    return x
 
 
 def evaluate(run_dir: Path, config: Config, *, seed: int = 0, device: str = "auto") -> dict[str, Any]:

@@ -12,7 +12,7 @@ Example:
     True
 """
 
-from neuralsmith.rbm import classrbm, units
+from neuralsmith.rbm import classrbm, mixing, tempering, units
 from neuralsmith.rbm.classrbm import ClassRBM, ClassSettings, train_classrbm
 from neuralsmith.rbm.learning import METHODS, History, Settings, free_energy_gap, \
     reconstruction_error, train
@@ -21,6 +21,6 @@ from neuralsmith.rbm.partition import AISResult, ais_log_partition, default_beta
     exact_log_partition, log_likelihood, pseudo_likelihood
 
 __all__ = ["AISResult", "ClassRBM", "ClassSettings", "History", "METHODS", "RBM", "Settings",
-           "ais_log_partition", "classrbm",
+           "ais_log_partition", "classrbm", "mixing", "tempering",
            "default_betas", "exact_log_partition", "free_energy_gap", "load", "log_likelihood",
            "pseudo_likelihood", "reconstruction_error", "save", "train", "train_classrbm", "units"]

@@ -1,4 +1,4 @@
-r"""Learning an RBM: CD-k, PCD and fast PCD, one loop for every method and unit type.
+r"""Learning an RBM: CD-k, PCD, fast PCD and parallel tempering, one loop for every method and unit type.
 
 The log-likelihood gradient of an RBM is a difference of two expectations of the free-energy
 gradient,
@@ -15,7 +15,11 @@ and the methods differ only in where the model samples come from:
 * ``"pcd"``: k steps of persistent chains that carry over between updates (Tieleman, 2008;
   SML, Younes, 1989);
 * ``"fpcd"``: persistent chains run on the regular plus *fast* parameters, which learn with
-  the same gradient but decay by 19/20 each update (Tieleman & Hinton, 2009).
+  the same gradient but decay by 19/20 each update (Tieleman & Hinton, 2009);
+* ``"pt"``: persistent chains run by parallel tempering, ``n_temperatures`` replicas of each
+  at inverse temperatures from ``beta_min`` to 1 exchanging states after each of the k sweeps;
+  the :math:`\beta = 1` replicas give the model samples (Desjardins et al., 2010; Cho, Raiko &
+  Ilin, 2010; :mod:`neuralsmith.rbm.tempering`).
 
 The statistics are written out (no autograd), block by block, model rows and data rows: the
 hidden probabilities of both come from one GEMM over the stacked rows where the weights allow
@@ -53,6 +57,7 @@ from torch import Generator, Tensor
 
 from neuralsmith import checkpoint
 from neuralsmith.loop import CHECKPOINT, History, fit  # noqa: F401 (CHECKPOINT re-exported)
+from neuralsmith.rbm import tempering
 from neuralsmith.rbm.model import RBM
 from neuralsmith.seeds import resolve_generator
 from neuralsmith.settings import check_count
@@ -60,7 +65,8 @@ from neuralsmith.train import SCHEDULES, lr_at
 
 log = logging.getLogger(__name__)
 
-METHODS = ("cd", "pcd", "fpcd")
+METHODS = ("cd", "pcd", "fpcd", "pt")
+TEMPERING_BASES = ("uniform", "data")  # PT's distribution at beta = 0: fair coins, or base rates
 FAST_DECAY = 19 / 20  # fast weights shrink by this factor each update (Tieleman & Hinton, 2009)
 SPARSITY_DECAY = 0.9  # running mean of hidden activity, q <- 0.9 q + 0.1 q_batch (Hinton, 2010)
 
@@ -87,6 +93,10 @@ class Settings:
     fast_lr: float | None = None
     monitor_size: int = 1000
     schedule: str = "constant"
+    n_temperatures: int | None = None
+    temperature_spacing: str = "linear"
+    beta_min: float | None = None
+    tempering_base: str = "uniform"
 
     def __post_init__(self) -> None:
         check_count("epochs", self.epochs, 1, "passes over the data")
@@ -99,6 +109,7 @@ class Settings:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
         self._check_chains()
+        self._check_tempering()
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1) (0.5 to 0.9 is usual); got {self.momentum}")
         if not self.weight_decay >= 0.0:
@@ -108,13 +119,31 @@ class Settings:
     def _check_chains(self) -> None:
         if self.n_chains is not None:
             if self.method == "cd":
-                raise ValueError("n_chains applies to method='pcd' or 'fpcd' (CD chains start "
+                raise ValueError("n_chains applies to method='pcd', 'fpcd' or 'pt' (CD chains start "
                                  f"at each batch); got n_chains={self.n_chains} with method='cd'")
             check_count("n_chains", self.n_chains, 1, "persistent chains")
         if self.fast_lr is not None:
             if self.method != "fpcd":
                 raise ValueError(f"fast_lr applies to method='fpcd'; got method={self.method!r}")
             _check_positive("fast_lr", self.fast_lr)
+
+    def _check_tempering(self) -> None:
+        for name in ("n_temperatures", "beta_min"):
+            if getattr(self, name) is not None and self.method != "pt":
+                raise ValueError(f"{name} applies to method='pt' (parallel tempering); got "
+                                 f"{name}={getattr(self, name)} with method={self.method!r}")
+        if self.n_temperatures is not None:
+            check_count("n_temperatures", self.n_temperatures, 2,
+                        "replicas per chain for parallel tempering; 10 is usual")
+        tempering.check_spacing(self.temperature_spacing, self.beta_min)
+        if self.tempering_base not in TEMPERING_BASES:
+            raise ValueError(f"tempering_base must be one of {', '.join(TEMPERING_BASES)}; "
+                             f"got {self.tempering_base!r}")
+
+    def betas(self) -> Tensor:
+        """Parallel tempering's inverse temperatures (:func:`neuralsmith.rbm.tempering.ladder`)."""
+        return tempering.ladder(self.n_temperatures or tempering.N_TEMPERATURES,
+                                self.temperature_spacing, self.beta_min)
 
     def _check_sparsity(self) -> None:
         if self.sparsity_target is not None and not 0.0 < self.sparsity_target < 1.0:
@@ -264,6 +293,7 @@ class CDUpdater:
         self.momentum = Momentum(self.params, settings.momentum, heavy)
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
+        self.tempering: tempering.ParallelTempering | None = None
         self._stacked: tuple[Tensor, Tensor] | None = None  # CD's row buffers, see cd_phases
         self.sparsity_q: Tensor | None = None
         self._allocate()
@@ -273,9 +303,17 @@ class CDUpdater:
         if s.method == "fpcd":
             self.fast = {name: torch.zeros_like(params[name])
                          for name in ("weight", "visible_bias", "hidden_bias")}
-        if s.persistent:  # chains start from h = 0: their first v comes from the biases
-            n = s.n_chains_for(min(s.batch_size, len(self.x)))
-            w = self.rbm.weight
+        n, w = s.n_chains_for(min(s.batch_size, len(self.x))), self.rbm.weight
+        if s.method == "pt":  # every replica starts from v = 0, h = 0
+            start = (w.new_zeros(n, self.rbm.n_visible), w.new_zeros(n, self.rbm.n_hidden))
+            model = self.rbm
+            if s.tempering_base == "data":
+                from neuralsmith.rbm.partition import base_rate_bias
+
+                model = tempering.BaseRate(self.rbm, base_rate_bias(self.x, self.rbm.n_visible))
+            self.tempering = tempering.ParallelTempering(model, n, s.betas(), state=start,
+                                                         generator=self.generator)
+        elif s.persistent:  # chains start from h = 0: their first v comes from the biases
             self.chain_h = torch.zeros(n, self.rbm.n_hidden, dtype=w.dtype, device=w.device)
         if s.sparsity_target is not None:
             self.sparsity_q = torch.full_like(self.rbm.hidden_bias, s.sparsity_target)
@@ -293,20 +331,33 @@ class CDUpdater:
 
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
-        phases = {"pcd": self._phases_stacked, "cd": self.cd_phases, "fpcd": self._phases_fast}
+        phases = {"pcd": self._phases_stacked, "cd": self.cd_phases, "fpcd": self._phases_fast,
+                  "pt": self._phases_tempered}
         self.update(*phases[self.settings.method](v0))
 
     def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
-        rbm, g = self.rbm, self.generator
         vk = self.gibbs(self.chain_h, self.settings.k, self.sampler())
+        model, data, x = self._blocks(vk, v0)
+        self.chain_h = self.rbm.hidden_units.sample(x, None, self.generator, model.p)
+        return model, data
+
+    def _phases_tempered(self, v0: Tensor) -> tuple[Block, Block]:
+        """PT: k sweeps and swap rounds of the replicas; the beta = 1 ones are the model rows."""
+        for _ in range(self.settings.k):
+            self.tempering.step()
+        model, data, _ = self._blocks(self.tempering.state_at(-1)[0], v0)
+        return model, data
+
+    def _blocks(self, vk: Tensor, v0: Tensor) -> tuple[Block, Block, Tensor]:
+        """The model block of chain states ``vk``, the data block of ``v0``, and the chains' hidden input."""
+        rbm = self.rbm
         v = torch.cat([vk, v0])  # (chains + batch, n_visible): model rows, then data rows
         t = rbm.visible_units.stat(v, rbm.visible_std)
         x = torch.addmm(rbm.hidden_bias, t, rbm.weight.t())  # (chains + batch, n_hidden)
         p = rbm.hidden_units.mean(x)
         n = len(vk)
-        self.chain_h = rbm.hidden_units.sample(x[:n], None, g, p[:n])
-        return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
+        return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0)), x[:n]
 
     def cd_phases(self, v0: Tensor) -> tuple[Block, Block, Block]:
         r"""CD-k, its rows written into stacked buffers so the weight statistic is one GEMM.
@@ -456,6 +507,8 @@ class CDUpdater:
                 row["pseudo_likelihood"] = float(pseudo_likelihood(self.rbm, v, generator=g).mean())
             if self.x_valid is not None:
                 row["free_energy_gap"] = free_energy_gap(self.rbm, v, self.x_valid[:m])
+        if self.tempering is not None:  # the hardest exchange so far
+            row["swap_acceptance_min"] = float(self.tempering.acceptance().min())
         return row
 
     def finite(self) -> bool:
@@ -463,6 +516,8 @@ class CDUpdater:
         tensors = list(self.params.values())
         if self.chain_h is not None:
             tensors.append(self.chain_h)
+        if self.tempering is not None:
+            tensors.extend(self.tempering.state)
         return all(bool(torch.isfinite(t).all()) for t in tensors)
 
     def tensors(self) -> dict[str, Tensor]:
@@ -472,6 +527,8 @@ class CDUpdater:
         out.update({f"fast.{k}": v for k, v in self.fast.items()})
         if self.chain_h is not None:
             out["chain_h"] = self.chain_h
+        if self.tempering is not None:
+            out.update(self.tempering.tensors())
         if self.sparsity_q is not None:
             out["sparsity_q"] = self.sparsity_q
         out["generator"] = checkpoint.generator_state(self.generator)
@@ -486,6 +543,8 @@ class CDUpdater:
             buf.copy_(tensors[f"fast.{name}"])
         if self.chain_h is not None:
             self.chain_h = tensors["chain_h"].to(self.chain_h).clone()
+        if self.tempering is not None:
+            self.tempering.load_tensors(tensors)
         if self.sparsity_q is not None:
             self.sparsity_q.copy_(tensors["sparsity_q"])
         checkpoint.restore_generator(self.generator, tensors["generator"])
@@ -515,11 +574,12 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
           k: int = 1, method: str = "cd", n_chains: int | None = None, momentum: float = 0.5,
           weight_decay: float = 1e-4, sparsity_target: float | None = None,
           sparsity_cost: float = 0.1, fast_lr: float | None = None, schedule: str = "constant",
-          x_valid: Tensor | None = None, generator: Generator | None = None,
+          n_temperatures: int | None = None, temperature_spacing: str = "linear",
+          beta_min: float | None = None, tempering_base: str = "uniform", x_valid: Tensor | None = None, generator: Generator | None = None,
           callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
           checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
           monitor_size: int = 1000) -> History:
-    r"""Train ``rbm`` in place on rows of ``x`` by CD-k, PCD or fast PCD.
+    r"""Train ``rbm`` in place on rows of ``x`` by CD-k, PCD, fast PCD or parallel tempering.
 
     Each update moves every parameter along the CD statistics (see the module docstring),
 
@@ -541,10 +601,15 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
         x: training data (n, n_visible), in [0, 1] for Bernoulli visibles.
         epochs: total passes over the data (including any already checkpointed).
         batch_size, lr, k, momentum, weight_decay: as in the formula; k Gibbs steps.
-        method: ``"cd"``, ``"pcd"`` or ``"fpcd"``.
-        n_chains: persistent chains (PCD/FPCD); default one per batch example.
+        method: ``"cd"``, ``"pcd"``, ``"fpcd"`` or ``"pt"``.
+        n_chains: persistent chains (PCD/FPCD; PT: at each temperature); default one per batch example.
         sparsity_target, sparsity_cost: pull the mean hidden activity toward a target.
         fast_lr: learning rate of the FPCD fast weights (default ``lr``).
+        n_temperatures, temperature_spacing, beta_min: PT's replicas per chain (default 10),
+            ``"linear"`` or ``"geometric"`` spacing in beta, and the lowest beta (default 0
+            for linear, 0.01 for geometric); see :func:`neuralsmith.rbm.tempering.ladder`.
+        tempering_base: PT's distribution at beta = 0: ``"uniform"`` (every unit a fair coin)
+            or ``"data"`` (the pixel base rates of ``x``, :class:`~neuralsmith.rbm.tempering.BaseRate`).
         schedule: ``"constant"``, or ``"linear"`` / ``"cosine"`` decay of :math:`\epsilon` to 0
             over ``epochs`` (:func:`neuralsmith.train.lr_at`).
         x_valid: held-out data for the free-energy gap.
@@ -571,7 +636,9 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
     settings = Settings(epochs=epochs, batch_size=batch_size, lr=lr, k=k, method=method,
                         n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
                         sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
-                        fast_lr=fast_lr, monitor_size=monitor_size, schedule=schedule)
+                        fast_lr=fast_lr, monitor_size=monitor_size, schedule=schedule,
+                        n_temperatures=n_temperatures, temperature_spacing=temperature_spacing,
+                        beta_min=beta_min, tempering_base=tempering_base)
     x = check_data(rbm, x, "x")
     x_valid = None if x_valid is None else check_data(rbm, x_valid, "x_valid")
     updater = CDUpdater(rbm, x, x_valid, settings, resolve_generator(generator, x.device))

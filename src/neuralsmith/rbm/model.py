@@ -216,6 +216,83 @@ class RBM(nn.Module):
         h0 = torch.zeros(n, self.n_hidden, dtype=self.weight.dtype, device=self.weight.device)
         return self.gibbs(self.sample_visible(h0, generator), steps, generator)
 
+    # --- the chain protocol of neuralsmith.rbm.tempering ----------------------------------
+
+    def initial_state(self, n: int, generator: Generator | None = None) -> tuple[Tensor, Tensor]:
+        """A start for ``n`` chains, ``(v, h)``: :math:`h = 0`, :math:`v \\sim p(v \\mid h = 0)`.
+
+        As :meth:`sample` starts (the base rates when the biases came from :meth:`init_biases_`).
+        """
+        _check_count("n", n, minimum=1)
+        h = torch.zeros(n, self.n_hidden, dtype=self.weight.dtype, device=self.weight.device)
+        return self.sample_visible(h, generator), h
+
+    def gibbs_sweep(self, state: tuple[Tensor, Tensor], beta: float | Tensor = 1.0,
+                    generator: Generator | None = None, *,
+                    base_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        r"""One block-Gibbs sweep, h then v, of the tempered joint :math:`p_\beta(v, h) \propto e^{-\beta E(v, h)}`.
+
+        .. math::
+            h \sim p_\beta(h \mid v) = \sigma(\beta\,(c + W t(v))), \qquad
+            v \sim p_\beta(v \mid h) = \sigma(\beta\,(b + W^\top h))
+
+        (Gaussian visibles: :math:`\mathcal N(b + W^\top h, \sigma^2/\beta)`). Weights and
+        biases are all scaled by :math:`\beta` (Desjardins et al., 2010), so at :math:`\beta = 0`
+        every binary unit is a fair coin: that chain draws exact, independent uniform states.
+        With ``base_bias`` :math:`b^A` (Bernoulli visibles) the tempered family is AIS's
+        (Salakhutdinov & Murray, 2008), :math:`p_\beta \propto e^{-\beta E(v, h) + (1 - \beta)
+        b^{A\top} v}`: the visible input becomes :math:`\beta(b + W^\top h) + (1-\beta) b^A`, and
+        at :math:`\beta = 0` the visibles follow the base rates :math:`\sigma(b^A)`.
+
+        Args:
+            state: ``(v, h)``, (rows, n_visible) and (rows, n_hidden); ``h`` is redrawn first.
+            beta: inverse temperature, one number or one per row (rows,); in [0, 1] (> 0 for
+                Gaussian visibles). Values other than 1 need Bernoulli hidden units.
+            generator: every draw.
+            base_bias: visible biases of the base-rate model (n_visible,), or None (uniform).
+
+        Returns:
+            The new ``(v, h)``.
+
+        Example:
+            >>> rbm = RBM(4, 2)
+            >>> v, h = rbm.gibbs_sweep(rbm.initial_state(3), torch.tensor([0.0, 0.5, 1.0]))
+            >>> v.shape, h.shape
+            (torch.Size([3, 4]), torch.Size([3, 2]))
+        """
+        v = self._check_visible(state[0], "v")
+        b = self._tempering(beta, len(v))
+        x_h = self.hidden_input(v)  # (rows, n_hidden)
+        h = self.hidden_units.sample(x_h if b is None else x_h.mul_(b), None, generator)
+        x_v = self.visible_input(h)  # (rows, n_visible)
+        std = self.visible_std
+        if b is None:
+            return self.visible_units.sample(x_v, std, generator), h
+        if not self.visible_units.binary:  # E scaled by beta: the variance grows by 1/beta
+            if base_bias is not None:
+                raise ValueError("a base-rate model (base_bias) needs Bernoulli visible units")
+            return self.visible_units.sample(x_v, _one(std) / b.sqrt(), generator), h
+        x_v.mul_(b)
+        if base_bias is not None:
+            x_v.addcmul_(1 - b, base_bias.to(x_v)[None, :])  # + (1 - beta) b_A
+        return self.visible_units.sample(x_v, std, generator), h
+
+    def _tempering(self, beta: float | Tensor, rows: int) -> Tensor | None:
+        """``beta`` as a (rows, 1) column, or None when it is the number 1 (plain Gibbs)."""
+        if not isinstance(beta, Tensor) and beta == 1.0:
+            return None
+        b = torch.as_tensor(beta, dtype=self.weight.dtype, device=self.weight.device)
+        b = b.expand(rows).reshape(rows, 1) if b.dim() == 0 else b.reshape(-1, 1)
+        if len(b) != rows or not bool(((b >= 0) & (b <= 1)).all()):
+            raise ValueError(f"beta must be in [0, 1], one number or one per row ({rows}); got {beta!r}")
+        if not self.hidden_units.binary:
+            raise ValueError("tempered Gibbs sweeps (beta != 1) need Bernoulli hidden units; "
+                             f"this RBM has {self.hidden_units.name} hidden units")
+        if not self.visible_units.binary and not bool((b > 0).all()):
+            raise ValueError("Gaussian visible units have no distribution at beta = 0; "
+                             "use inverse temperatures > 0 (e.g. beta_min=0.01)")
+        return b
+
     # --- checks at the public boundary ----------------------------------------------------
 
     def _check_visible(self, v: Tensor, name: str) -> Tensor:
@@ -244,6 +321,10 @@ def check_size(name: str, value: int) -> None:
 def _check_count(name: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+
+
+def _one(std: Tensor | None) -> Tensor | float:
+    return 1.0 if std is None else std
 
 
 def _check_fraction(name: str, value: float) -> None:
