@@ -187,6 +187,7 @@ class DBM(nn.Module):
 
     # --- mean-field inference -------------------------------------------------------------
 
+    @torch.no_grad()
     def recognition(self, v: Tensor) -> list[Tensor]:
         r"""The paper's starting point of mean field: one bottom-up pass with doubled weights,
 
@@ -204,6 +205,7 @@ class DBM(nn.Module):
             mu.append(below)
         return mu
 
+    @torch.no_grad()
     def mean_field(self, v: Tensor, n_iter: int = 50, tol: float = 1e-6) -> list[Tensor]:
         r"""The fixed point of the factorized posterior :math:`q(h \mid v) = \prod_{l,j} \mu_{lj}^{h_{lj}}(1-\mu_{lj})^{1-h_{lj}}`.
 
