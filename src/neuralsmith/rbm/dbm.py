@@ -96,8 +96,9 @@ class DBM(nn.Module):
         r"""The parameters of :math:`p_\beta \propto p_A^{1-\beta} p^\beta`: :math:`\beta W_l` and
         :math:`(1-\beta) b^A_l + \beta b_l`, with base model A of visible biases ``base_bias``
         (else 0) and no weights; ``beta = 1`` gives the model's own tensors."""
-        if beta == 1.0:
-            return list(self.weights), list(self.biases)
+        if beta == 1.0:  # plain tensors where no gradient is wanted: Parameters slow small GEMMs
+            ws, bs = list(self.weights), list(self.biases)
+            return ([w.detach() for w in ws], [b.detach() for b in bs]) if not torch.is_grad_enabled() else (ws, bs)
         ws = [beta * w for w in self.weights]
         bs = [beta * b for b in self.biases]
         if base_bias is not None:

@@ -25,7 +25,7 @@ from neuralsmith.study import function_space
 from neuralsmith.study.spec import StudySpec
 from neuralsmith.study.store import TrialStore
 
-PRETRAINED = ("dbn", "sda")
+PRETRAINED = ("dbn", "sda", "dbm")
 
 
 def welch_p(a: list[float], b: list[float]) -> float:
