@@ -41,6 +41,16 @@ State = tuple[Tensor, ...]
 Params = tuple[Sequence[Tensor], Sequence[Tensor]]  # (weights W_1..W_L, biases b_0..b_L)
 MAX_ENUMERATED = 24  # binary units enumerated by the exact log Z; beyond, use AIS
 CHUNK_ELEMENTS = 2**22  # enumerated states x units per batch of the exact sums
+INPUT_FLOOR = -87.0  # sigmoid(-87) = 1.6e-38: probabilities stay above float32's subnormals
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    r""":math:`\sigma(x)`, its input floored at -87 so no probability is a float32 subnormal.
+
+    CPUs compute on subnormals about 100 times slower, and the Bernoulli draws and GEMMs of
+    a trained model meet many of them; the floor moves a probability by under 2e-38.
+    """
+    return torch.sigmoid(x.clamp(min=INPUT_FLOOR))
 
 
 class DBM(nn.Module):
@@ -147,7 +157,7 @@ class DBM(nn.Module):
         """
         x = self.layer_input(state, l, params)
         if self.units[l].binary:
-            return self.units[l].sample(x if beta == 1.0 else beta * x, None, generator)
+            return units_mod.bernoulli(sigmoid(x if beta == 1.0 else beta * x), generator)
         std = None if beta == 1.0 else torch.full_like(x[0], beta ** -0.5)
         return self.units[l].sample(x, std, generator)
 
@@ -202,7 +212,7 @@ class DBM(nn.Module):
         mu, below = [], self.units[0].stat(v)
         for l in range(1, self.n_layers + 1):
             scale = 2.0 if l < self.n_layers else 1.0
-            below = torch.sigmoid(torch.addmm(self.biases[l], below, self.weights[l - 1].t(), alpha=scale))
+            below = sigmoid(torch.addmm(self.biases[l], below, self.weights[l - 1].t(), alpha=scale))
             mu.append(below)
         return mu
 
@@ -230,7 +240,7 @@ class DBM(nn.Module):
             change = 0.0
             for parity in (1, 0):
                 for l in range(2 - parity, len(s), 2):  # 1, 3, ... then 2, 4, ...
-                    new = torch.sigmoid(self.layer_input(s, l))
+                    new = sigmoid(self.layer_input(s, l))
                     change = max(change, float((new - s[l]).abs().max()))
                     s[l] = new
             if change <= tol:

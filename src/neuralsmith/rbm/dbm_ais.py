@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Generator, Tensor
 
-from neuralsmith.rbm.dbm import DBM, parity_free_energy
+from neuralsmith.rbm.dbm import DBM, sigmoid
 from neuralsmith.rbm.partition import AISResult, ais_result, base_rate_bias, default_betas
 from neuralsmith.rbm.units import bernoulli, softplus
 
@@ -89,15 +89,31 @@ def ais_log_partition(dbm: DBM, *, n_runs: int = 100, betas: Tensor | None = Non
     log_z_base = float(softplus(b_a.double()).sum()) + sum(dbm.sizes[1:]) * math.log(2.0)
     state = (bernoulli(torch.sigmoid(b_a).expand(n_runs, -1), generator),
              *dbm.init_state(n_runs, generator)[1:])
-    log_w = torch.zeros(n_runs, dtype=torch.float64, device=w.device)
-    beta_list = betas.tolist()
-    for k in range(1, len(beta_list)):
-        even = [s if l % 2 == 0 else None for l, s in enumerate(state)]
-        lo, hi = (dbm.params(beta_list[i], b_a) for i in (k - 1, k))
-        log_w += (parity_free_energy(dbm, even, 0, lo) - parity_free_energy(dbm, even, 0, hi)).double()
-        if k + 1 < len(beta_list):
-            state = dbm.gibbs_sweep(state, generator=generator, params=hi)
+    log_w = _anneal(dbm, b_a, betas.tolist(), list(state), generator)
     return ais_result(log_w, log_z_base)
+
+
+def _anneal(dbm: DBM, b_a: Tensor, betas: list[float], state: list[Tensor],
+            generator: Generator | None) -> Tensor:
+    r"""The runs' log-weights (float64). Per temperature the odd layers' input
+    :math:`u_l = b_l + W_l s_{l-1} + W_{l+1}^\top s_{l+1}` is formed once: under :math:`p_\beta`
+    it is :math:`\beta u_l` (base hidden biases are 0), which serves both weights
+    (:math:`\log p^*_\beta(\text{even}) = \sum_{\text{even}} ((1-\beta) b^A_l + \beta b_l)^\top s_l
+    + \sum_{\text{odd}} \sum_j \log(1 + e^{\beta u_{lj}})`) and the odd layers' draw."""
+    log_w = torch.zeros(len(state[0]), dtype=torch.float64, device=b_a.device)
+    ws, bs = dbm.params()
+    d_bias = [bs[0] - b_a, *bs[1:]]  # b_l - b^A_l of every layer
+    for k in range(1, len(betas)):
+        lo, hi = betas[k - 1], betas[k]
+        u = {l: dbm.layer_input(state, l, (ws, bs)) for l in range(1, len(state), 2)}  # (runs, n_l)
+        log_w += (hi - lo) * sum(state[l] @ d_bias[l] for l in range(0, len(state), 2)).double()
+        log_w += sum((softplus(hi * x) - softplus(lo * x)).sum(-1) for x in (x.double() for x in u.values()))
+        if k + 1 < len(betas):  # one Gibbs sweep at beta_k: odd layers, then even
+            for l, x in u.items():
+                state[l] = bernoulli(sigmoid(hi * x), generator)
+            for l in range(0, len(state), 2):
+                state[l] = dbm.sample_layer(state, l, generator=generator, params=dbm.params(hi, b_a))
+    return log_w
 
 
 def _entropy(mu: list[Tensor]) -> Tensor:
