@@ -212,7 +212,7 @@ def test_tied_copies_stay_equal_under_cd(binary_rows):
         blocks = [w[i * n_out:(i + 1) * n_out, j * n_in:(j + 1) * n_in]
                   for i in range(w.shape[0] // n_out) for j in range(w.shape[1] // n_in)]
         assert len(blocks) == 2 and torch.equal(blocks[0], blocks[1])
-        assert float((blocks[0] - w.new_zeros(())).abs().max()) > 0.01
+        assert float(blocks[0].abs().max()) > 0.01  # and they moved
 
 
 def test_compose_halves_only_the_middle_weights():
