@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from neuralsmith.cli import app
-from neuralsmith.experiments import diagnose, finetune, hybrid, linear_depth, rbm, rnn, stack
+from neuralsmith.experiments import dbm, diagnose, finetune, hybrid, linear_depth, rbm, rnn, stack
 from neuralsmith.settings import flat_defaults
 from neuralsmith.study import StudySpec
 
@@ -22,6 +22,7 @@ API_DEFAULTS = {
     "pretrain rbm": lambda: flat_defaults(rbm.Config),
     "pretrain dbn": lambda: stack.defaults("dbn"),
     "pretrain sda": lambda: stack.defaults("sda"),
+    "pretrain dbm": lambda: flat_defaults(dbm.Config),
     "finetune": lambda: flat_defaults(finetune.Config),
     "diagnose": lambda: flat_defaults(diagnose.Config),
     "classrbm": lambda: flat_defaults(hybrid.Config),

@@ -275,14 +275,18 @@ def load_stack(folder: str | Path) -> tuple["DBN | StackedDAE", dict[str, Any]]:
     """
     return checkpoint.load_module(folder, STACK_CHECKPOINT, "kind", _build_stack,
                                   what="pre-trained stack",
-                                  origin="`neuralsmith pretrain dbn|sda --out RUN` (its checkpoints/)")
+                                  origin="`neuralsmith pretrain dbn|sda|dbm --out RUN` (its checkpoints/)")
 
 
 def _build_stack(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "DBN | StackedDAE":
-    """An empty DBN or StackedDAE of the kind and sizes ``meta`` names."""
+    """An empty DBN, StackedDAE or DBM (:mod:`neuralsmith.rbm.dbm`) of the kind and sizes ``meta`` names."""
+    if meta["kind"] == "dbm":
+        from neuralsmith.rbm.dbm import DBM
+
+        return DBM(meta["sizes"], visible=meta.get("visible", "bernoulli"), generator=torch.Generator())
     if meta["kind"] == "dbn":
         return DBN(meta["sizes"], visible=meta.get("visible", "bernoulli"))
     if meta["kind"] == "sda":
         return StackedDAE(meta["sizes"], tied=meta.get("tied", True))
-    raise ValueError(f"unknown stack kind {meta['kind']!r} (expected dbn or sda); is it a "
-                     "`neuralsmith pretrain dbn|sda` run?")
+    raise ValueError(f"unknown stack kind {meta['kind']!r} (expected dbn, sda or dbm); is it a "
+                     "`neuralsmith pretrain dbn|sda|dbm` run?")

@@ -19,7 +19,7 @@ D = flat_defaults(experiment.Config)
 
 
 def finetune_cmd(
-    run: Annotated[Optional[Path], typer.Argument(help="A run folder from `neuralsmith pretrain dbn|sda`.")] = None,
+    run: Annotated[Optional[Path], typer.Argument(help="A run folder from `neuralsmith pretrain dbn|sda|dbm`.")] = None,
     arch: Annotated[Optional[str], Opt("--arch", help="Instead of RUN: hidden layer sizes, e.g. 500-500 (inputs and outputs come from the data).")] = None,
     init: Annotated[str, Opt("--init", help="Initializer for --arch (see `neuralsmith init list`).")] = D["init"],
     activation: Annotated[str, Opt("--activation", help="sigmoid, tanh or relu (linear with --arch).")] = D["activation"],

@@ -1,4 +1,4 @@
-"""``neuralsmith pretrain``: an RBM, a Deep Belief Network or stacked denoising autoencoders."""
+"""``neuralsmith pretrain``: an RBM, a Deep Belief Network, stacked denoising autoencoders or a Deep Boltzmann Machine."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (ArchOpt, BinarizeOpt, DataOpt, DeviceOpt, JsonOpt, KOpt, LrOpt,
     MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt,
     emit_mapping, joined, parse_list, run_mode)
+from neuralsmith.experiments import dbm as dbm_experiment
 from neuralsmith.experiments import rbm as rbm_experiment
 from neuralsmith.experiments import stack as stack_experiment
 from neuralsmith.settings import flat_defaults, from_options
 
-app = typer.Typer(help="Pre-train an RBM, a DBN or stacked DAEs.", no_args_is_help=True)
+app = typer.Typer(help="Pre-train an RBM, a DBN, stacked DAEs or a DBM.", no_args_is_help=True)
 
 Opt = typer.Option
 
@@ -121,3 +122,38 @@ def _run_stack(kind: str, values: dict, out: Path | None, mode: str, *, json: bo
                "epochs_per_layer": config.train.epochs, "final": results["final"],
                "device": results["device"], "seconds": results["seconds"]}
     emit_mapping(f"pretrain {kind}", summary, as_json=json, quiet=quiet)
+
+
+DBM = flat_defaults(dbm_experiment.Config)
+
+
+@app.command("dbm")
+def dbm_cmd(
+    data: DataOpt = DBM["data"],
+    arch: Annotated[str, Opt("--arch", "--layers", help="Hidden layer sizes, e.g. 500-1000 or 500,1000 (inputs come from the data).")] = joined(DBM["arch"], "-"),
+    visible: Annotated[str, Opt("--visible", help="bernoulli, or gaussian (standardizes the data).")] = DBM["visible"],
+    pretrain_epochs: Annotated[int, Opt("--pretrain-epochs", help="CD-1 passes per layer RBM of the greedy pre-training (0: none).")] = DBM["pretrain_epochs"],
+    pretrain_lr: Annotated[float, Opt("--pretrain-lr", help="Learning rate of the layer RBMs.")] = DBM["pretrain_lr"],
+    epochs: Annotated[int, Opt("--epochs", help="Joint-training passes over the data (0: none).")] = DBM["epochs"],
+    lr: Annotated[float, Opt("--lr", help="Initial joint learning rate.")] = DBM["lr"],
+    schedule: ScheduleOpt = DBM["schedule"],
+    batch_size: BatchOpt = DBM["batch_size"],
+    n_chains: Annotated[int, Opt("--n-chains", help="Persistent Gibbs chains of joint training.")] = DBM["n_chains"],
+    k: Annotated[int, Opt("--k", help="Gibbs sweeps of the chains per joint update.")] = DBM["k"],
+    mf_iters: Annotated[int, Opt("--mf-iters", help="Mean-field sweeps per joint update (at most).")] = DBM["mf_iters"],
+    momentum: MomentumOpt = DBM["momentum"],
+    weight_decay: WeightDecayOpt = DBM["weight_decay"],
+    binarize: BinarizeOpt = DBM["binarize"],
+    seed: SeedOpt = DBM["seed"],
+    device: DeviceOpt = DBM["device"],
+    out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Train a Deep Boltzmann Machine: greedy pre-training, then joint training (Salakhutdinov & Hinton 2009)."""
+    config = from_options(dbm_experiment.Config, locals(), arch=nets.parse_hidden(arch))
+    out = out or Path("runs") / f"dbm-{Path(data).stem}-{joined(config.arch, '-')}"
+    results = dbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
+    summary = {"run": str(out), "kind": "dbm", "arch": joined(config.arch, "-"),
+               "pretrain_epochs": results["pretrain_epochs"], "joint_epochs": results["joint_epochs"],
+               "final": results["final"], "device": results["device"], "seconds": results["seconds"]}
+    emit_mapping("pretrain dbm", summary, as_json=json, quiet=quiet)

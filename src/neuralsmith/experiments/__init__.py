@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "rbm": "neuralsmith.experiments.rbm",
     "dbn": "neuralsmith.experiments.stack",
     "sda": "neuralsmith.experiments.stack",
+    "dbm": "neuralsmith.experiments.dbm",
     "finetune": "neuralsmith.experiments.finetune",
     "diagnose": "neuralsmith.experiments.diagnose",
     "classrbm": "neuralsmith.experiments.hybrid",

@@ -1,6 +1,6 @@
 """``neuralsmith finetune``: fine-tune a pre-trained stack, or the same MLP from any initializer.
 
-The start is either a ``pretrain dbn|sda`` run folder (``pretrained``: its stack's layers are
+The start is either a ``pretrain dbn|sda|dbm`` run folder (``pretrained``: its stack's layers are
 copied into an MLP with a fresh output layer, and its data set and binarization are read from
 its config.toml) or hidden sizes ``arch`` filled by an initializer ``init``. Either way the
 MLP is trained by :func:`neuralsmith.train.finetune` with the same budget
@@ -41,7 +41,8 @@ NO_START = "give either a pre-trained RUN folder or --arch (hidden sizes, e.g. -
 class Config:
     """The settings of one ``finetune`` run (written to ``config.toml``); checked on creation.
 
-    Give ``pretrained`` (a ``pretrain dbn|sda`` run folder) or ``arch`` (hidden sizes; the
+    Give ``pretrained`` (a ``pretrain dbn|sda|dbm`` run folder; a DBM's weights go in plainly,
+    :meth:`neuralsmith.rbm.dbm.DBM.to_mlp`) or ``arch`` (hidden sizes; the
     input and output sizes come from the data), not both (a config with neither is refused by
     :func:`resolve`, the first step of :func:`run`). ``data`` and ``binarize`` left None
     are the pre-trained run's (else ``digits`` and ``none``). ``validation`` is a fraction of

@@ -12,15 +12,16 @@ Example:
     True
 """
 
-from neuralsmith.rbm import classrbm, mixing, tempering, units
+from neuralsmith.rbm import classrbm, dbm, dbm_ais, dbm_learning, mixing, tempering, units
 from neuralsmith.rbm.classrbm import ClassRBM, ClassSettings, train_classrbm
 from neuralsmith.rbm.learning import METHODS, History, Settings, free_energy_gap, \
     reconstruction_error, train
+from neuralsmith.rbm.dbm import DBM
 from neuralsmith.rbm.model import RBM, load, save
 from neuralsmith.rbm.partition import AISResult, ais_log_partition, default_betas, \
     exact_log_partition, log_likelihood, pseudo_likelihood
 
-__all__ = ["AISResult", "ClassRBM", "ClassSettings", "History", "METHODS", "RBM", "Settings",
-           "ais_log_partition", "classrbm", "mixing", "tempering",
+__all__ = ["AISResult", "ClassRBM", "ClassSettings", "DBM", "History", "METHODS", "RBM", "Settings",
+           "ais_log_partition", "classrbm", "dbm", "dbm_ais", "dbm_learning", "mixing", "tempering",
            "default_betas", "exact_log_partition", "free_energy_gap", "load", "log_likelihood",
            "pseudo_likelihood", "reconstruction_error", "save", "train", "train_classrbm", "units"]

@@ -280,7 +280,7 @@ def ais_log_partition(rbm: RBM, *, n_runs: int = 100, betas: Tensor | None = Non
     zeros_h = torch.zeros(1, rbm.n_hidden, dtype=torch.float64)
     log_z_base = float(softplus(b_a).sum() - hid.free_energy(zeros_h, zeros_h[0])[0])
     log_w = _anneal(rbm, b_a, betas, n_runs, generator)
-    return _ais_result(log_w, log_z_base)
+    return ais_result(log_w, log_z_base)
 
 
 def _check_ais(rbm: RBM, n_runs: int, betas: Tensor | None, base: str,
@@ -326,7 +326,7 @@ def _anneal(rbm: RBM, b_a: Tensor, betas: Tensor, n_runs: int,
     return log_w
 
 
-def _ais_result(log_w: Tensor, log_z_base: float) -> AISResult:
+def ais_result(log_w: Tensor, log_z_base: float) -> AISResult:
     """Mean importance weight in log space, its standard error and the ±3 sigma bounds."""
     m = len(log_w)
     shift = float(log_w.max())

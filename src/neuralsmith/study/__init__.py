@@ -34,11 +34,11 @@ from neuralsmith.runfolder import MODES, RunFolder
 from neuralsmith.study import provenance
 from neuralsmith.study.report import rebuild, write_report
 from neuralsmith.study.runner import Study, run_studies, run_study
-from neuralsmith.study.spec import ALL_STARTS, StudySpec
+from neuralsmith.study.spec import ALL_STARTS, DEFAULT_STARTS, StudySpec
 from neuralsmith.study.store import TrialStore
 from neuralsmith.study.suite import SuiteSpec, data_folder, write_suite_report
 
-__all__ = ["ALL_STARTS", "StudySpec", "SuiteSpec", "config_record", "rebuild", "run", "run_suite"]
+__all__ = ["ALL_STARTS", "DEFAULT_STARTS", "StudySpec", "SuiteSpec", "config_record", "rebuild", "run", "run_suite"]
 
 
 def config_record(spec: StudySpec | SuiteSpec) -> dict[str, Any]:

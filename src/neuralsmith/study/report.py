@@ -198,7 +198,7 @@ def _body(spec: StudySpec, results: dict[str, Any], rows: list[dict[str, Any]],
 def _budget(spec: StudySpec, data: dict[str, Any]) -> str:
     tuned = (f"its learning rate chosen per start and depth from {list(spec.lr_grid)} by median validation "
              "error" if spec.lr_grid else f"learning rate {spec.lr:g} for every start (not tuned)")
-    pre = (f"; pre-training (dbn, sda) {spec.pretrain_epochs} epochs per layer"
+    pre = (f"; pre-training ({', '.join(s for s in spec.starts if s in PRETRAINED)}) {spec.pretrain_epochs} epochs per layer"
            if any(s in PRETRAINED for s in spec.starts) else "")
     return (f"<p><b>Data</b>: {page.esc(data.get('name', spec.data))}, {data.get('n_train', '?')} training, "
             f"{data.get('n_valid', '?')} validation and {data.get('n_test', '?')} test examples. "

@@ -13,8 +13,11 @@ from neuralsmith.runfolder import load_toml
 
 LIST_ITEM = {"lr_grid": float}  # the item type of a list setting whose default is empty
 
-ALL_STARTS = ("default", "uniform", "normal", "glorot", "he", "lecun", "orthogonal", "lsuv",
-              "dbn", "sda")
+#: the starts a study runs unless told otherwise
+DEFAULT_STARTS = ("default", "uniform", "normal", "glorot", "he", "lecun", "orthogonal", "lsuv",
+                  "dbn", "sda")
+#: every start a study knows: the default ones and those run only when asked for (``dbm``)
+ALL_STARTS = (*DEFAULT_STARTS, "dbm")
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class StudySpec:
         name: label for the report.
         data: data source (see :func:`neuralsmith.data.load`).
         depths: numbers of hidden layers to compare.
-        starts: how networks start (initializer schemes, ``dbn``, ``sda``, ...).
+        starts: how networks start (initializer schemes, ``dbn``, ``sda``, ...; ``dbm`` only
+            when listed: it is not among the default starts).
         seeds: networks per (depth, start).
         activation: hidden nonlinearity.
         hidden: units per hidden layer.
@@ -47,7 +51,7 @@ class StudySpec:
     name: str = "quick"
     data: str = "digits"
     depths: tuple[int, ...] = (1, 2, 3)
-    starts: tuple[str, ...] = ALL_STARTS
+    starts: tuple[str, ...] = DEFAULT_STARTS
     seeds: int = 10
     activation: str = "sigmoid"
     hidden: int = 100
