@@ -151,14 +151,22 @@ class Spectrum:
                 "method": self.method, "shape": list(self.shape), "s_min": float(live.min()),
                 "s_max": float(live.max())}
 
+    def describe(self) -> str:
+        """One line: chi, spread, condition and verdict, e.g. for a legend."""
+        return (f"chi {self.chi:.3g}, spread {self.spread:.2g} dec, cond {self.condition:.2g}, {self.verdict}")
+
     def to_dict(self) -> dict:
         """:meth:`summary`, the values and weights as lists, and every layer's dict."""
         return {**self.summary(), "values": self.values.tolist(), "weights": self.weights.tolist(),
                 "layers": {name: layer.to_dict() for name, layer in self.layers}}
 
-    def density(self, bins: int = 40) -> tuple[Tensor, Tensor]:
-        """Histogram density of log10 s over the pooled values: ``(bin edges, density)``."""
+    def density(self, bins: int | None = None) -> tuple[Tensor, Tensor]:
+        """Histogram density of log10 s over the pooled values: ``(bin edges, density)``.
+
+        ``bins`` defaults to sqrt(number of values), within 10 and 60.
+        """
         live = self.weights > 0
+        bins = bins or min(60, max(10, math.isqrt(int(live.sum()))))
         logs = self.values[live].clamp(min=1e-300).log10()
         w = self.weights[live] / live.shape[0]
         lo, hi = float(logs.min()), float(logs.max())
