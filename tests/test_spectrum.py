@@ -101,7 +101,8 @@ def test_verdict_thresholds_are_the_documented_ones():
     assert v(0.11, 0.99) == "isometric" and v(9.9, 0.0) == "isometric"
     assert v(1.0, 1.01) == "ill-conditioned"
     assert v(0.09, 0.0) == "collapsing" and v(0.09, 5.0) == "collapsing"
-    assert v(10.1, 0.0) == "exploding" and v(math.nan, 0.0) == "exploding" and v(1.0, math.inf) == "exploding"
+    assert v(10.1, 0.0) == "exploding" and v(math.nan, 0.0) == "exploding"
+    assert v(1.0, math.inf) == "ill-conditioned"  # a rank-deficient Jacobian
 
 
 @pytest.mark.parametrize("gain, verdict", [(1.0, "isometric"), (0.5, "collapsing"), (2.0, "exploding")])
@@ -109,6 +110,16 @@ def test_verdict_of_scaled_orthogonal_linear_nets(gain, verdict):
     spec = jacobian_spectrum(linear_net([16] * 5, gain=gain), inputs(2, 16))
     assert spec.chi == pytest.approx(gain ** 8)  # four layers, s = gain^4
     assert spec.verdict == verdict
+
+
+def test_relu_jacobian_is_rank_deficient_and_ill_conditioned():
+    net = nn.Sequential(*[m for _ in range(4) for m in (nn.Linear(32, 32), nn.ReLU())]).double()
+    init.apply(net, "orthogonal", gain=math.sqrt(2), generator=gen())
+    spec = jacobian_spectrum(net, inputs(2, 32))
+    assert 0.3 < spec.zero_fraction < 1 and spec.spread == math.inf and spec.condition == math.inf
+    assert spec.verdict == "ill-conditioned"
+    edges, density = spec.density()
+    assert bool(torch.isfinite(edges).all()) and float((density * (edges[1] - edges[0])).sum()) == pytest.approx(1.0)
 
 
 def test_verdict_of_a_deep_gaussian_linear_net_is_ill_conditioned():

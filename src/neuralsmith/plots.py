@@ -234,6 +234,30 @@ def spectrum_density(panels: dict[str, dict[str, tuple]], n_cols: int | None = N
     return fig
 
 
+def accuracy_by_depth(panels: dict[str, dict[str, dict[int, float]]], chance: float | None = None,
+                      ylabel: str = "test accuracy (%)") -> Figure:
+    """Accuracy against depth (log 2 axis), one line per start, one panel per network family.
+
+    ``panels`` maps a title to ``{start: {depth: accuracy}}``; ``chance`` draws a dotted level.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False, sharey=True)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for name, by_depth in curves.items():
+            depths = sorted(by_depth)
+            ax.plot(depths, [by_depth[d] for d in depths], "o-", ms=4, label=name)
+        if chance is not None:
+            ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:g}%)")
+        all_depths = sorted({d for by_depth in curves.values() for d in by_depth})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(all_depths, [str(d) for d in all_depths])
+        ax.set(title=title, xlabel="depth (hidden or conv layers)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
 # --- recurrent and deep linear starts (neuralsmith.rnn, neuralsmith.linear_depth) -------------
 
 

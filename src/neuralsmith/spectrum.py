@@ -14,7 +14,8 @@ measures it. Its summary, over the pooled singular values s of every sample:
     \kappa = \frac{s_{\max}}{s_{\min}}
 
 (chi is the mean squared singular value: chi < 1 shrinks gradients, chi > 1 grows them;
-spread is the 5-95% range in decades). The verdict, in this order:
+spread is the 5-95% range in decades; a Jacobian with zero singular values has infinite
+spread and condition number). The verdict, in this order:
 
 * ``exploding`` if chi > :data:`EXPLODING_ABOVE` (= 10) or anything is not finite;
 * ``collapsing`` if chi < :data:`COLLAPSING_BELOW` (= 0.1);
@@ -59,6 +60,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -89,11 +91,11 @@ def spectrum_verdict(chi: float, spread: float) -> str:
         >>> spectrum_verdict(1.0, 0.2), spectrum_verdict(1.0, 2.0), spectrum_verdict(1e-3, 0.1), spectrum_verdict(1e3, 0.1)
         ('isometric', 'ill-conditioned', 'collapsing', 'exploding')
     """
-    if not (math.isfinite(chi) and math.isfinite(spread)) or chi > EXPLODING_ABOVE:
+    if not math.isfinite(chi) or chi > EXPLODING_ABOVE:
         return "exploding"
     if chi < COLLAPSING_BELOW:
         return "collapsing"
-    return "ill-conditioned" if spread > ILL_CONDITIONED_SPREAD else "isometric"
+    return "isometric" if spread <= ILL_CONDITIONED_SPREAD else "ill-conditioned"  # inf, nan: ill
 
 
 def weighted_quantile(values: Tensor, weights: Tensor, p: float) -> float:
@@ -116,6 +118,10 @@ class Spectrum:
     ``values[i]`` holds sample i's singular values, descending (``lanczos``: one row per probe,
     the Ritz singular values sqrt(theta)); ``weights[i]`` their weights, each row summing to 1
     (exact: uniform; ``lanczos``: the Gauss quadrature weights). ``shape`` is J's (m, n).
+    Singular values below the numerical noise (s_max * max(m, n) * eps for ``exact``, the
+    square root of that for ``lanczos``, whose Gram matrix squares them) are set to 0;
+    ``zero_fraction`` is their share (a ReLU net's Jacobian loses a direction with every unit
+    that is off), and any zero makes the spread and condition number infinite.
     ``layers``: per-layer spectra ``(name, Spectrum)`` when asked for.
     """
 
@@ -127,14 +133,17 @@ class Spectrum:
     spread: float
     condition: float
     verdict: str
+    zero_fraction: float = 0.0
     layers: tuple[tuple[str, "Spectrum"], ...] = ()
 
     @classmethod
     def from_values(cls, values: Tensor, weights: Tensor, method: str, shape: tuple[int, int],
-                    layers: tuple = ()) -> "Spectrum":
-        """Summarise pooled singular values (rows of ``values``, weights normalised per row)."""
+                    layers: tuple = (), zero_below: float = 0.0) -> "Spectrum":
+        """Summarise pooled singular values (rows of ``values``, weights normalised per row);
+        values below ``zero_below`` times the largest become 0."""
         values, weights = values.detach().double().cpu(), weights.detach().double().cpu()
         weights = weights / weights.sum(1, keepdim=True)
+        values = values.masked_fill(values < zero_below * values.max(), 0.0)
         flat_v, flat_w = values.flatten(), weights.flatten()
         chi = float((flat_w * flat_v**2).sum() / len(values))
         live = flat_w > 0
@@ -142,18 +151,21 @@ class Spectrum:
         spread = math.log10(hi / lo) if lo > 0 else math.inf
         smin, smax = float(flat_v[live].min()), float(flat_v[live].max())
         condition = smax / smin if smin > 0 else math.inf
-        return cls(values, weights, method, shape, chi, spread, condition, spectrum_verdict(chi, spread), layers)
+        zeros = float((flat_w * (flat_v == 0)).sum() / len(values))
+        return cls(values, weights, method, shape, chi, spread, condition, spectrum_verdict(chi, spread), zeros,
+                   layers)
 
     def summary(self) -> dict:
-        """chi, spread, condition, verdict, method, shape, s_min and s_max as plain values."""
+        """chi, spread, condition, verdict, method, shape, s_min, s_max and zero_fraction as plain values."""
         live = self.values[self.weights > 0]
         return {"chi": self.chi, "spread": self.spread, "condition": self.condition, "verdict": self.verdict,
                 "method": self.method, "shape": list(self.shape), "s_min": float(live.min()),
-                "s_max": float(live.max())}
+                "s_max": float(live.max()), "zero_fraction": self.zero_fraction}
 
     def describe(self) -> str:
         """One line: chi, spread, condition and verdict, e.g. for a legend."""
-        return (f"chi {self.chi:.3g}, spread {self.spread:.2g} dec, cond {self.condition:.2g}, {self.verdict}")
+        zeros = f", {100 * self.zero_fraction:.0f}% zero" if self.zero_fraction else ""
+        return f"chi {self.chi:.3g}, spread {self.spread:.2g} dec, cond {self.condition:.2g}{zeros}, {self.verdict}"
 
     def to_dict(self) -> dict:
         """:meth:`summary`, the values and weights as lists, and every layer's dict."""
@@ -161,14 +173,16 @@ class Spectrum:
                 "layers": {name: layer.to_dict() for name, layer in self.layers}}
 
     def density(self, bins: int | None = None) -> tuple[Tensor, Tensor]:
-        """Histogram density of log10 s over the pooled values: ``(bin edges, density)``.
+        """Histogram density of log10 s over the pooled nonzero values: ``(bin edges, density)``.
 
-        ``bins`` defaults to sqrt(number of values), within 10 and 60.
+        ``bins`` defaults to sqrt(number of values), within 10 and 60. The density integrates to
+        1 over the nonzero values (``zero_fraction`` says how many are left out).
         """
-        live = self.weights > 0
+        live = (self.weights > 0) & (self.values > 0)
         bins = bins or min(60, max(10, math.isqrt(int(live.sum()))))
-        logs = self.values[live].clamp(min=1e-300).log10()
-        w = self.weights[live] / live.shape[0]
+        if not live.any():
+            return torch.linspace(-1.0, 1.0, bins + 1, dtype=torch.float64), torch.zeros(bins, dtype=torch.float64)
+        logs, w = self.values[live].log10(), self.weights[live]
         lo, hi = float(logs.min()), float(logs.max())
         lo, hi = (lo - 0.05, hi + 0.05) if hi - lo < 0.1 else (lo, hi)
         edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
@@ -327,11 +341,12 @@ def _spectrum_of(model: nn.Module, x: Tensor, method: str, n_probe: int, steps: 
     n_in = flat.shape[1]
     if method == "auto":
         method = "exact" if min(n_in, n_out) <= EXACT_MAX_DIM else "lanczos"
+    noise = max(n_in, n_out) * torch.finfo(x.dtype).eps  # relative size of rounding in J's singular values
     if method == "exact":
         values = _exact(f, flat, n_out)
-        return Spectrum.from_values(values, torch.ones_like(values), "exact", (n_out, n_in))
+        return Spectrum.from_values(values, torch.ones_like(values), "exact", (n_out, n_in), zero_below=noise)
     values, weights = _lanczos(f, flat, n_out, steps, n_probe, generator)
-    return Spectrum.from_values(values, weights, "lanczos", (n_out, n_in))
+    return Spectrum.from_values(values, weights, "lanczos", (n_out, n_in), zero_below=math.sqrt(noise))
 
 
 def jacobian_spectrum(model: nn.Module, x: Tensor, *, n_probe: int = 4, steps: int = DEFAULT_STEPS,
@@ -378,4 +393,4 @@ def jacobian_spectrum(model: nn.Module, x: Tensor, *, n_probe: int = 4, steps: i
             with torch.no_grad():
                 h = block(h)
     whole = _spectrum_of(model, x, method, n_probe, steps, generator)
-    return Spectrum.from_values(whole.values, whole.weights, whole.method, whole.shape, tuple(layers))
+    return dataclasses.replace(whole, layers=tuple(layers))
