@@ -188,10 +188,12 @@ def jobs(args: argparse.Namespace) -> list[dict]:
 
 
 def spectra_table(result: dict) -> str:
-    lines = ["| net | depth | start | chi | spread (decades, 5-95%) | condition | verdict |", "|---|---:|---|---:|---:|---:|---|"]
+    lines = ["| net | depth | start | chi = mean s² | var s² | s_max | spread (decades, 5-95%) | condition | zero s | verdict |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for key, s in result.items():
         act, depth, label = key.split("|")
-        lines.append(f"| {act} | {depth} | {label} | {s['chi']:.3g} | {s['spread']:.2f} | {s['condition']:.3g} | {s['verdict']} |")
+        lines.append(f"| {act} | {depth} | {label} | {s['chi']:.3g} | {s['s2_variance']:.3g} | {s['s_max']:.3g} | "
+                     f"{s['spread']:.2f} | {s['condition']:.3g} | {100 * s['zero_fraction']:.0f}% | {s['verdict']} |")
     return "\n".join(lines)
 
 

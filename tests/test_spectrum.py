@@ -41,6 +41,7 @@ def test_exact_spectrum_of_a_random_orthogonal_linear_net_is_all_ones():
     assert spec.values.shape == (3, 20)
     assert torch.allclose(spec.values, torch.ones_like(spec.values), rtol=0, atol=1e-12)
     assert spec.chi == pytest.approx(1.0) and spec.condition == pytest.approx(1.0) and spec.verdict == "isometric"
+    assert spec.summary()["s2_variance"] == pytest.approx(0.0, abs=1e-20) and spec.zero_fraction == 0.0
 
 
 def test_linear_net_spectrum_is_the_singular_values_of_the_weight_product():
@@ -179,6 +180,7 @@ def test_diagnostics_reexports_jacobian_spectrum():
 def test_to_dict_and_density():
     spec = jacobian_spectrum(linear_net([8, 8, 8], scheme="normal"), inputs(2, 8))
     d = spec.to_dict()
+    assert d["s2_variance"] == pytest.approx(float(spec.values.pow(2).var(unbiased=False)))
     assert {"chi", "spread", "condition", "verdict", "values", "weights"} <= set(d)
     edges, density = spec.density(bins=10)
     assert len(edges) == 11 and float((density * (edges[1] - edges[0])).sum()) == pytest.approx(1.0)

@@ -156,9 +156,12 @@ class Spectrum:
                    layers)
 
     def summary(self) -> dict:
-        """chi, spread, condition, verdict, method, shape, s_min, s_max and zero_fraction as plain values."""
+        """chi, spread, condition, verdict, method, shape, s_min, s_max, zero_fraction and
+        s2_variance (the variance of s^2 about chi: Pennington et al.'s sigma^2 of the spectrum of
+        J J^T, which grows linearly with depth, slowly for an orthogonal critical start) as plain values."""
         live = self.values[self.weights > 0]
-        return {"chi": self.chi, "spread": self.spread, "condition": self.condition, "verdict": self.verdict,
+        s2_variance = float((self.weights * (self.values**2 - self.chi) ** 2).sum() / len(self.values))
+        return {"chi": self.chi, "s2_variance": s2_variance, "spread": self.spread, "condition": self.condition, "verdict": self.verdict,
                 "method": self.method, "shape": list(self.shape), "s_min": float(live.min()),
                 "s_max": float(live.max()), "zero_fraction": self.zero_fraction}
 
