@@ -212,6 +212,22 @@ def training_table(rows: list[dict], part: str) -> str:
     return "\n".join(lines)
 
 
+def deepest_table(rows: list[dict], trains_above: float, budget_s: float = 1800.0) -> str:
+    """Per family and start: the deepest ladder net above ``trains_above``, and how deep a run of
+    the same budget would fit in ``budget_s`` of one core (time per step grows linearly with depth)."""
+    lines = ["| net | start | deepest that trains (accuracy) | CPU s per step per layer | depth that fits 30 min at this budget |",
+             "|---|---|---:|---:|---:|"]
+    ladder = [r for r in rows if r["part"] == "ladder"]
+    for kind, label in dict.fromkeys((r["kind"], r["label"]) for r in ladder):
+        mine = sorted((r for r in ladder if (r["kind"], r["label"]) == (kind, label)), key=lambda r: r["depth"])
+        good = [r for r in mine if r["test_accuracy"] >= trains_above]
+        deepest = f"{good[-1]['depth']} ({100 * good[-1]['test_accuracy']:.1f}%)" if good else "none tested"
+        per_layer = mine[-1]["cpu_s"] / mine[-1]["steps_done"] / mine[-1]["depth"]
+        fits = int(budget_s / (mine[-1]["steps"] * per_layer))
+        lines.append(f"| {kind} | {label} | {deepest} | {per_layer:.2e} | {fits} |")
+    return "\n".join(lines)
+
+
 def spectra_figure(result: dict, path: Path) -> None:
     panels: dict[str, dict] = {}
     for key, s in result.items():
@@ -276,6 +292,9 @@ def main() -> None:
               spectra_table(out.get("spectra", {}))] + [
         f"## ({c}) {part}: Fashion-MNIST test accuracy (wall time)\n\n{training_table(out['training'], part)}"
         for c, part in (("b", "mlp"), ("c", "cnn"), ("d", "ladder")) if part in args.parts]
+    if "ladder" in args.parts:
+        tables.append(f"## (d) the deepest net that trains (test accuracy >= {100 * args.trains_above:.0f}%) "
+                      f"after {args.ladder_steps} steps\n\n{deepest_table(out['training'], args.trains_above)}")
     (RESULTS / "isometry.md").write_text("\n\n".join(tables) + "\n")
     (RESULTS / "isometry.json").write_text(dumps_json(out, indent=1) + "\n")
     print("\n\n".join(tables))

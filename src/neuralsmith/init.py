@@ -557,7 +557,8 @@ def critical_(tensor: Tensor, nonlinearity: str = "tanh", sigma_b: float = 0.0,
     ``orthogonal`` fills a 2-D weight as :func:`svd_orthogonal_` and a conv kernel as
     :func:`delta_orthogonal_`, each with gain sigma_w; ``normal`` draws the scaled Gaussian.
     A 1-D tensor (a bias) is filled from N(0, sigma_b^2); ``apply(model, "critical", ...)``
-    does so for every bias. Layout ``(out, in, *kernel)``.
+    does so for every bias. Layout ``(out, in, *kernel)``. To start at a chosen fixed point q*
+    instead, pass ``sigma_b=critical_point(nonlinearity, q_star=q).sigma_b``.
 
     Args:
         tensor: a weight (2 or more dims) or a bias (1 dim).
