@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -207,22 +208,31 @@ def training_table(rows: list[dict], part: str) -> str:
         cells = []
         for k, d in depths:
             found = [r for r in rows if (r["kind"], r["label"], r["depth"]) == (k, label, d)]
-            cells.append(f"{100 * found[0]['test_accuracy']:.1f}% ({found[0]['wall_s']:.0f} s)" if found and k == kind else "")
+            cells.append(_cell(found[0]) if found and k == kind else "")
         lines.append(f"| {kind} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _cell(r: dict) -> str:
+    if r["steps_done"] < r["steps"]:
+        return f"diverged at step {r['steps_done']}"
+    return f"{100 * r['test_accuracy']:.1f}% ({r['wall_s']:.0f} s)"
+
+
 def deepest_table(rows: list[dict], trains_above: float, budget_s: float = 1800.0) -> str:
     """Per family and start: the deepest ladder net above ``trains_above``, and how deep a run of
-    the same budget would fit in ``budget_s`` of one core (time per step grows linearly with depth)."""
+    the same budget would fit in ``budget_s`` of one core (time per step grows linearly with depth;
+    the CPU time per step and layer is the median over the family's completed deepest runs)."""
     lines = ["| net | start | deepest that trains (accuracy) | CPU s per step per layer | depth that fits 30 min at this budget |",
              "|---|---|---:|---:|---:|"]
     ladder = [r for r in rows if r["part"] == "ladder"]
     for kind, label in dict.fromkeys((r["kind"], r["label"]) for r in ladder):
         mine = sorted((r for r in ladder if (r["kind"], r["label"]) == (kind, label)), key=lambda r: r["depth"])
         good = [r for r in mine if r["test_accuracy"] >= trains_above]
-        deepest = f"{good[-1]['depth']} ({100 * good[-1]['test_accuracy']:.1f}%)" if good else "none tested"
-        per_layer = mine[-1]["cpu_s"] / mine[-1]["steps_done"] / mine[-1]["depth"]
+        deepest = f"{good[-1]['depth']} ({100 * good[-1]['test_accuracy']:.1f}%)" if good else "none (not even the shallowest)"
+        top = max(r["depth"] for r in ladder if r["kind"] == kind)
+        per_layer = statistics.median(r["cpu_s"] / r["steps"] / r["depth"] for r in ladder
+                                      if r["kind"] == kind and r["depth"] == top and r["steps_done"] == r["steps"])
         fits = int(budget_s / (mine[-1]["steps"] * per_layer))
         lines.append(f"| {kind} | {label} | {deepest} | {per_layer:.2e} | {fits} |")
     return "\n".join(lines)
@@ -265,7 +275,8 @@ def _arguments() -> argparse.Namespace:
     p.add_argument("--ladder-side", type=int, default=7)
     p.add_argument("--ladder-steps", type=int, default=200)
     p.add_argument("--n-train", type=int, default=60_000)
-    p.add_argument("--trains-above", type=float, default=0.5, help="test accuracy that counts as training")
+    p.add_argument("--trains-above", type=float, default=0.3,
+                   help="test accuracy that counts as training (3 times chance)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--runs", type=Path, default=Path("runs/isometry"))
@@ -295,6 +306,12 @@ def main() -> None:
     if "ladder" in args.parts:
         tables.append(f"## (d) the deepest net that trains (test accuracy >= {100 * args.trains_above:.0f}%) "
                       f"after {args.ladder_steps} steps\n\n{deepest_table(out['training'], args.trains_above)}")
+    cpu, wall = (sum(r[k] for r in out["training"]) for k in ("cpu_s", "wall_s"))
+    spectra_s = sum(s["seconds"] for s in out.get("spectra", {}).values())
+    tables.append(f"Training runs: {len(out['training'])}, {cpu / 60:.1f} CPU minutes, {wall / 60:.1f} minutes of "
+                  f"wall time summed over runs ({args.workers} worker(s), one thread each); exact spectra: "
+                  f"{spectra_s:.0f} s. Learning rate {args.lr:g} (MLP) and {args.cnn_lr:g} (CNN) times "
+                  "min(1, 32 / depth), SGD with momentum 0.9, batch 128 (MLP) / 64 (CNN).")
     (RESULTS / "isometry.md").write_text("\n\n".join(tables) + "\n")
     (RESULTS / "isometry.json").write_text(dumps_json(out, indent=1) + "\n")
     print("\n\n".join(tables))
