@@ -44,10 +44,12 @@ from torch import Tensor, nn
 
 from neuralsmith import nets
 from neuralsmith.layers import RECURRENT, forward_hooks, weight_layers
+from neuralsmith.spectrum import Spectrum, jacobian_spectrum  # the whole Jacobian's spectrum: see spectrum.py
 
 __all__ = [
     "BLOCKED", "EXPLODING_ABOVE", "SATURATION_MARGIN", "VANISHING_BELOW", "GradientReport", "LayerRecord",
-    "Recording", "diagnose", "gradient_flow", "record", "saturation", "sgd_steps", "verdict",
+    "Recording", "Spectrum", "diagnose", "gradient_flow", "jacobian_spectrum", "record", "saturation", "sgd_steps",
+    "verdict",
 ]
 
 VANISHING_BELOW = 1e-2  # first/last signal ratio below this: vanishing

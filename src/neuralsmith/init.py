@@ -57,7 +57,9 @@ from torch.nn.init import (  # torch's own, re-exported unchanged: the same name
     xavier_uniform, xavier_uniform_, zeros_)
 from torch.nn.utils import parametrize
 
+from neuralsmith import meanfield
 from neuralsmith.layers import RECURRENT, forward_hooks, forward_order, weight_layers
+from neuralsmith.meanfield import critical_point
 
 __all__ = [
     # torch.nn.init's names, each with torch's arguments and values
@@ -66,7 +68,8 @@ __all__ = [
     "sparse_", "uniform", "normal", "constant", "eye", "dirac", "xavier_uniform", "xavier_normal",
     "kaiming_uniform", "kaiming_normal", "orthogonal", "sparse",
     # this module's own
-    "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "constrain_identity", "fans",
+    "SCHEMES", "TRUNCATION", "IdentityConstraint", "Scheme", "apply", "constrain_identity", "critical_",
+    "critical_point", "delta_orthogonal_", "fans",
     "gaussian_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_", "identity_",
     "identity_penalty", "lecun_normal_", "lecun_uniform_", "lsuv_", "sparse_martens_", "svd_orthogonal_",
     "symmetric_uniform_",
@@ -502,6 +505,88 @@ def svd_orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator |
         return tensor.copy_((gain * u @ vh).reshape(tensor.shape))
 
 
+def delta_orthogonal_(tensor: Tensor, gain: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    r"""Fill a conv kernel with gain * H at the kernel's centre and zeros elsewhere (delta-orthogonal).
+
+    .. math::
+        W_{:, :, c} = g\, H,\quad H \in \mathbb{R}^{\text{out} \times \text{in}}\ \text{orthogonal},\qquad
+        W_{:, :, k} = 0\ \ (k \ne c),\qquad c = (\lfloor k_1 / 2 \rfloor, \dots)
+
+    Layout ``(out, in, *kernel)`` of nn.Conv1d/2d/3d; a 2-D weight (Linear) gets g * H itself.
+    H is drawn as in :func:`svd_orthogonal_` and follows torch's convention for its shape:
+    orthonormal columns when out >= in (the layer preserves the norm of every input), orthonormal
+    rows when out < in (it preserves the norm of every back-propagated gradient). With stride 1
+    and circular padding, or zero padding of k // 2 on an odd kernel, such a convolution is an
+    orthogonal map of the whole feature map for out >= in: its Jacobian's singular values are all g.
+
+    Example:
+        >>> conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode="circular", bias=False).double()
+        >>> _ = delta_orthogonal_(conv.weight, generator=torch.Generator().manual_seed(0))
+        >>> x = torch.randn(2, 3, 5, 5, dtype=torch.float64)
+        >>> torch.allclose(conv(x).norm(), x.norm())
+        True
+
+    References:
+        Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington (2018). Dynamical isometry and a mean field theory of CNNs: how to train 10,000-layer vanilla convolutional neural networks. ICML.
+    """
+    fans(tensor)  # refuses tensors of fewer than 2 dims
+    if tensor.numel() == 0:
+        return tensor
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    h = svd_orthogonal_(torch.empty(tensor.shape[:2], dtype=torch.float64, device=tensor.device), gain,
+                        generator=generator)
+    with torch.no_grad():
+        tensor.zero_()
+        tensor[(slice(None), slice(None), *centre)] = h.to(tensor.dtype)
+        return tensor
+
+
+CRITICAL_DISTRIBUTIONS = ("orthogonal", "normal")
+
+
+def critical_(tensor: Tensor, nonlinearity: str = "tanh", sigma_b: float = 0.0,
+              distribution: str = "orthogonal", *, generator: Generator | None = None) -> Tensor:
+    r"""Fill a weight at the order-to-chaos point of ``nonlinearity``: chi_1 = 1 (orthogonal or Gaussian).
+
+    .. math::
+        \sigma_w^2\, \mathbb{E}\!\left[\phi'(\sqrt{q^*} z)^2\right] = 1,\quad
+        q^* = \sigma_w^2\, \mathbb{E}\!\left[\phi(\sqrt{q^*} z)^2\right] + \sigma_b^2;\qquad
+        W = \sigma_w H\ \ \text{(orthogonal)}\quad\text{or}\quad W_{ij} \sim \mathcal{N}(0, \sigma_w^2 / \text{fan\_in})
+
+    sigma_w comes from :func:`neuralsmith.meanfield.critical_point` for the bias std sigma_b.
+    ``orthogonal`` fills a 2-D weight as :func:`svd_orthogonal_` and a conv kernel as
+    :func:`delta_orthogonal_`, each with gain sigma_w; ``normal`` draws the scaled Gaussian.
+    A 1-D tensor (a bias) is filled from N(0, sigma_b^2); ``apply(model, "critical", ...)``
+    does so for every bias. Layout ``(out, in, *kernel)``. To start at a chosen fixed point q*
+    instead, pass ``sigma_b=critical_point(nonlinearity, q_star=q).sigma_b``.
+
+    Args:
+        tensor: a weight (2 or more dims) or a bias (1 dim).
+        nonlinearity: ``"tanh"`` or ``"sigmoid"``.
+        sigma_b: the bias standard deviation, >= 0 (0: for tanh sigma_w = 1 and q* = 0).
+        distribution: ``"orthogonal"`` (dynamical isometry) or ``"normal"``.
+        generator: the source of randomness.
+
+    Example:
+        >>> w = critical_(torch.empty(64, 64), "tanh", generator=torch.Generator().manual_seed(0))
+        >>> torch.allclose(w @ w.T, torch.eye(64), atol=1e-5)  # sigma_w = 1 for tanh with sigma_b = 0
+        True
+
+    References:
+        Pennington, Schoenholz & Ganguli (2017). Resurrecting the sigmoid in deep learning through dynamical isometry. NeurIPS.
+        Poole et al. (2016); Schoenholz et al. (2017), deep information propagation.
+    """
+    _check_choice("distribution", distribution, CRITICAL_DISTRIBUTIONS)
+    point = meanfield.critical_point(nonlinearity, sigma_b=sigma_b)
+    if tensor.dim() == 1:
+        return gaussian_(tensor, point.sigma_b, generator=generator)
+    if distribution == "normal":
+        return variance_scaling_(tensor, point.sigma_w**2, "fan_in", "normal", generator=generator)
+    if tensor.dim() == 2:
+        return svd_orthogonal_(tensor, point.sigma_w, generator=generator)
+    return delta_orthogonal_(tensor, point.sigma_w, generator=generator)
+
+
 def identity_(tensor: Tensor, scale: float = 1.0) -> Tensor:
     r"""Fill a square recurrent matrix with scale * I.
 
@@ -867,6 +952,7 @@ _SCHEME_FUNCTIONS: dict[str, Callable] = {
     "glorot_uniform": glorot_uniform_, "glorot_normal": glorot_normal_, "he_uniform": he_uniform_,
     "he_normal": he_normal_, "lecun_uniform": lecun_uniform_, "lecun_normal": lecun_normal_,
     "orthogonal": svd_orthogonal_, "identity": identity_, "sparse": sparse_martens_, "lsuv": lsuv_,
+    "delta_orthogonal": delta_orthogonal_, "critical": critical_,
 }
 SCHEMES: dict[str, Scheme] = {name: Scheme(name, fn) for name, fn in _SCHEME_FUNCTIONS.items()}
 SCHEMES["default"] = Scheme("default", _reset_parameters)
@@ -935,7 +1021,8 @@ def apply(model: nn.Module, scheme: str, *, bias: float | None = None,
     (hidden, ...) gate block is filled on its own, so fans and orthogonality are per gate.
     ``identity`` puts scale * I in each ``weight_hh`` block and N(0, 1 / fan_in) (or
     N(0, input_std^2)) in every other weight. ``lsuv`` needs ``batch=``. Biases are set to 0,
-    or to ``bias`` if given; ``default`` keeps PyTorch's own biases unless ``bias`` is given.
+    or to ``bias`` if given; ``default`` keeps PyTorch's own biases unless ``bias`` is given, and
+    ``critical`` draws them from N(0, sigma_b^2).
 
     Args:
         model: the module to initialize in place.
@@ -956,6 +1043,9 @@ def apply(model: nn.Module, scheme: str, *, bias: float | None = None,
         See each scheme's own function.
     """
     _scheme(scheme, options)
+    if scheme == "critical":  # check the options before any weight is touched
+        _check_choice("distribution", options.get("distribution", "orthogonal"), CRITICAL_DISTRIBUTIONS)
+        critical_point(options.get("nonlinearity", "tanh"), sigma_b=options.get("sigma_b", 0.0))
     if scheme == "lsuv" and bias is not None:
         raise ValueError("lsuv zeroes the biases before it measures variances; drop bias=, or set "
                          "biases yourself and call lsuv_ after")
@@ -967,14 +1057,20 @@ def apply(model: nn.Module, scheme: str, *, bias: float | None = None,
         input_rule, recurrent_rule = _rules(scheme, options, generator)
         for _, layer in weight_layers(model):
             _fill_layer(layer, input_rule, recurrent_rule)
-    if bias is not None or scheme not in ("default", "lsuv"):
+    if scheme == "critical" and bias is None:  # biases from N(0, sigma_b^2), as in the mean-field theory
+        for b in _biases(model):
+            gaussian_(b, options.get("sigma_b", 0.0), generator=generator)
+    elif bias is not None or scheme not in ("default", "lsuv"):
         _fill_biases(model, 0.0 if bias is None else bias)
     return model
 
 
+def _biases(model: nn.Module) -> list[Tensor]:
+    return [p for _, layer in weight_layers(model) for name, p in layer.named_parameters(recurse=False)
+            if name.startswith("bias")]
+
+
 def _fill_biases(model: nn.Module, value: float) -> None:
     with torch.no_grad():
-        for _, layer in weight_layers(model):
-            for name, p in layer.named_parameters(recurse=False):
-                if name.startswith("bias"):
-                    p.fill_(value)
+        for p in _biases(model):
+            p.fill_(value)

@@ -210,6 +210,54 @@ def gradient_norms(panels: dict[str, dict[str, list[float]]], ylabel: str = "gra
     return fig
 
 
+def spectrum_density(panels: dict[str, dict[str, tuple]], n_cols: int | None = None) -> Figure:
+    """Density of log10 singular values of a Jacobian: one panel per title, one line per label.
+
+    ``panels`` maps a title to ``{label: (bin edges, density)}`` as
+    :meth:`neuralsmith.spectrum.Spectrum.density` returns them; a dotted line marks s = 1
+    (dynamical isometry: every singular value there).
+    """
+    n_cols = n_cols or len(panels)
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.8 * n_cols, 3.4 * n_rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels.items()):
+        for label, (edges, density) in curves.items():
+            edges, density = np.asarray(edges, dtype=float), np.asarray(density, dtype=float)
+            ax.stairs(density, edges, label=label, lw=1.4)
+        ax.axvline(0.0, color="grey", ls=":", lw=1, label="s = 1 (isometry)")
+        ax.set(title=title, xlabel="log10 singular value of dy/dx", ylabel="density")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_by_depth(panels: dict[str, dict[str, dict[int, float]]], chance: float | None = None,
+                      ylabel: str = "test accuracy (%)") -> Figure:
+    """Accuracy against depth (log 2 axis), one line per start, one panel per network family.
+
+    ``panels`` maps a title to ``{start: {depth: accuracy}}``; ``chance`` draws a dotted level.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False, sharey=True)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for name, by_depth in curves.items():
+            depths = sorted(by_depth)
+            ax.plot(depths, [by_depth[d] for d in depths], "o-", ms=4, label=name)
+        if chance is not None:
+            ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:g}%)")
+        all_depths = sorted({d for by_depth in curves.values() for d in by_depth})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(all_depths, [str(d) for d in all_depths])
+        ax.set(title=title, xlabel="depth (hidden or conv layers)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
 # --- recurrent and deep linear starts (neuralsmith.rnn, neuralsmith.linear_depth) -------------
 
 

@@ -4,7 +4,10 @@ Glorot & Bengio (2010): with a poor start the back-propagated gradients shrink (
 layer by layer. :func:`run` builds the MLP the config describes (input and output sizes from
 the data), measures per-layer gradient norms, activations and saturation on one seeded batch
 (:func:`neuralsmith.diagnostics.gradient_flow`), optionally again after ``steps`` SGD steps,
-and draws ``gradient_flow.png``. A run folder (config.toml, results.json, figures/) is written
+and draws ``gradient_flow.png``. With ``spectrum`` it also measures the singular values of the
+input-output Jacobian on the first :data:`SPECTRUM_SAMPLES` rows of that batch at each stage
+(:func:`neuralsmith.spectrum.jacobian_spectrum`; Pennington et al. 2017) and draws their
+density in ``spectrum.png``. A run folder (config.toml, results.json, figures/) is written
 only when ``out`` is given.
 """
 
@@ -20,11 +23,12 @@ import torch
 from torch import nn
 
 from neuralsmith import data as data_api
-from neuralsmith import diagnostics, init, limits, nets, plots, seeds
+from neuralsmith import diagnostics, init, limits, nets, plots, seeds, spectrum
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 
 NUMBER_TYPES = {"float": float, "int": int}
+SPECTRUM_SAMPLES = 8  # rows of the measured batch whose Jacobian spectra are taken
 
 
 def parse_init_options(scheme: str, pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -93,6 +97,7 @@ class Config:
     lr: float = 0.1
     batch_size: int = 256
     device: str = "auto"
+    spectrum: bool = False
 
     def __post_init__(self) -> None:
         if not self.arch or min(self.arch) < 1:
@@ -121,6 +126,12 @@ def measure(config: Config, x: torch.Tensor, y: torch.Tensor,
     every device); the measurements run on ``device``. On the CPU this is exactly
     :func:`neuralsmith.diagnostics.diagnose`.
     """
+    return measure_all(config, x, y, device)[0]
+
+
+def measure_all(config: Config, x: torch.Tensor, y: torch.Tensor, device: torch.device | str = "cpu",
+                ) -> tuple[dict[str, diagnostics.GradientReport], dict[str, spectrum.Spectrum]]:
+    """:func:`measure`, and the Jacobian spectra at the same stages when ``config.spectrum``."""
     g = seeds.generator(config.seed)
     idx = torch.randperm(x.shape[0], generator=g)[:config.batch_size]
     options = {"batch": x[idx], **config.options} if config.init == "lsuv" else config.options
@@ -128,12 +139,18 @@ def measure(config: Config, x: torch.Tensor, y: torch.Tensor,
     limits.check_network(sizes, "the MLP", config.batch_size)
     model = nets.mlp(sizes, config.activation, init=config.init, generator=g, **options).to(device)
     x, y = x.to(device), y.to(device)
-    reports = {"init": diagnostics.gradient_flow(model, x[idx], y[idx])}
+    probes = seeds.derived_generator(config.seed, "spectrum", device=x.device)  # Lanczos probes, apart from g
+    reports, spectra = {"init": diagnostics.gradient_flow(model, x[idx], y[idx])}, {}
+    if config.spectrum:
+        spectra["init"] = spectrum.jacobian_spectrum(model, x[idx][:SPECTRUM_SAMPLES], generator=probes)
     if config.steps:
+        stage = f"after {config.steps} steps"
         diagnostics.sgd_steps(model, x, y, steps=config.steps, lr=config.lr,
                               batch_size=config.batch_size, generator=g)
-        reports[f"after {config.steps} steps"] = diagnostics.gradient_flow(model, x[idx], y[idx])
-    return reports
+        reports[stage] = diagnostics.gradient_flow(model, x[idx], y[idx])
+        if config.spectrum:
+            spectra[stage] = spectrum.jacobian_spectrum(model, x[idx][:SPECTRUM_SAMPLES], generator=probes)
+    return reports, spectra
 
 
 def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "new",
@@ -147,19 +164,27 @@ def run(config: Config, out: str | os.PathLike | None = None, *, mode: str = "ne
         ``{"reports": {stage: report dict}, "figure": path}`` (results.json's content).
     """
     ds = data_api.load(config.data)
-    reports = measure(config, ds.x_train, ds.y_train, resolve_device(config.device))
+    reports, spectra = measure_all(config, ds.x_train, ds.y_train, resolve_device(config.device))
     if out is None:
-        return _results(config, reports, Path(figure or "gradient_flow.png"))
+        return _results(config, reports, spectra, Path(figure or "gradient_flow.png"))
     with open_run(out, config, mode) as run_:
-        results = _results(config, reports, Path(figure or run_.figures / "gradient_flow.png"))
+        results = _results(config, reports, spectra, Path(figure or run_.figures / "gradient_flow.png"))
         run_.write_results(results, seed=config.seed)
     return results
 
 
-def _results(config: Config, reports: dict[str, diagnostics.GradientReport], path: Path) -> dict[str, Any]:
-    """Draw the figure at ``path``; the reports as plain values."""
+def _results(config: Config, reports: dict[str, diagnostics.GradientReport],
+             spectra: dict[str, spectrum.Spectrum], path: Path) -> dict[str, Any]:
+    """Draw the figures (the spectrum's as ``spectrum.png`` beside ``path``); the reports as plain values."""
     title = f"{config.activation}, {config.init}"
     panels = {f"{title}: ||dL/dW||": {s: r.grad_norms for s, r in reports.items()},
               f"{title}: ||dL/dz||": {s: r.signal_norms for s, r in reports.items()}}
     plots.save(plots.gradient_norms(panels), path)
-    return {"reports": {stage: r.to_dict() for stage, r in reports.items()}, "figure": str(path)}
+    results = {"reports": {stage: r.to_dict() for stage, r in reports.items()}, "figure": str(path)}
+    if spectra:
+        spectrum_path = path.with_name("spectrum.png")
+        curves = {f"{stage}: {spec.describe()}": spec.density() for stage, spec in spectra.items()}
+        plots.save(plots.spectrum_density({f"{title}: singular values of dy/dx": curves}), spectrum_path)
+        results["spectra"] = {stage: spec.to_dict() for stage, spec in spectra.items()}
+        results["spectrum_figure"] = str(spectrum_path)
+    return results

@@ -32,6 +32,7 @@ from neuralsmith.runfolder import RunFolder, atomic_write_text, load_toml, read_
 from neuralsmith.study import findings, function_space, page, provenance, stats
 from neuralsmith.study.findings import PRETRAINED
 from neuralsmith.study.spec import StudySpec
+from neuralsmith.study.runner import SPECTRUM_SAMPLES as SPECTRUM_INPUTS
 from neuralsmith.study.store import TrialStore
 
 GENERATED = "<span id='generated'>"  # the one part of the page that differs when it is rebuilt
@@ -114,6 +115,7 @@ def _figures(spec: StudySpec, records: list[dict[str, Any]], store: TrialStore, 
             {r["start"]: r["gradient_flow_init"]["grad_norm"] for r in at_deep},
             title=f"weight-gradient norm by layer at the start, depth {deepest}",
             notes=_flow_notes(at_deep, "gradient_flow_init")),
+        **_spectrum_figure(spec, records),
         "gradient_flow_trained": plots.layer_lines(
             {r["start"]: r["gradient_flow_trained"]["grad_norm"] for r in at_deep},
             title=f"weight-gradient norm by layer after fine-tuning, depth {deepest}"),
@@ -124,6 +126,34 @@ def _figures(spec: StudySpec, records: list[dict[str, Any]], store: TrialStore, 
         figs["function_space"], separability = made
     figs.update(_filters_and_sigmoid(spec, store, deepest, image_shape))
     return {name: plots.save(fig, run.figures / f"{name}.png") for name, fig in figs.items()}, separability
+
+
+def _spectrum_figure(spec: StudySpec, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Jacobian spectra at the start, one panel per depth, one line per start (if recorded)."""
+    panels = {f"depth {d}": {f"{r['start']} ({r['spectrum_init']['verdict']})":
+                             (r["spectrum_init"]["edges"], r["spectrum_init"]["density"])
+                             for r in records if r["depth"] == d and "spectrum_init" in r} for d in spec.depths}
+    panels = {title: curves for title, curves in panels.items() if curves}
+    return {"spectrum_init": plots.spectrum_density(panels, n_cols=min(3, len(panels)))} if panels else {}
+
+
+def _spectrum_section(records: list[dict[str, Any]]) -> str:
+    """chi, spread, condition number and verdict of each trial's Jacobian at the start."""
+    rows = [r for r in records if "spectrum_init" in r]
+    if not rows:
+        return ""
+    cols = ["depth", "start", "chi (mean s²)", "spread (decades)", "condition", "zero s", "verdict"]
+    body = [[r["depth"], r["start"], _g(s["chi"]), _g(s["spread"]), _g(s["condition"]),
+             f"{100 * s.get('zero_fraction', 0.0):.0f}%", s["verdict"]] for r in rows for s in [r["spectrum_init"]]]
+    return ("<h2>Input-output Jacobian at the start</h2><p class='muted'>Singular values s of dy/dx on "
+            f"{SPECTRUM_INPUTS} training inputs, pooled over seeds (neuralsmith.spectrum; thresholds there): chi "
+            "below 0.1 is collapsing, above 10 exploding, a 5-95% spread above one decade ill-conditioned, "
+            "else isometric.</p><div class='table-wrap'>" + page.html_table(cols, body) + "</div>")
+
+
+def _g(value: float | None) -> tuple[str, float] | str:
+    """A number in 3 significant digits, sortable; None (a stored NaN or infinity) as "inf/nan"."""
+    return "inf/nan" if value is None else (f"{value:.3g}", value)
 
 
 def _filters_and_sigmoid(spec: StudySpec, store: TrialStore, depth: int,
@@ -191,6 +221,7 @@ def _body(spec: StudySpec, results: dict[str, Any], rows: list[dict[str, Any]],
         "<h2>Figures</h2>", _figure_list(spec, results, figures),
         "<h2>Every start and depth</h2>", _results_table(rows, comparisons),
         _grid_section(spec, records),
+        _spectrum_section(records),
         "<h2>How this was made</h2>", _provenance(spec, results),
     ])
 
@@ -272,6 +303,10 @@ def _captions(spec: StudySpec, results: dict[str, Any]) -> dict[str, str]:
             "seeds, log scale). A line that falls towards layer 1 is a vanishing gradient. A pre-trained stack's "
             "classifier starts at zero, so at step 0 no gradient reaches the layers below it: such a line is "
             "labelled 'zero output layer' and is not vanishing (it flows after the first update).",
+        "spectrum_init": "Density of the singular values s of the input-output Jacobian dy/dx at the start "
+            "(log10 s, exact, a few training inputs pooled over seeds), one panel per depth. All mass at s = 1 "
+            "is dynamical isometry (Pennington et al. 2017): every input direction passes gradients unchanged; "
+            "a wide spread means a few directions dominate (ill-conditioned), mass far below 1 a collapse.",
         "gradient_flow_trained": "The same after fine-tuning: which layers still receive a gradient.",
         "function_space": f"Where {spec.families[0]} and {spec.families[1]} networks go in function space "
             f"(Erhan et al. 2010, figure 5): each dot is one network's outputs on {spec.function_space_examples} "

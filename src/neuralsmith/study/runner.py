@@ -52,6 +52,24 @@ def _gradient_flow(models: list[torch.nn.Module], data: Dataset) -> dict[str, An
             "verdict": statistics.mode(r.verdict for r in reports)}
 
 
+SPECTRUM_SAMPLES = 4  # training inputs per seed whose Jacobian spectra are pooled
+
+
+def _spectrum(models: list[torch.nn.Module], data: Dataset) -> dict[str, Any]:
+    """The input-output Jacobian spectrum at initialization, pooled over seeds (exact: small widths).
+
+    Its summary (chi, spread, condition, verdict) and the density of log10 s for the report.
+    """
+    from neuralsmith.spectrum import Spectrum, jacobian_spectrum
+
+    x = data.x_train[:SPECTRUM_SAMPLES]
+    spectra = [jacobian_spectrum(m, x, method="exact") for m in models]
+    pooled = Spectrum.from_values(torch.cat([s.values for s in spectra]), torch.cat([s.weights for s in spectra]),
+                                  "exact", spectra[0].shape)
+    edges, density = pooled.density()
+    return {**pooled.summary(), "edges": edges.tolist(), "density": density.tolist()}
+
+
 def _best_epoch(history: list[dict[str, Any]], member: int) -> dict[str, Any]:
     """The epoch early stopping would keep for ``member``: lowest validation error (else train loss)."""
     key = "valid_error" if not math.isnan(history[0]["valid_error"][member]) else "train_loss"
@@ -110,6 +128,7 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs:
                           [derived_generator(spec.seed, depth, start, s) for s in range(spec.seeds)],
                           device=device)
     flow_init = _gradient_flow(models, data)
+    spectrum_init = _spectrum(models, data)
     chance = 100.0 * (1.0 - 1.0 / data.n_classes)
     grid, kept = [], None
     for lr in spec.learning_rates():  # one rate held in memory at a time, besides the best so far
@@ -126,6 +145,7 @@ def run_trial(spec: StudySpec, depth: int, start: str, data: Dataset, fs_inputs:
         "diverged": [not math.isfinite(v) for v in history[-1]["train_loss"]],
         "curves": {k: [h[k] for h in history] for k in ("train_loss", "valid_error", "test_error")},
         "gradient_flow_init": flow_init,
+        "spectrum_init": spectrum_init,
         "gradient_flow_trained": _gradient_flow(trained, data),
         "seconds": time.perf_counter() - t0,
     }
