@@ -142,5 +142,5 @@ def test_tensors_that_do_not_fit_the_config_refused(tmp_path, kind):
 
 def test_unknown_stack_kind_refused(tmp_path):
     checkpoint.save(tmp_path, "stack", {"w": torch.ones(1)}, {"kind": "vae", "sizes": [6, 4]})
-    with pytest.raises(ValueError, match=r"stack\.json: unknown stack kind 'vae' .expected dbn or sda"):
+    with pytest.raises(ValueError, match=r"stack\.json: unknown stack kind 'vae' .expected dbn, sda or dbm"):
         stack.load_stack(tmp_path)
