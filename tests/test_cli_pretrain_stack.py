@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from neuralsmith import checkpoint
 from neuralsmith.experiments import stack as stack_experiment
 from neuralsmith.runfolder import load_toml, read_json
 
@@ -63,36 +62,19 @@ def test_evaluate_refuses_rbm_options_on_a_stack(cli, runs):
     assert code == 2 and "--ais" in err
 
 
-class Killed(BaseException):
-    """Stands for kill -9: nothing in the run catches it."""
-
-
 @pytest.mark.parametrize("kind, nth", [("dbn", 2), ("sda", 1)])
-def test_resume_after_a_kill_ends_bit_identical(cli, tmp_path, monkeypatch, kind, nth):
+def test_resume_after_a_kill_ends_bit_identical(cli, killed_cli, same_files, tmp_path, kind, nth):
     """Killed in layer 2 (a DBN after its first epoch there), resumed: the same stack, bit for bit."""
     args = ("pretrain", kind, "--arch", "16-8", "--epochs", "2", "--quiet")
     assert cli(*args, "--out", tmp_path / "straight")[0] == 0
-    save, seen = checkpoint.save, []
-
-    def dying_save(folder, name, *a, **kw):
-        if "layer-1" in f"{folder}/{name}":
-            seen.append(name)
-            if len(seen) == nth:
-                raise Killed
-        return save(folder, name, *a, **kw)
-
-    monkeypatch.setattr(checkpoint, "save", dying_save)
-    with pytest.raises(Killed):
-        cli(*args, "--out", tmp_path / "killed")
-    monkeypatch.setattr(checkpoint, "save", save)
+    killed_cli(*args, "--out", tmp_path / "killed", where=lambda folder, name: "layer-1" in f"{folder}/{name}", nth=nth)
     assert not (tmp_path / "killed" / "results.json").exists()
     code, _, err = cli(*args, "--out", tmp_path / "killed")
     assert code == 2 and "--resume" in err
     code, _, err = cli(*args, "--out", tmp_path / "killed", "--resume")
     assert code == 0, err
-    for name in ("stack.safetensors", "stack.json"):
-        assert ((tmp_path / "killed" / "checkpoints" / name).read_bytes()
-                == (tmp_path / "straight" / "checkpoints" / name).read_bytes())
+    assert same_files(tmp_path / "killed" / "checkpoints", tmp_path / "straight" / "checkpoints",
+                      ("stack.safetensors", "stack.json"))
     assert len((tmp_path / "killed" / "metrics.csv").read_text().splitlines()) == 1 + 4
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from neuralsmith import checkpoint
 from neuralsmith.experiments import dbm as dbm_experiment
 from neuralsmith.runfolder import load_toml, read_json
 from neuralsmith.study import StudySpec
@@ -57,36 +56,19 @@ def test_evaluate_without_ais_needs_no_estimate(cli, run_dir):
     assert "ais_log_z" not in r and r["reconstruction_error"] > 0
 
 
-class Killed(BaseException):
-    """Stands for kill -9: nothing in the run catches it."""
-
-
 @pytest.mark.parametrize("where, nth", [("layer-1-epochs", 1), ("joint", 1)])
-def test_resume_after_a_kill_ends_bit_identical(cli, tmp_path, monkeypatch, where, nth):
+def test_resume_after_a_kill_ends_bit_identical(cli, killed_cli, same_files, tmp_path, where, nth):
     """Killed after the first epoch of the second layer RBM, or of joint training; resumed: the same DBM, bit for bit."""
     args = ("pretrain", "dbm", "--arch", "12-8", "--pretrain-epochs", "2", "--epochs", "2",
             "--batch-size", "100", "--n-chains", "10", "--quiet")
     assert cli(*args, "--out", tmp_path / "straight")[0] == 0
-    save, seen = checkpoint.save, []
-
-    def dying_save(folder, name, *a, **kw):
-        if where in str(folder):
-            seen.append(name)
-            if len(seen) == nth:
-                raise Killed
-        return save(folder, name, *a, **kw)
-
-    monkeypatch.setattr(checkpoint, "save", dying_save)
-    with pytest.raises(Killed):
-        cli(*args, "--out", tmp_path / "killed")
-    monkeypatch.setattr(checkpoint, "save", save)
+    killed_cli(*args, "--out", tmp_path / "killed", where=lambda folder, name: where in folder, nth=nth)
     code, _, err = cli(*args, "--out", tmp_path / "killed")
     assert code == 2 and "--resume" in err
     code, _, err = cli(*args, "--out", tmp_path / "killed", "--resume")
     assert code == 0, err
-    for name in ("stack.safetensors", "stack.json"):
-        assert ((tmp_path / "killed" / "checkpoints" / name).read_bytes()
-                == (tmp_path / "straight" / "checkpoints" / name).read_bytes())
+    assert same_files(tmp_path / "killed" / "checkpoints", tmp_path / "straight" / "checkpoints",
+                      ("stack.safetensors", "stack.json"))
 
 
 def test_mismatched_resume_is_refused_and_changes_nothing(cli, run_dir):

@@ -100,31 +100,14 @@ def test_n_temperatures_without_pt_is_refused(cli, tmp_path):
     assert code == 2 and "n_temperatures applies to method='pt'" in err
 
 
-class Killed(BaseException):
-    """Stands for kill -9: nothing in the run catches it."""
-
-
-def test_resume_after_a_kill_ends_bit_identical(cli, tmp_path, monkeypatch):
+def test_resume_after_a_kill_ends_bit_identical(cli, killed_cli, same_files, tmp_path):
     """Killed after epoch 2 of 3 (PT replicas, swap counts and generator in the checkpoint)."""
     args = ("pretrain", "rbm", *SMALL, "--epochs", "3")
     assert cli(*args, "--out", tmp_path / "straight")[0] == 0
-    save, seen = checkpoint.save, []
-
-    def dying_save(folder, name, *a, **kw):
-        if name == "last":
-            seen.append(name)
-            if len(seen) == 2:
-                raise Killed
-        return save(folder, name, *a, **kw)
-
-    monkeypatch.setattr(checkpoint, "save", dying_save)
-    with pytest.raises(Killed):
-        cli(*args, "--out", tmp_path / "killed")
-    monkeypatch.setattr(checkpoint, "save", save)
+    killed_cli(*args, "--out", tmp_path / "killed", where=lambda folder, name: name == "last", nth=2)
     tensors, _ = checkpoint.load(tmp_path / "killed" / "checkpoints", "last")
     assert {"pt.state.0", "pt.state.1", "pt.accepted", "pt.proposed", "pt.steps"} <= set(tensors)
     code, _, err = cli(*args, "--out", tmp_path / "killed", "--resume")
     assert code == 0, err
-    for name in ("model.safetensors", "last.safetensors"):
-        assert ((tmp_path / "killed" / "checkpoints" / name).read_bytes()
-                == (tmp_path / "straight" / "checkpoints" / name).read_bytes())
+    assert same_files(tmp_path / "killed" / "checkpoints", tmp_path / "straight" / "checkpoints",
+                      ("model.safetensors", "last.safetensors"))
