@@ -138,3 +138,45 @@ def test_cli_refuses_a_bad_precision_in_one_line(cli, tmp_path):
     code, _, err = cli("pretrain", "rbm", "--precision", "fp16", "--out", tmp_path / "r")
     assert code == 2
     assert err.strip().count("\n") == 0 and "precision must be one of fp32, bf16" in err
+
+
+# --- mixed precision (torch.autocast) for the gradient-trained models ------------------------
+
+def _mlp():
+    torch.manual_seed(0)  # nn.Linear's own initialization
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 10))
+
+
+def test_finetune_in_bf16_learns_as_fp32_does_with_fp32_weights(fast_bf16):
+    from neuralsmith import data
+    from neuralsmith.train import finetune
+
+    ds = data.load("digits", validation=0.2, seed=0)
+    errors = {}
+    for name in ("fp32", "bf16"):
+        model = _mlp()
+        result = finetune(model, ds, epochs=4, lr=0.1, precision=name, progress=False,
+                          generator=torch.Generator().manual_seed(0))
+        errors[name] = result.metrics["test_error"]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert errors["bf16"] < 15 and abs(errors["bf16"] - errors["fp32"]) < 3, errors
+
+
+def test_dae_in_bf16_lowers_its_loss(fast_bf16):
+    from neuralsmith.autoencoder import DenoisingAutoencoder, train_dae
+
+    x = torch.rand(200, 16, generator=torch.Generator().manual_seed(0)).round()
+    dae = DenoisingAutoencoder(16, 8, generator=torch.Generator().manual_seed(0))
+    history = train_dae(dae, x, epochs=4, lr=0.1, precision="bf16", progress=False,
+                        generator=torch.Generator().manual_seed(0))
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert dae.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("neuralsmith.train", fromlist=["FinetuneConfig"]).FinetuneConfig(precision="half"),
+    lambda: __import__("neuralsmith.study", fromlist=["StudySpec"]).StudySpec(precision="half"),
+])
+def test_every_settings_object_refuses_a_bad_precision(make):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        make()

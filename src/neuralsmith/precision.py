@@ -112,7 +112,8 @@ def autocast(precision: str, device: torch.device | str = "cpu") -> ContextManag
 
     Inside it, linear layers and matrix products run in bf16 (fp32 accumulation) while
     losses, softmax and the optimizer's state stay fp32 (mixed precision; Micikevicius et al.,
-    2018, with bf16 needing no loss scaling).
+    2018, with bf16 needing no loss scaling). The context may span a whole epoch of updates:
+    its weight-cast cache is off, so every product casts the current fp32 weights.
 
     Example:
         >>> with autocast("fp32"):
@@ -122,7 +123,8 @@ def autocast(precision: str, device: torch.device | str = "cpu") -> ContextManag
     device = torch.device(device)
     if compute_dtype(precision, device) != torch.bfloat16:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    # no cast cache: a context held over many optimizer steps would reuse stale bf16 weights
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 class Shadow:

@@ -95,6 +95,7 @@ def sda_cmd(
     epochs: EpochsOpt = SDA["epochs"],
     lr: LrOpt = SDA["lr"],
     batch_size: BatchOpt = SDA["batch_size"],
+    precision: PrecisionOpt = SDA["precision"],
     binarize: BinarizeOpt = SDA["binarize"],
     seed: SeedOpt = SDA["seed"],
     device: DeviceOpt = SDA["device"],

@@ -272,6 +272,7 @@ class CDUpdater:
         self.fast: dict[str, Tensor] = {}
         self.chain_h: Tensor | None = None
         self._stacked: tuple[Tensor, Tensor] | None = None  # CD's row buffers, see cd_phases
+        self._row_weight: tuple[tuple[int, int], Tensor] | None = None  # PCD's, in bf16
         self.sparsity_q: Tensor | None = None
         self.shadow = precision_mod.Shadow(self._compute_dtype())
         self.x = x.to(self.shadow.dtype)  # binary data are exact in bf16; [0, 1] data rounded
@@ -323,7 +324,7 @@ class CDUpdater:
         phases = {"pcd": self._phases_stacked, "cd": self.cd_phases, "fpcd": self._phases_fast}
         self.update(*phases[self.settings.method](v0))
 
-    def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
+    def _phases_stacked(self, v0: Tensor) -> tuple[Block, ...]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
         rbm, g = self.rbm, self.generator
         vk = self.gibbs(self.chain_h, self.settings.k, self.sampler())
@@ -334,7 +335,19 @@ class CDUpdater:
         p = rbm.hidden_units.mean(x)
         n = len(vk)
         self.chain_h = rbm.hidden_units.sample(x[:n], None, g, p[:n])
-        return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
+        blocks = Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
+        if p.dtype == rbm.weight.dtype:
+            return blocks
+        # bf16: the two phases nearly cancel, so their difference is one GEMM of the stacked rows,
+        # each weighted, summed in its fp32 accumulator and rounded once (as CD's joint block)
+        return (*blocks, Block(None, t, p * self._row_weights(n, len(v0), p), 1.0))
+
+    def _row_weights(self, n: int, m: int, like: Tensor) -> Tensor:
+        """A (n + m, 1) column: -1/n for the n chain rows, 1/m for the m data rows."""
+        if self._row_weight is None or self._row_weight[0] != (n, m):
+            column = torch.cat([like.new_full((n, 1), -1.0 / n), like.new_full((m, 1), 1.0 / m)])
+            self._row_weight = ((n, m), column)
+        return self._row_weight[1]
 
     def cd_phases(self, v0: Tensor) -> tuple[Block, Block, Block]:
         r"""CD-k, its rows written into stacked buffers so the weight statistic is one GEMM.
