@@ -180,3 +180,17 @@ def test_dae_in_bf16_lowers_its_loss(fast_bf16):
 def test_every_settings_object_refuses_a_bad_precision(make):
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
         make()
+
+
+def test_a_bf16_run_resumes_bit_identically(fast_bf16, prototypes, tmp_path):
+    """The chains (bf16) and the fp32 state survive a checkpoint: 1 + 1 epochs == 2 epochs."""
+    def run(epochs, folder):
+        g = torch.Generator().manual_seed(0)
+        rbm = RBM.from_data(prototypes, 8, generator=g)
+        train(rbm, prototypes, epochs=epochs, batch_size=20, method="pcd", precision="bf16",
+              generator=g, progress=False, checkpoint_dir=folder)
+        return rbm.weight.detach()
+
+    straight = run(2, None)
+    run(1, tmp_path)
+    assert torch.equal(run(2, tmp_path), straight)
