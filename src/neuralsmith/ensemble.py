@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuralsmith import precision as precision_mod
 from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
     reconstruction_loss
-from neuralsmith import precision as precision_mod
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
 from neuralsmith.rbm import RBM, Settings
