@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import warnings
 from typing import ContextManager
 
 import torch
 from torch import Tensor
-
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
 CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of a native bf16 dot product
@@ -102,7 +99,6 @@ def compute_dtype(precision: str, device: torch.device | str = "cpu",
         _warned.add(device.type)
         message = (f"precision='bf16' asked for, but this {device.type} has no fast bf16 path "
                    f"(CPU flags {' / '.join(CPU_FLAGS)}, or a GPU with bf16); running fp32")
-        log.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return master
 
