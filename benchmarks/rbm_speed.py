@@ -16,6 +16,12 @@ preallocated outputs over the same batches: one for the data phase, two per Gibb
 for the weight statistics (five batch x 784 x 500 products for k = 1). ``floor / ours`` is the
 fraction of the machine's GEMM throughput our whole training loop reaches.
 
+bf16 rows (issue 21): ``bf16`` is the same epoch with ``precision="bf16"`` (bfloat16 products,
+fp32 accumulation and weights), ``floor_bf16`` the same bare GEMMs on bf16 operands. Every
+round times fp32 floor, bf16 floor, ours fp32, ours bf16 and scikit-learn back to back;
+reported are ``sklearn / bf16`` (target >= 3x for ``main``), ``fp32 / bf16`` and
+``floor_bf16 / bf16`` (the fraction of the bf16 GEMM floor reached).
+
 Whole epochs through the public APIs (``neuralsmith.rbm.train`` for one epoch,
 ``BernoulliRBM.fit`` with ``n_iter=1``), interleaved round by round, since the machine is
 shared and its speed drifts by tens of percent within minutes. Reported: the median of the
@@ -59,14 +65,15 @@ CONFIGS = {"main": (100, 1, True), "batch10": (10, 1, True), "k15": (100, 15, Fa
 class Floor:
     """The bare GEMMs of PCD-k updates (3 + 2k per batch), into preallocated outputs."""
 
-    def __init__(self, n_visible: int, batch: int, k: int):
+    def __init__(self, n_visible: int, batch: int, k: int, dtype: torch.dtype = torch.float32):
         g = torch.Generator().manual_seed(0)
         self.k = k
-        self.w = torch.randn(N_HIDDEN, n_visible, generator=g) * 0.01
-        self.h0 = (torch.rand(batch, N_HIDDEN, generator=g) < 0.5).float()
-        self.vk = (torch.rand(batch, n_visible, generator=g) < 0.3).float()
-        self.out_h, self.out_v = torch.empty(batch, N_HIDDEN), torch.empty(batch, n_visible)
-        self.grad = torch.empty(N_HIDDEN, n_visible)
+        self.w = (torch.randn(N_HIDDEN, n_visible, generator=g) * 0.01).to(dtype)
+        self.h0 = (torch.rand(batch, N_HIDDEN, generator=g) < 0.5).to(dtype)
+        self.vk = (torch.rand(batch, n_visible, generator=g) < 0.3).to(dtype)
+        kw = {"dtype": dtype}
+        self.out_h, self.out_v = torch.empty(batch, N_HIDDEN, **kw), torch.empty(batch, n_visible, **kw)
+        self.grad = torch.empty(N_HIDDEN, n_visible, **kw)
 
     def step(self, v: torch.Tensor) -> None:
         n, w = len(v), self.w
@@ -93,20 +100,21 @@ def _blas_threads(threads: int):
         return contextlib.nullcontext()
 
 
-def epoch_floor(x: torch.Tensor, batch: int, k: int) -> float:
-    floor = Floor(x.shape[1], batch, k)
+def epoch_floor(x: torch.Tensor, batch: int, k: int, dtype: torch.dtype = torch.float32) -> float:
+    floor = Floor(x.shape[1], batch, k, dtype)
+    x = x.to(dtype)
     start = time.perf_counter()
     for lo in range(0, len(x), batch):
         floor.step(x[lo:lo + batch])
     return time.perf_counter() - start
 
 
-def epoch_ours(x: torch.Tensor, batch: int, k: int) -> float:
+def epoch_ours(x: torch.Tensor, batch: int, k: int, precision: str = "fp32") -> float:
     g = torch.Generator().manual_seed(0)
     rbm = RBM(x.shape[1], N_HIDDEN, generator=g)
     start = time.perf_counter()
     train(rbm, x, epochs=1, batch_size=batch, lr=LR, k=k, method="pcd", momentum=0.0,
-          weight_decay=0.0, generator=g, progress=False)
+          weight_decay=0.0, generator=g, progress=False, precision=precision)
     return time.perf_counter() - start
 
 
@@ -122,7 +130,8 @@ def by_epochs(x: torch.Tensor, batch: int, k: int, with_sklearn: bool, rounds: i
               threads: int, name: str) -> list[dict]:
     rows = []
     for r in range(rounds):
-        row = {"floor": epoch_floor(x, batch, k), "ours": epoch_ours(x, batch, k)}
+        row = {"floor": epoch_floor(x, batch, k), "floor_bf16": epoch_floor(x, batch, k, torch.bfloat16),
+               "ours": epoch_ours(x, batch, k), "bf16": epoch_ours(x, batch, k, "bf16")}
         if with_sklearn:
             row["sklearn"] = epoch_sklearn(x.numpy(), batch, threads)
             time.sleep(1.0)  # let OpenBLAS's spinning threads park before torch is timed
@@ -142,9 +151,12 @@ def summarize(name: str, n: int, batch: int, k: int, rows: list[dict]) -> dict:
     out = {"config": name, "n": n, "batch": batch, "k": k, "rounds": rows, "best_seconds": best,
            "floor_over_ours": statistics.median(r["floor"] / r["ours"] for r in rows),
            "floor_over_ours_best": best["floor"] / best["ours"]}
+    pairs = {"fp32_over_bf16": ("ours", "bf16"), "floor_bf16_over_bf16": ("floor_bf16", "bf16")}
     if "sklearn" in rows[0]:
-        out["sklearn_over_ours"] = statistics.median(r["sklearn"] / r["ours"] for r in rows)
-        out["sklearn_over_ours_best"] = best["sklearn"] / best["ours"]
+        pairs |= {"sklearn_over_ours": ("sklearn", "ours"), "sklearn_over_bf16": ("sklearn", "bf16")}
+    for name, (a, b) in pairs.items():
+        out[name] = statistics.median(r[a] / r[b] for r in rows)
+        out[name + "_best"] = best[a] / best[b]
     return out
 
 
@@ -165,9 +177,9 @@ def _report(results: list[dict]) -> None:
     for res in results:
         line = f"{res['config']:8s} n={res['n']} batch={res['batch']} k={res['k']}: " \
                f"floor/ours = {res['floor_over_ours']:.2f} [{res['floor_over_ours_best']:.2f}]"
-        if "sklearn_over_ours" in res:
-            line += f", sklearn/ours = {res['sklearn_over_ours']:.2f}x " \
-                    f"[{res['sklearn_over_ours_best']:.2f}x]"
+        for key in ("sklearn_over_ours", "fp32_over_bf16", "floor_bf16_over_bf16", "sklearn_over_bf16"):
+            if key in res:
+                line += f", {key.replace('_over_', '/')} = {res[key]:.2f} [{res[key + '_best']:.2f}]"
         best = ", ".join(f"{k} {v:.3f}" for k, v in res["best_seconds"].items())
         print(line + f"  (best s: {best})")
 
@@ -195,6 +207,7 @@ def main() -> None:
     _report(results)
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "load": os.getloadavg()[0],
+                                         "torch": torch.__version__,
                                          "results": results}, indent=2))
 
 

@@ -28,7 +28,8 @@ def runs(tmp_path_factory):
 def test_sda_with_two_layers_takes_the_default_corruption(runs):
     config = load_toml(runs / "sda" / "config.toml")
     assert config["kind"] == "sda" and config["arch"] == [16, 8]
-    assert config["train"] == {"epochs": 1, "lr": 0.1, "batch_size": 20, "corruption": [0.2]}
+    assert config["train"] == {"epochs": 1, "lr": 0.1, "batch_size": 20, "corruption": [0.2],
+                               "precision": "fp32"}
     assert stack_experiment.Config(kind="sda", arch=(500, 500)).levels() == [0.2, 0.2]
 
 

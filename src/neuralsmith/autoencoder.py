@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import loop, seeds
+from neuralsmith import loop, precision as precision_mod, seeds
 from neuralsmith.train import load_training_tensors, train_epoch, training_tensors
 
 CORRUPTIONS = ("masking", "gaussian", "salt_pepper", "none")
@@ -159,8 +159,9 @@ class DAEUpdater:
     """
 
     def __init__(self, dae: DenoisingAutoencoder, x: torch.Tensor, *, lr: float, batch_size: int,
-                 momentum: float, generator: torch.Generator):
+                 momentum: float, generator: torch.Generator, precision: str = "fp32"):
         self.model, self.x, self.generator = dae, x, generator
+        self.precision = precision_mod.check_precision(precision)
         self.lr, self.batch_size, self.momentum = lr, batch_size, momentum
         self.optimizer = torch.optim.SGD(dae.parameters(), lr=lr, momentum=momentum)
         self.epoch, self.train_loss = 0, math.nan
@@ -183,7 +184,7 @@ class DAEUpdater:
 
     def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
         """One pass over the shuffled ``x`` (the target is the clean input itself)."""
-        with torch.enable_grad():  # the loop runs under no_grad
+        with torch.enable_grad(), precision_mod.autocast(self.precision, self.x.device):
             self.train_loss = train_epoch(self.model, self.optimizer, self.x, self.x, self.batch_size,
                                           self.generator, loss=self.denoising_loss, on_batch=on_batch)
 
@@ -216,7 +217,7 @@ class DAEUpdater:
 
 def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, lr: float = 0.1,
               batch_size: int = 20, momentum: float = 0.0, generator: torch.Generator | None = None,
-              progress: bool = True,
+              progress: bool = True, precision: str = "fp32",
               callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
               checkpoint_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Train a DAE by minibatch SGD on its denoising loss; return the per-epoch history.
@@ -233,6 +234,8 @@ def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, l
         epochs, lr, batch_size, momentum: SGD settings.
         generator: the source of the data order and the corruption (None: a fresh seed, logged).
         progress: show a progress bar.
+        precision: ``fp32``, or ``bf16``: the products under ``torch.autocast`` to bfloat16,
+            the weights and momentum fp32 (:func:`neuralsmith.precision.autocast`).
         callbacks: called with each epoch's record; returning True stops training.
         checkpoint_dir: where the engine keeps its checkpoint (None: no checkpoints).
 
@@ -245,7 +248,8 @@ def train_dae(dae: DenoisingAutoencoder, x: torch.Tensor, *, epochs: int = 10, l
     """
     check_training(dae, x, epochs, batch_size)
     generator = seeds.resolve_generator(generator, x.device)
-    updater = DAEUpdater(dae, x, lr=lr, batch_size=batch_size, momentum=momentum, generator=generator)
+    updater = DAEUpdater(dae, x, lr=lr, batch_size=batch_size, momentum=momentum, generator=generator,
+                         precision=precision)
     history = loop.fit(updater, epochs=epochs, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
                        progress=progress)
     return [{"epoch": row["epoch"], "loss": row["loss"]} for row in history.rows]

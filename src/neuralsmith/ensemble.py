@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuralsmith import precision as precision_mod
 from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
     reconstruction_loss
 from neuralsmith.data import Dataset
@@ -198,7 +199,7 @@ def _epoch_record(ens: EnsembleMLP, epoch: int, rate: float,
 def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torch.Generator], *,
                       epochs: int = 30, lr: float = 0.1, momentum: float = 0.9,
                       batch_size: int = 32, weight_decay: float = 0.0, schedule: str = "constant",
-                      progress: bool = True,
+                      precision: str = "fp32", progress: bool = True,
                       on_epoch: Callable[[EnsembleMLP], Any] | None = None) -> list[dict[str, Any]]:
     """Train every member with SGD + momentum, as :func:`neuralsmith.train.finetune` would alone.
 
@@ -206,7 +207,9 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
     :math:`\\theta \\leftarrow \\theta + v`, with :math:`\\epsilon_t` from ``schedule``
     (:func:`neuralsmith.train.lr_at`), and the same data order per member. Unlike ``finetune``
     it keeps the last weights (the history tells the best-validation epoch) and does not stop
-    a member whose loss diverges. ``on_epoch(ens)`` is called after each epoch.
+    a member whose loss diverges. ``on_epoch(ens)`` is called after each epoch. ``precision``
+    ``bf16`` runs the training products under ``torch.autocast`` to bfloat16 (mixed precision,
+    see :func:`neuralsmith.precision.autocast`); the records are computed in fp32.
 
     Returns:
         Per-epoch records (``epoch``, ``lr``, then loss and error per split, each a list over members).
@@ -218,7 +221,7 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
     if len(generators) != ens.n_members:
         raise ValueError(f"need one generator per member ({ens.n_members}); got {len(generators)}")
     FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
-                   weight_decay=weight_decay, schedule=schedule)  # refuses what finetune refuses
+                   weight_decay=weight_decay, schedule=schedule, precision=precision)  # as finetune
     device = ens.weights[0].device
     opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     splits = {s: (getattr(data, f"x_{s}").to(device), getattr(data, f"y_{s}").to(device))
@@ -229,7 +232,8 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
             rate = lr_at(epoch, epochs, lr, schedule)
             for group in opt.param_groups:
                 group["lr"] = rate
-            train_epoch(ens, opt, *splits["train"], batch_size, generators)
+            with precision_mod.autocast(precision, device):
+                train_epoch(ens, opt, *splits["train"], batch_size, generators)
             history.append({**_epoch_record(ens, epoch + 1, rate, splits),
                             "seconds": time.perf_counter() - t0})
             if on_epoch is not None:

@@ -150,8 +150,8 @@ class StackedDAE(nn.Module):
 
 def greedy_pretrain_sda(sda: StackedDAE, x: torch.Tensor, *, epochs: int = 10, lr: float = 0.1,
                         batch_size: int = 20, generator: torch.Generator | None = None,
-                        checkpoint_dir: str | Path | None = None,
-                        progress: bool = True) -> list[list[dict[str, Any]]]:
+                        checkpoint_dir: str | Path | None = None, progress: bool = True,
+                        precision: str = "fp32") -> list[list[dict[str, Any]]]:
     """Greedy layer-wise training of a :class:`StackedDAE` (Vincent et al. 2010, section 5).
 
     With ``checkpoint_dir`` each layer's training is itself checkpointed every epoch
@@ -162,7 +162,7 @@ def greedy_pretrain_sda(sda: StackedDAE, x: torch.Tensor, *, epochs: int = 10, l
 
     def train_layer(l: int, dae: nn.Module, inputs: torch.Tensor) -> list[dict[str, Any]]:
         return train_dae(dae, inputs, epochs=epochs, lr=lr, batch_size=batch_size, generator=generator,
-                         progress=progress, checkpoint_dir=folder / f"layer-{l}-epochs" if folder else None)
+                         progress=progress, precision=precision, checkpoint_dir=folder / f"layer-{l}-epochs" if folder else None)
 
     return greedy_pretrain(sda.layers, x, train_layer, lambda dae, v: dae.encode(v), folder, generator)
 

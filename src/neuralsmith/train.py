@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import checkpoint, loop, seeds
+from neuralsmith import checkpoint, loop, precision as precision_mod, seeds
 from neuralsmith.data import Dataset
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,10 @@ class FinetuneConfig:
     schedule: str = "constant"
     clip_grad: float | None = None
     optimizer: str = "sgd"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        precision_mod.check_precision(self.precision)
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1; got {self.epochs}")
         if not self.lr > 0:
@@ -229,7 +231,7 @@ class SupervisedUpdater:
         self.rate = lr_at(self.epoch, s.epochs, s.lr, s.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = self.rate
-        with torch.enable_grad():  # the loop runs under no_grad
+        with torch.enable_grad(), precision_mod.autocast(s.precision, self.device):  # bf16: mixed
             self.train_loss = train_epoch(self.model, self.optimizer, self.x, self.y, s.batch_size,
                                           self.generator, s.clip_grad, self.loss, on_batch)
 
@@ -250,8 +252,9 @@ class SupervisedUpdater:
         load_training_tensors(self.model, self.optimizer, self.generator, tensors, self.device)
 
     def meta(self) -> dict[str, Any]:
-        """What a resumed run must share: the settings (all but epochs)."""
-        return {"settings": {k: v for k, v in asdict(self.settings).items() if k != "epochs"}}
+        """What a resumed run must share: the settings (all but epochs and the precision)."""
+        return {"settings": {k: v for k, v in asdict(self.settings).items()
+                             if k not in ("epochs", "precision")}}
 
 
 def split_metrics(model: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:
@@ -275,7 +278,7 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
              checkpoint_dir: str | Path | None = None,
              callbacks: Sequence[Callable[[dict[str, float]], Any]] = (),
              progress: bool = True, device: torch.device | str = "cpu", optimizer: str = "sgd",
-             loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
+             precision: str = "fp32", loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = supervised_loss,
              ) -> FinetuneResult:
     """Train ``model`` on ``data`` with SGD + momentum (or Adam, RMSprop); keep the best-validation weights.
 
@@ -304,6 +307,10 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
         checkpoint_dir: where the engine keeps checkpoints ``last`` and ``best``.
         callbacks: called with each epoch's record; returning True stops training.
         optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop`` (see :func:`_make_optimizer`).
+        precision: ``fp32``, or ``bf16``: mixed precision, the forward and backward products
+            under ``torch.autocast`` to bfloat16, the weights, gradients and optimizer state fp32
+            (:func:`neuralsmith.precision.autocast`; fp32 where bf16 is not fast). The recorded
+            losses and errors are computed in fp32.
         loss: the training objective ``loss(model, x_batch, y_batch)`` (e.g. with a penalty
             added); the recorded losses and errors are always the plain supervised ones.
 
@@ -316,7 +323,7 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int = 30, lr: float = 0
     """
     cfg = FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
                          weight_decay=weight_decay, patience=patience, schedule=schedule,
-                         clip_grad=clip_grad, optimizer=optimizer)
+                         clip_grad=clip_grad, optimizer=optimizer, precision=precision)
     generator = seeds.resolve_generator(generator)  # the data order is drawn on the CPU
     updater = SupervisedUpdater(model.to(device), data, cfg, generator, device, loss)
     if checkpoint_dir is not None:

@@ -28,6 +28,7 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Delete the run 
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 MomentumOpt = Annotated[float, typer.Option("--momentum", help="Momentum of the updates.")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning rate over the epochs: constant, or linear / cosine decay to 0.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32, or bf16: products in bfloat16 with fp32 accumulation and fp32 weights (fp32 with a warning where the hardware has no fast bf16).")]
 LabeledOpt = Annotated[float, typer.Option("--labeled", help="Fraction of training labels kept (class-stratified).")]
 UnsupervisedOpt = Annotated[str, typer.Option("--unsupervised", help="Unsupervised term on unlabeled rows: likelihood (-log p(x), CD) or entropy of p(y|x).")]
 UnlabeledRatioOpt = Annotated[int, typer.Option("--unlabeled-ratio", help="Unlabeled rows per labeled row in each paired update (semisupervised).")]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith import nets
-from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
+from neuralsmith.cli.common import PrecisionOpt, TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (DeviceOpt, JsonOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt,
     PatienceOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt, emit_mapping, run_mode)
 from neuralsmith.experiments import finetune as experiment
@@ -32,6 +32,7 @@ def finetune_cmd(
     weight_decay: WeightDecayOpt = D["weight_decay"],
     schedule: ScheduleOpt = D["schedule"],
     optimizer: Annotated[str, Opt("--optimizer", help="sgd, adam or rmsprop.")] = D["optimizer"],
+    precision: PrecisionOpt = D["precision"],
     clip_grad: Annotated[Optional[float], Opt("--clip-grad", help="Clip the gradient norm to this value.")] = D["clip_grad"],
     patience: PatienceOpt = D["patience"],
     validation: Annotated[float, Opt("--validation", help="Validation split: a fraction, or a count of examples if >= 1.")] = D["validation"],

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith import nets
-from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
+from neuralsmith.cli.common import PrecisionOpt, TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (ArchOpt, BinarizeOpt, DataOpt, DeviceOpt, JsonOpt, KOpt, LrOpt,
     MomentumOpt, OutOpt, OverwriteOpt, QuietOpt, ResumeOpt, ScheduleOpt, SeedOpt, WeightDecayOpt,
     emit_mapping, joined, parse_list, run_mode)
@@ -38,6 +38,7 @@ def rbm_cmd(
     epochs: Annotated[int, Opt("--epochs", help="Passes over the data.")] = RBM["epochs"],
     lr: LrOpt = RBM["lr"],
     schedule: ScheduleOpt = RBM["schedule"],
+    precision: PrecisionOpt = RBM["precision"],
     batch_size: Annotated[int, Opt("--batch-size", help="Examples per update.")] = RBM["batch_size"],
     momentum: MomentumOpt = RBM["momentum"],
     weight_decay: WeightDecayOpt = RBM["weight_decay"],
@@ -75,6 +76,7 @@ def dbn_cmd(
     epochs: EpochsOpt = DBN["epochs"],
     lr: LrOpt = DBN["lr"],
     schedule: ScheduleOpt = DBN["schedule"],
+    precision: PrecisionOpt = DBN["precision"],
     batch_size: BatchOpt = DBN["batch_size"],
     momentum: MomentumOpt = DBN["momentum"],
     weight_decay: WeightDecayOpt = DBN["weight_decay"],
@@ -98,6 +100,7 @@ def sda_cmd(
     epochs: EpochsOpt = SDA["epochs"],
     lr: LrOpt = SDA["lr"],
     batch_size: BatchOpt = SDA["batch_size"],
+    precision: PrecisionOpt = SDA["precision"],
     binarize: BinarizeOpt = SDA["binarize"],
     seed: SeedOpt = SDA["seed"],
     device: DeviceOpt = SDA["device"],

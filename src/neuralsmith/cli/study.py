@@ -42,6 +42,8 @@ def study(
     activation: Annotated[Optional[str], typer.Option("--activation", help="sigmoid, tanh or relu.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Fine-tuning epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Root seed.")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        "--precision", help="fp32, or bf16: fine-tuning under torch.autocast to bfloat16.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/study"),
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
@@ -62,7 +64,8 @@ def study(
     if workers is not None and scheduler is not None:
         raise ValueError("give --workers (a local cluster) or --scheduler (a running one), not both")
     overrides = dict(depths=_listed(depths, int, "--depths"), seeds=seeds, activation=activation,
-                     epochs=epochs, seed=seed, starts=_listed(inits, str, "--inits"), threads=threads)
+                     epochs=epochs, seed=seed, starts=_listed(inits, str, "--inits"), threads=threads,
+                     precision=precision)
     if config is not None and is_suite(config):
         suite = SuiteSpec.from_toml(config, data=_listed(data, str, "--data"), **overrides)
         suite = SuiteSpec(_fit_threads(suite.study, workers, threads), suite.data, suite.overrides)

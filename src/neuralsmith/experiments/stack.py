@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralsmith import data as data_api
-from neuralsmith import limits, plots, seeds, tracking
+from neuralsmith import limits, plots, precision as precision_mod, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.experiments.sampling import SampleSettings, Target, draw
@@ -57,14 +57,18 @@ class DAESettings:
         batch_size: examples per update.
         corruption: masking level(s): one for every layer, or one per layer (Vincent et al.
             2010 use 0.1 to 0.4).
+        precision: ``fp32``, or ``bf16`` (the products under ``torch.autocast``; see
+            :mod:`neuralsmith.precision`).
     """
 
     epochs: int = 10
     lr: float = 0.1
     batch_size: int = 20
     corruption: tuple[float, ...] = (0.2,)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        precision_mod.check_precision(self.precision)
         for name, what in (("epochs", "passes over the data"), ("batch_size", "examples per update")):
             check_count(name, getattr(self, name), 1, what)
         if not self.lr > 0:
@@ -208,7 +212,7 @@ def _pretrain(config: Config, x: torch.Tensor, run: RunFolder, device: torch.dev
     else:  # a DAE's training takes no callbacks: its epochs are tracked once it is done
         t = config.train
         histories = greedy_pretrain_sda(model, x.to(device), epochs=t.epochs, lr=t.lr,
-                                        batch_size=t.batch_size, **common)
+                                        batch_size=t.batch_size, precision=t.precision, **common)
         track.replay([(l + 1, rows) for l, rows in enumerate(histories)])
     track.close()
     return model, histories

@@ -516,6 +516,9 @@ class ClassSettings(Settings):
         if self.method not in CLASS_METHODS:
             raise ValueError(f"method must be one of {', '.join(CLASS_METHODS)} for a ClassRBM; "
                              f"got {self.method!r}")
+        if self.precision != "fp32":  # its updater has no bf16 products yet (issue 21)
+            raise ValueError(f"precision={self.precision!r} is not available for a ClassRBM yet; "
+                             "use precision='fp32'")
         for name in ("alpha", "beta"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (

@@ -46,6 +46,7 @@ the previous update.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -55,7 +56,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 import torch
 from torch import Generator, Tensor
 
-from neuralsmith import checkpoint
+from neuralsmith import checkpoint, precision as precision_mod
 from neuralsmith.loop import CHECKPOINT, History, fit  # noqa: F401 (CHECKPOINT re-exported)
 from neuralsmith.rbm import tempering
 from neuralsmith.rbm.model import RBM
@@ -97,6 +98,7 @@ class Settings:
     temperature_spacing: str = "linear"
     beta_min: float | None = None
     tempering_base: str = "uniform"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         check_count("epochs", self.epochs, 1, "passes over the data")
@@ -115,6 +117,10 @@ class Settings:
         if not self.weight_decay >= 0.0:
             raise ValueError(f"weight_decay must be >= 0 (1e-4 is usual); got {self.weight_decay}")
         self._check_sparsity()
+        precision_mod.check_precision(self.precision)
+        if self.method == "pt" and self.precision != "fp32":
+            raise ValueError("parallel tempering trains in fp32; give method='pcd' for "
+                             f"precision={self.precision!r}, or precision='fp32' for method='pt'")
 
     def _check_chains(self) -> None:
         if self.n_chains is not None:
@@ -165,8 +171,11 @@ class Settings:
         return lr_at(epoch, self.epochs, self.lr, self.schedule)
 
     def resume_key(self) -> dict[str, Any]:
-        """The settings a resumed run must share with the interrupted one (all but epochs)."""
-        return {k: v for k, v in asdict(self).items() if k != "epochs"}
+        """The settings a resumed run must share with the interrupted one (all but epochs).
+
+        The precision may change between the parts of a run (the state is fp32 either way).
+        """
+        return {k: v for k, v in asdict(self).items() if k not in ("epochs", "precision")}
 
 
 def reconstruction_error(rbm: RBM, v: Tensor) -> float:
@@ -197,11 +206,12 @@ class Block(NamedTuple):
 def add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha: float) -> Tensor:
     r""":math:`\beta\,\text{target} + \alpha \sum_{\text{blocks}} a\,p^\top t(v)`, in place.
 
-    One ``addmm_`` a block. With ``beta = 0`` the target's old values are ignored, so an
-    uninitialized buffer will do.
+    One ``addmm_`` a block (:func:`neuralsmith.precision.add_product`: bf16 blocks are
+    multiplied in bf16 and added to the fp32 target). With ``beta = 0`` the target's old
+    values are ignored, so an uninitialized buffer will do.
     """
     for k in blocks:
-        target.addmm_(k.p.t(), k.t, beta=beta, alpha=alpha * k.a)  # (n_hidden, n_visible)
+        precision_mod.add_product(target, k.p.t(), k.t, beta, alpha * k.a)  # (n_hidden, n_visible)
         beta = 1.0
     return target
 
@@ -295,8 +305,22 @@ class CDUpdater:
         self.chain_h: Tensor | None = None
         self.tempering: tempering.ParallelTempering | None = None
         self._stacked: tuple[Tensor, Tensor] | None = None  # CD's row buffers, see cd_phases
+        self._row_weight: tuple[tuple[int, int], Tensor] | None = None  # PCD's, in bf16
         self.sparsity_q: Tensor | None = None
+        self.shadow = precision_mod.Shadow(self._compute_dtype())
+        self.x = x.to(self.shadow.dtype)  # binary data are exact in bf16; [0, 1] data rounded
         self._allocate()
+
+    def _compute_dtype(self) -> torch.dtype:
+        """The products' dtype: the model's, or bf16 (Bernoulli units only) where it is fast."""
+        rbm, precision = self.rbm, self.settings.precision
+        dtype = precision_mod.compute_dtype(precision, rbm.weight.device, rbm.weight.dtype)
+        if dtype != rbm.weight.dtype and not (rbm.visible_units.name == rbm.hidden_units.name
+                                              == "bernoulli"):
+            raise ValueError(f"precision={precision!r} trains Bernoulli-Bernoulli RBMs; this one "
+                             f"has {rbm.visible_units.name} visible and {rbm.hidden_units.name} "
+                             "hidden units: use precision='fp32'")
+        return dtype
 
     def _allocate(self) -> None:
         s, params = self.settings, self.params
@@ -314,50 +338,70 @@ class CDUpdater:
             self.tempering = tempering.ParallelTempering(model, n, s.betas(), state=start,
                                                          generator=self.generator)
         elif s.persistent:  # chains start from h = 0: their first v comes from the biases
-            self.chain_h = torch.zeros(n, self.rbm.n_hidden, dtype=w.dtype, device=w.device)
+            self.chain_h = torch.zeros(n, self.rbm.n_hidden, dtype=self.shadow.dtype, device=w.device)
         if s.sparsity_target is not None:
             self.sparsity_q = torch.full_like(self.rbm.hidden_bias, s.sparsity_target)
 
     # --- one update -----------------------------------------------------------------------
 
+    def products(self) -> tuple[Tensor, Tensor, Tensor]:
+        """W, b, c as the products read them: the parameters, or this update's bf16 copies."""
+        rbm, get = self.rbm, self.shadow.get
+        return (get("weight", rbm.weight), get("visible_bias", rbm.visible_bias),
+                get("hidden_bias", rbm.hidden_bias))
+
     def sampler(self) -> tuple[Tensor, Tensor, Tensor]:
         """The parameters the negative-phase chains run on: regular (+ fast for FPCD)."""
         rbm = self.rbm
         if not self.fast:
-            return rbm.weight, rbm.visible_bias, rbm.hidden_bias
-        f = self.fast
-        return (rbm.weight + f["weight"], rbm.visible_bias + f["visible_bias"],
-                rbm.hidden_bias + f["hidden_bias"])
+            return self.products()
+        f, dtype = self.fast, self.shadow.dtype
+        return ((rbm.weight + f["weight"]).to(dtype), (rbm.visible_bias + f["visible_bias"]).to(dtype),
+                (rbm.hidden_bias + f["hidden_bias"]).to(dtype))
 
     def step(self, v0: Tensor) -> None:
         """One parameter update from the data batch ``v0`` (batch, n_visible)."""
+        self.shadow.expire()  # the last update moved the parameters
         phases = {"pcd": self._phases_stacked, "cd": self.cd_phases, "fpcd": self._phases_fast,
                   "pt": self._phases_tempered}
         self.update(*phases[self.settings.method](v0))
 
-    def _phases_stacked(self, v0: Tensor) -> tuple[Block, Block]:
+    def _phases_stacked(self, v0: Tensor) -> tuple[Block, ...]:
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
         vk = self.gibbs(self.chain_h, self.settings.k, self.sampler())
-        model, data, x = self._blocks(vk, v0)
-        self.chain_h = self.rbm.hidden_units.sample(x, None, self.generator, model.p)
-        return model, data
+        blocks, x = self._blocks(vk, v0)
+        self.chain_h = self.rbm.hidden_units.sample(x, None, self.generator, blocks[0].p)
+        return blocks
 
-    def _phases_tempered(self, v0: Tensor) -> tuple[Block, Block]:
+    def _phases_tempered(self, v0: Tensor) -> tuple[Block, ...]:
         """PT: k sweeps and swap rounds of the replicas; the beta = 1 ones are the model rows."""
         for _ in range(self.settings.k):
             self.tempering.step()
-        model, data, _ = self._blocks(self.tempering.state_at(-1)[0], v0)
-        return model, data
+        return self._blocks(self.tempering.state_at(-1)[0], v0)[0]
 
-    def _blocks(self, vk: Tensor, v0: Tensor) -> tuple[Block, Block, Tensor]:
-        """The model block of chain states ``vk``, the data block of ``v0``, and the chains' hidden input."""
+    def _blocks(self, vk: Tensor, v0: Tensor) -> tuple[tuple[Block, ...], Tensor]:
+        """The model block of chain states ``vk``, the data block of ``v0`` (in bf16 also their
+        difference as one block), and the chains' hidden input."""
         rbm = self.rbm
         v = torch.cat([vk, v0])  # (chains + batch, n_visible): model rows, then data rows
         t = rbm.visible_units.stat(v, rbm.visible_std)
-        x = torch.addmm(rbm.hidden_bias, t, rbm.weight.t())  # (chains + batch, n_hidden)
+        w, _, c = self.products()
+        x = torch.addmm(c, t, w.t())  # (chains + batch, n_hidden)
         p = rbm.hidden_units.mean(x)
         n = len(vk)
-        return Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0)), x[:n]
+        blocks = Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
+        if p.dtype != rbm.weight.dtype:
+            # bf16: the two phases nearly cancel, so their difference is one GEMM of the stacked rows,
+            # each weighted, summed in its fp32 accumulator and rounded once (as CD's joint block)
+            blocks = (*blocks, Block(None, t, p * self._row_weights(n, len(v0), p), 1.0))
+        return blocks, x[:n]
+
+    def _row_weights(self, n: int, m: int, like: Tensor) -> Tensor:
+        """A (n + m, 1) column: -1/n for the n chain rows, 1/m for the m data rows."""
+        if self._row_weight is None or self._row_weight[0] != (n, m):
+            column = torch.cat([like.new_full((n, 1), -1.0 / n), like.new_full((m, 1), 1.0 / m)])
+            self._row_weight = ((n, m), column)
+        return self._row_weight[1]
 
     def cd_phases(self, v0: Tensor) -> tuple[Block, Block, Block]:
         r"""CD-k, its rows written into stacked buffers so the weight statistic is one GEMM.
@@ -369,12 +413,12 @@ class CDUpdater:
         weight-sized target. Returns the model and data blocks and that joint block.
         """
         rbm, g, hid, vis = self.rbm, self.generator, self.rbm.hidden_units, self.rbm.visible_units
-        std, w, c, m = rbm.visible_std, rbm.weight, rbm.hidden_bias, len(v0)
+        (w, b, c), std, m = self.products(), rbm.visible_std, len(v0)
         t, p = self._stack(m)
         t0 = t[:m].copy_(vis.stat(v0, std))
         x0 = torch.addmm(c, t0, w.t())  # (batch, n_hidden)
         p0 = hid.mean_into(x0, p[:m])
-        vk = self.gibbs(hid.sample(x0, None, g, p0), self.settings.k, (w, rbm.visible_bias, c))
+        vk = self.gibbs(hid.sample(x0, None, g, p0), self.settings.k, (w, b, c))
         tk = vis.stat(vk, std)
         pk = hid.mean_into(torch.addmm(c, tk, w.t()), p[m:])
         torch.neg(tk, out=t[m:])
@@ -382,17 +426,18 @@ class CDUpdater:
 
     def _stack(self, m: int) -> tuple[Tensor, Tensor]:
         """(2m, n_visible) and (2m, n_hidden) views of buffers kept between updates."""
-        w = self.rbm.weight
+        w, dtype = self.rbm.weight, self.shadow.dtype
         if self._stacked is None or len(self._stacked[0]) < 2 * m:
-            self._stacked = (w.new_empty(2 * m, w.shape[1]), w.new_empty(2 * m, w.shape[0]))
+            self._stacked = (w.new_empty(2 * m, w.shape[1], dtype=dtype),
+                             w.new_empty(2 * m, w.shape[0], dtype=dtype))
         return self._stacked[0][:2 * m], self._stacked[1][:2 * m]
 
     def _phases_fast(self, v0: Tensor) -> tuple[Block, Block]:
         """FPCD: persistent chains that run on the regular plus the fast weights."""
         rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
-        std, (w, b, c) = rbm.visible_std, self.sampler()
+        std, (w, b, c), (w0, _, c0) = rbm.visible_std, self.sampler(), self.products()
         t0 = rbm.visible_units.stat(v0, std)
-        p0 = hid.mean(torch.addmm(rbm.hidden_bias, t0, rbm.weight.t()))  # (batch, n_hidden)
+        p0 = hid.mean(torch.addmm(c0, t0, w0.t()))  # (batch, n_hidden)
         vk = self.gibbs(self.chain_h, self.settings.k, (w, b, c))
         tk = rbm.visible_units.stat(vk, std)
         xk = torch.addmm(c, tk, w.t())  # (chains, n_hidden)
@@ -421,8 +466,9 @@ class CDUpdater:
         """
         rbm, blocks = self.rbm, (model, data)
         std, vis, b = rbm.visible_std, rbm.visible_units, rbm.visible_bias
-        grads = {"visible_bias": sum(k.a * vis.bias_stat(k.v, b, std).sum(0) for k in blocks),
-                 "hidden_bias": sum(k.a * k.p.sum(0) for k in blocks)}
+        total = functools.partial(precision_mod.column_sum, dtype=b.dtype)  # fp32 sums of bf16 rows
+        grads = {"visible_bias": sum(k.a * total(vis.bias_stat(k.v, b, std)) for k in blocks),
+                 "hidden_bias": sum(k.a * total(k.p) for k in blocks)}
         if self.sparsity_q is not None:
             grads["hidden_bias"] -= self._sparsity_penalty(data.p)
         if rbm.learn_std:
@@ -498,7 +544,7 @@ class CDUpdater:
         from neuralsmith.rbm.partition import pseudo_likelihood
 
         m = self.settings.monitor_size
-        v = self.x[:m]
+        v = self.x[:m].to(self.rbm.weight.dtype)
         row: dict[str, Any] = {"reconstruction_error": reconstruction_error(self.rbm, v),
                                "pseudo_likelihood": None, "free_energy_gap": None}
         with torch.no_grad():
@@ -575,7 +621,8 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
           weight_decay: float = 1e-4, sparsity_target: float | None = None,
           sparsity_cost: float = 0.1, fast_lr: float | None = None, schedule: str = "constant",
           n_temperatures: int | None = None, temperature_spacing: str = "linear",
-          beta_min: float | None = None, tempering_base: str = "uniform", x_valid: Tensor | None = None, generator: Generator | None = None,
+          beta_min: float | None = None, tempering_base: str = "uniform", precision: str = "fp32",
+          x_valid: Tensor | None = None, generator: Generator | None = None,
           callbacks: Iterable[Callable[[dict[str, Any]], Any]] = (),
           checkpoint_dir: str | os.PathLike | None = None, progress: bool = True,
           monitor_size: int = 1000) -> History:
@@ -612,6 +659,9 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
             or ``"data"`` (the pixel base rates of ``x``, :class:`~neuralsmith.rbm.tempering.BaseRate`).
         schedule: ``"constant"``, or ``"linear"`` / ``"cosine"`` decay of :math:`\epsilon` to 0
             over ``epochs`` (:func:`neuralsmith.train.lr_at`).
+        precision: ``"fp32"``, or ``"bf16"``: the products in bfloat16 with fp32 accumulation,
+            the parameters and momentum fp32 (:mod:`neuralsmith.precision`; Bernoulli units;
+            fp32 with a warning where the hardware has no fast bf16).
         x_valid: held-out data for the free-energy gap.
         generator: every random draw (shuffles, Gibbs samples); a fresh seed if None.
         callbacks: called with each epoch's record; one returning True stops training.
@@ -638,7 +688,7 @@ def train(rbm: RBM, x: Tensor, *, epochs: int, batch_size: int = 100, lr: float 
                         sparsity_target=sparsity_target, sparsity_cost=sparsity_cost,
                         fast_lr=fast_lr, monitor_size=monitor_size, schedule=schedule,
                         n_temperatures=n_temperatures, temperature_spacing=temperature_spacing,
-                        beta_min=beta_min, tempering_base=tempering_base)
+                        beta_min=beta_min, tempering_base=tempering_base, precision=precision)
     x = check_data(rbm, x, "x")
     x_valid = None if x_valid is None else check_data(rbm, x_valid, "x_valid")
     updater = CDUpdater(rbm, x, x_valid, settings, resolve_generator(generator, x.device))

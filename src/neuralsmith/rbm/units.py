@@ -62,6 +62,8 @@ def bernoulli_from_words(words: Tensor, p: Tensor) -> Tensor:
         [1.0, 0.0, 0.0]
     """
     u = words.bitwise_and_(0x7FFFFF).bitwise_or_(0x3F800000).view(torch.float32).sub_(1.0)
+    if p.itemsize < 4:  # bf16 p: compare with the fp32 u (a rounded u would bias the draw)
+        return torch.lt(u, p).to(p.dtype)
     return (u if u.dtype == p.dtype else u.to(p.dtype)).lt_(p)
 
 

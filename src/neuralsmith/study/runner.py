@@ -101,7 +101,7 @@ def _finetune(spec: StudySpec, models: list[torch.nn.Module], data: Dataset, fs_
     history = finetune_ensemble(
         ens, data, [derived_generator(spec.seed, s) for s in range(spec.seeds)],
         epochs=spec.epochs, lr=lr, momentum=spec.momentum, batch_size=spec.batch_size,
-        progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach().cpu()))
+        precision=spec.precision, progress=False, on_epoch=lambda e: snapshots.append(torch.softmax(e(fs_inputs), dim=2).detach().cpu()))
     return history, snapshots, ens
 
 

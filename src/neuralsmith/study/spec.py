@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from neuralsmith import limits, seeds
+from neuralsmith import limits, precision as precision_mod, seeds
 from neuralsmith.runfolder import load_toml
 
 LIST_ITEM = {"lr_grid": float}  # the item type of a list setting whose default is empty
@@ -46,6 +46,8 @@ class StudySpec:
         seed: the root seed; every trial derives its own from it.
         threads: torch threads (small digits-sized nets run fastest on one; 0 keeps torch's choice).
         n_train: use only this many training examples (seeded subset; 0 = all).
+        precision: ``fp32``, or ``bf16``: the batched fine-tuning under ``torch.autocast`` to
+            bfloat16 (:mod:`neuralsmith.precision`; fp32 where bf16 is not fast).
     """
 
     name: str = "quick"
@@ -71,6 +73,7 @@ class StudySpec:
     seed: int = 0
     threads: int = 1
     n_train: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("seeds", "hidden", "epochs", "batch_size", "pretrain_epochs", "pretrain_batch_size",
@@ -87,6 +90,7 @@ class StudySpec:
             raise ValueError(f"study: families names two starts; got {self.families}")
         self._check_starts()
         self._check_numbers()
+        precision_mod.check_precision(self.precision)
         seeds.resolve_seed(self.seed)
         limits.check_network([1, *[self.hidden] * max(self.depths), 1],
                              "the deepest study network", self.batch_size * self.seeds)

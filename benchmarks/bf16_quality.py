@@ -1,0 +1,84 @@
+"""Quality parity of bf16 training: a 784 x 500 RBM, CD-1, bf16 vs fp32 from the same seed.
+
+    python benchmarks/bf16_quality.py [--n 60000] [--epochs 20] [--runs 100] [--steps 14500]
+                                      [--json benchmarks/results/bf16_quality.json]
+
+Both models start from the same initialization and see the same batches (one seed; the
+Gibbs draws differ once a bf16 probability rounds across a uniform). log Z of each comes from
+AIS (Salakhutdinov & Murray, 2008: 14 500 temperatures, 100 runs, base rates of the training
+data), and the test log-likelihood is averaged over the 10 000 binarized Fashion-MNIST test
+images. The acceptance (issue 21): the two within 1 nat. ``--seeds 0,1`` adds an fp32 run
+from another seed, for the spread that seeds alone give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fashion  # noqa: E402
+
+from neuralsmith.rbm import RBM, ais_log_partition, default_betas, log_likelihood, train  # noqa: E402
+
+
+def fit_and_score(precision: str, seed: int, x: torch.Tensor, x_test: torch.Tensor, args) -> dict:
+    """Train one RBM in ``precision`` from ``seed``; its AIS test log-likelihood and timings."""
+    g = torch.Generator().manual_seed(seed)
+    rbm = RBM.from_data(x, 500, generator=g)
+    start = time.perf_counter()
+    hist = train(rbm, x, epochs=args.epochs, method="cd", k=1, lr=args.lr, momentum=0.5,
+                 weight_decay=1e-4, batch_size=100, generator=g, progress=False,
+                 precision=precision)
+    t_train, start = time.perf_counter() - start, time.perf_counter()
+    est = ais_log_partition(rbm, n_runs=args.runs, betas=default_betas(args.steps), data=x,
+                            generator=torch.Generator().manual_seed(1000 + seed))
+    return {"precision": precision, "seed": seed, "weight_dtype": str(rbm.weight.dtype),
+            "test_log_likelihood": log_likelihood(rbm, x_test, est.log_z),
+            "test_ll_range_3sigma": [log_likelihood(rbm, x_test, est.upper),
+                                     log_likelihood(rbm, x_test, est.lower)],
+            "log_z": est.log_z, "log_z_std": est.std,
+            "reconstruction_error": hist[-1]["reconstruction_error"],
+            "seconds": {"train": round(t_train, 1), "ais": round(time.perf_counter() - start, 1)}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=60000)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--steps", type=int, default=14500)
+    p.add_argument("--seeds", default="0", help="fp32 seeds; bf16 runs from the first")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    x_train, x_test = _fashion.load(binarize=True)
+    x = x_train[: args.n].contiguous()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"784 x 500 RBM, CD-1, {len(x)} images, {args.epochs} epochs, lr {args.lr}; AIS "
+          f"{args.runs} runs x {args.steps} temperatures; load {os.getloadavg()[0]:.1f}", flush=True)
+    rows = []
+    for precision, seed in [("bf16", seeds[0])] + [("fp32", s) for s in seeds]:
+        rows.append(fit_and_score(precision, seed, x, x_test, args))
+        r = rows[-1]
+        print(f"{precision} seed {seed}: test log-lik {r['test_log_likelihood']:.2f} nats "
+              f"(log Z {r['log_z']:.2f} +- {r['log_z_std']:.3f}), rec {r['reconstruction_error']:.4f}, "
+              f"{r['seconds']}", flush=True)
+    gap = rows[0]["test_log_likelihood"] - rows[1]["test_log_likelihood"]
+    print(f"bf16 - fp32 (seed {seeds[0]}): {gap:+.2f} nats (acceptance: within 1)")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": vars(args) | {"json": None}, "rows": rows,
+                                         "bf16_minus_fp32": gap, "load": os.getloadavg()[0],
+                                         "torch": torch.__version__}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

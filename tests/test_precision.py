@@ -1,0 +1,196 @@
+"""bf16 products with fp32 state: choosing it, falling back, and following fp32 training."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from neuralsmith import precision
+from neuralsmith.rbm import RBM, Settings, train
+from neuralsmith.rbm.learning import CDUpdater
+from neuralsmith.rbm.partition import exact_log_partition, log_likelihood
+from neuralsmith.rbm.units import bernoulli
+
+
+@pytest.fixture
+def fast_bf16(monkeypatch):
+    """Pretend the hardware has fast bf16 (torch runs bf16 products on any CPU, more slowly)."""
+    monkeypatch.setattr(precision, "has_fast_bf16", lambda device="cpu": True)
+
+
+@pytest.fixture
+def slow_bf16(monkeypatch):
+    """Pretend it has none, with the once-only fallback warning not yet given."""
+    monkeypatch.setattr(precision, "has_fast_bf16", lambda device="cpu": False)
+    monkeypatch.setattr(precision, "_warned", set())
+
+
+@pytest.fixture
+def prototypes():
+    """500 rows of 10 binary units: three noisy prototypes (a 10 x 8 RBM's log Z is exact)."""
+    g = torch.Generator().manual_seed(0)
+    protos = (torch.rand(3, 10, generator=g) > 0.5).float()
+    x = protos[torch.randint(0, 3, (500,), generator=g)]
+    return (x + (torch.rand(500, 10, generator=g) < 0.1).float()) % 2
+
+
+def _trained_loglik(x, precision_name, method, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rbm = RBM.from_data(x, 8, generator=g)
+    train(rbm, x, epochs=30, batch_size=20, lr=0.1, method=method, precision=precision_name,
+          generator=g, progress=False)
+    return rbm, log_likelihood(rbm, x, exact_log_partition(rbm))
+
+
+def test_bad_precision_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16.*'fp16'"):
+        Settings(epochs=1, precision="fp16")
+
+
+def test_cd1_in_bf16_follows_fp32_within_003_nats(fast_bf16, prototypes):
+    """Same seed, same updates: the exact mean log-likelihoods agree to 0.03 nats (of ~0.8 gained)."""
+    _, ll32 = _trained_loglik(prototypes, "fp32", "cd")
+    _, ll16 = _trained_loglik(prototypes, "bf16", "cd")
+    rbm0 = RBM.from_data(prototypes, 8, generator=torch.Generator().manual_seed(0))
+    start = log_likelihood(rbm0, prototypes, exact_log_partition(rbm0))
+    assert ll32 - start > 0.5
+    assert abs(ll16 - ll32) < 0.03, (ll16, ll32)
+
+
+@pytest.mark.parametrize("method", ["pcd", "fpcd"])
+def test_persistent_bf16_stays_within_the_seed_spread(fast_bf16, prototypes, method):
+    """Persistent chains amplify any change of a draw: bf16 lands within 0.25 nats of fp32
+    (fp32's own spread over seeds is ~0.3 nats here)."""
+    _, ll32 = _trained_loglik(prototypes, "fp32", method)
+    _, ll16 = _trained_loglik(prototypes, "bf16", method)
+    assert abs(ll16 - ll32) < 0.25, (ll16, ll32)
+
+
+def test_bf16_products_leave_the_state_fp32(fast_bf16, prototypes):
+    rbm = RBM.from_data(prototypes, 8, generator=torch.Generator().manual_seed(0))
+    upd = CDUpdater(rbm, prototypes, None, Settings(epochs=1, batch_size=20, method="pcd",
+                                                    precision="bf16"), torch.Generator())
+    with torch.no_grad():  # as the training engine runs it
+        upd.run_epoch()
+    assert upd.products()[0].dtype == upd.chain_h.dtype == upd.x.dtype == torch.bfloat16
+    state = [*rbm.parameters(), *upd.momentum.tensors().values()]
+    assert all(t.dtype == torch.float32 for t in state)
+    upd.shadow.expire()  # as the next update begins: the copy follows the fp32 master
+    assert torch.equal(upd.products()[0], rbm.weight.detach().to(torch.bfloat16))
+
+
+def test_without_fast_bf16_it_says_so_once_and_runs_fp32(slow_bf16, prototypes):
+    def run(name):
+        g = torch.Generator().manual_seed(0)
+        rbm = RBM.from_data(prototypes, 8, generator=g)
+        train(rbm, prototypes, epochs=2, batch_size=20, method="pcd", precision=name, generator=g,
+              progress=False)
+        return rbm.weight.detach()
+
+    with pytest.warns(RuntimeWarning, match="no fast bf16 path.*running fp32"):
+        w16 = run("bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second time: silent
+        assert torch.equal(run("bf16"), w16)
+    assert torch.equal(run("fp32"), w16)  # bit-identical to fp32
+
+
+def test_bf16_refuses_units_it_does_not_train(fast_bf16):
+    rbm = RBM(4, 3, visible="gaussian")
+    with pytest.raises(ValueError, match="Bernoulli-Bernoulli.*precision='fp32'"):
+        train(rbm, torch.zeros(5, 4), epochs=1, precision="bf16", progress=False)
+
+
+def test_bernoulli_from_bf16_probabilities_is_unbiased():
+    """The fp32 uniform is compared with the bf16 p: the mean is p (rounded to bf16), not lower."""
+    p = torch.full((400_000,), 0.3).to(torch.bfloat16)
+    s = bernoulli(p, torch.Generator().manual_seed(0))
+    assert s.dtype == torch.bfloat16
+    assert abs(float(s.float().mean()) - float(p[0])) < 3 * (0.3 * 0.7 / 400_000) ** 0.5
+
+
+def test_add_product_matches_fp32_to_bf16_rounding():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(6, 50, generator=g), torch.rand(50, 4, generator=g)
+    target = torch.ones(6, 4)
+    expected = 0.5 * target + 2.0 * (a @ b)
+    got = precision.add_product(target.clone(), a.bfloat16(), b.bfloat16(), 0.5, 2.0)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=2e-2, atol=0)
+
+
+def test_column_sum_of_bf16_rows_is_fp32_and_exact_for_counts():
+    rows = torch.ones(1000, 3, dtype=torch.bfloat16)  # a bf16 sum would round 1000 to 1000 +- 4
+    assert precision.column_sum(rows, torch.float32).tolist() == [1000.0] * 3
+
+
+def test_autocast_is_a_no_op_for_fp32_and_bf16_where_fast(fast_bf16):
+    lin = torch.nn.Linear(3, 2)
+    with precision.autocast("fp32"):
+        assert lin(torch.ones(1, 3)).dtype == torch.float32
+    with precision.autocast("bf16"):
+        assert lin(torch.ones(1, 3)).dtype == torch.bfloat16
+
+
+def test_cli_refuses_a_bad_precision_in_one_line(cli, tmp_path):
+    code, _, err = cli("pretrain", "rbm", "--precision", "fp16", "--out", tmp_path / "r")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "precision must be one of fp32, bf16" in err
+
+
+# --- mixed precision (torch.autocast) for the gradient-trained models ------------------------
+
+def _mlp():
+    torch.manual_seed(0)  # nn.Linear's own initialization
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 10))
+
+
+def test_finetune_in_bf16_learns_as_fp32_does_with_fp32_weights(fast_bf16):
+    from neuralsmith import data
+    from neuralsmith.train import finetune
+
+    ds = data.load("digits", validation=0.2, seed=0)
+    errors = {}
+    for name in ("fp32", "bf16"):
+        model = _mlp()
+        result = finetune(model, ds, epochs=4, lr=0.1, precision=name, progress=False,
+                          generator=torch.Generator().manual_seed(0))
+        errors[name] = result.metrics["test_error"]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert errors["bf16"] < 15 and abs(errors["bf16"] - errors["fp32"]) < 3, errors
+
+
+def test_dae_in_bf16_lowers_its_loss(fast_bf16):
+    from neuralsmith.autoencoder import DenoisingAutoencoder, train_dae
+
+    x = torch.rand(200, 16, generator=torch.Generator().manual_seed(0)).round()
+    dae = DenoisingAutoencoder(16, 8, generator=torch.Generator().manual_seed(0))
+    history = train_dae(dae, x, epochs=4, lr=0.1, precision="bf16", progress=False,
+                        generator=torch.Generator().manual_seed(0))
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert dae.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("neuralsmith.train", fromlist=["FinetuneConfig"]).FinetuneConfig(precision="half"),
+    lambda: __import__("neuralsmith.study", fromlist=["StudySpec"]).StudySpec(precision="half"),
+])
+def test_every_settings_object_refuses_a_bad_precision(make):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        make()
+
+
+def test_a_bf16_run_resumes_bit_identically(fast_bf16, prototypes, tmp_path):
+    """The chains (bf16) and the fp32 state survive a checkpoint: 1 + 1 epochs == 2 epochs."""
+    def run(epochs, folder):
+        g = torch.Generator().manual_seed(0)
+        rbm = RBM.from_data(prototypes, 8, generator=g)
+        train(rbm, prototypes, epochs=epochs, batch_size=20, method="pcd", precision="bf16",
+              generator=g, progress=False, checkpoint_dir=folder)
+        return rbm.weight.detach()
+
+    straight = run(2, None)
+    run(1, tmp_path)
+    assert torch.equal(run(2, tmp_path), straight)
