@@ -114,6 +114,20 @@ class History:
         return [row.get(name) for row in self.rows]
 
 
+def minibatches(x: Tensor, batch_size: int, generator: torch.Generator) -> Iterable[Tensor]:
+    """The rows of ``x`` in a fresh random order (drawn from ``generator``), ``batch_size`` at a time.
+
+    The one shuffle of the unsupervised updaters' epochs (CD/PCD/PT, the DBM's joint training).
+
+    Example:
+        >>> [len(b) for b in minibatches(torch.zeros(5, 2), 2, torch.Generator().manual_seed(0))]
+        [2, 2, 1]
+    """
+    perm = torch.randperm(len(x), generator=generator, device=generator.device)
+    for lo in range(0, len(x), batch_size):
+        yield torch.index_select(x, 0, perm[lo:lo + batch_size].to(x.device))
+
+
 def valid_error(row: dict[str, Any]) -> float | None:
     """The default score keep-best minimizes: the record's ``valid_error`` (None: not scored)."""
     return row.get(SCORE)

@@ -42,7 +42,7 @@ import torch
 from torch import Generator, Tensor
 
 from neuralsmith import checkpoint, stack
-from neuralsmith.loop import History, fit
+from neuralsmith.loop import History, fit, minibatches
 from neuralsmith.rbm.dbm import DBM
 from neuralsmith.rbm.learning import CDUpdater, Momentum, check_data
 from neuralsmith.rbm.learning import Settings as RBMSettings
@@ -285,10 +285,8 @@ class JointUpdater:
 
     def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
         """One pass over the shuffled data."""
-        n, bs = len(self.x), self.settings.batch_size
-        perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        for lo in range(0, n, bs):
-            self.step(torch.index_select(self.x, 0, perm[lo:lo + bs].to(self.x.device)))
+        for batch in minibatches(self.x, self.settings.batch_size, self.generator):
+            self.step(batch)
             on_batch()
 
     def monitor(self) -> dict[str, Any]:

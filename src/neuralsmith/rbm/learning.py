@@ -57,7 +57,7 @@ import torch
 from torch import Generator, Tensor
 
 from neuralsmith import checkpoint, precision as precision_mod
-from neuralsmith.loop import CHECKPOINT, History, fit  # noqa: F401 (CHECKPOINT re-exported)
+from neuralsmith.loop import CHECKPOINT, History, fit, minibatches  # noqa: F401 (CHECKPOINT re-exported)
 from neuralsmith.rbm import tempering
 from neuralsmith.rbm.model import RBM
 from neuralsmith.seeds import resolve_generator
@@ -533,10 +533,8 @@ class CDUpdater:
 
     def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
         """One pass over the shuffled data."""
-        n, bs = len(self.x), self.settings.batch_size
-        perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        for lo in range(0, n, bs):
-            self.step(torch.index_select(self.x, 0, perm[lo:lo + bs].to(self.x.device)))
+        for batch in minibatches(self.x, self.settings.batch_size, self.generator):
+            self.step(batch)
             on_batch()
 
     def monitor(self) -> dict[str, Any]:
