@@ -128,6 +128,22 @@ def minibatches(x: Tensor, batch_size: int, generator: torch.Generator) -> Itera
         yield torch.index_select(x, 0, perm[lo:lo + batch_size].to(x.device))
 
 
+class ShuffledEpochs:
+    """An updater part: an epoch is one pass over ``self.x`` in shuffled batches of
+    ``self.settings.batch_size`` rows (:func:`minibatches`, drawn from ``self.generator``),
+    each handed to ``self.step``. CDUpdater and the DBM's joint updater take it."""
+
+    def n_batches(self) -> int:
+        """Updates per epoch."""
+        return math.ceil(len(self.x) / self.settings.batch_size)
+
+    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
+        """One pass over the shuffled data."""
+        for batch in minibatches(self.x, self.settings.batch_size, self.generator):
+            self.step(batch)
+            on_batch()
+
+
 def valid_error(row: dict[str, Any]) -> float | None:
     """The default score keep-best minimizes: the record's ``valid_error`` (None: not scored)."""
     return row.get(SCORE)

@@ -42,7 +42,7 @@ import torch
 from torch import Generator, Tensor
 
 from neuralsmith import checkpoint, stack
-from neuralsmith.loop import History, fit, minibatches
+from neuralsmith.loop import History, ShuffledEpochs, fit
 from neuralsmith.rbm.dbm import DBM
 from neuralsmith.rbm.learning import CDUpdater, Momentum, check_data
 from neuralsmith.rbm.learning import Settings as RBMSettings
@@ -248,7 +248,7 @@ class _Visible:
 # --- joint training ---------------------------------------------------------------------------
 
 
-class JointUpdater:
+class JointUpdater(ShuffledEpochs):
     """Mean field for the data, persistent chains for the model: the DBM updater of :func:`neuralsmith.loop.fit`."""
 
     def __init__(self, dbm: DBM, x: Tensor, settings: Settings, generator: Generator):
@@ -279,15 +279,6 @@ class JointUpdater:
             self.momentum.step(f"weights.{l - 1}", grad, lr)
 
     # --- the updater protocol of neuralsmith.loop ---------------------------------------------
-
-    def n_batches(self) -> int:
-        return math.ceil(len(self.x) / self.settings.batch_size)
-
-    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
-        """One pass over the shuffled data."""
-        for batch in minibatches(self.x, self.settings.batch_size, self.generator):
-            self.step(batch)
-            on_batch()
 
     def monitor(self) -> dict[str, Any]:
         r"""Mean-field reconstruction error and :math:`E_q[E] - \mathcal{H}(q)` on fixed training rows.

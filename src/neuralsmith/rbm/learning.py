@@ -57,7 +57,7 @@ import torch
 from torch import Generator, Tensor
 
 from neuralsmith import checkpoint, precision as precision_mod
-from neuralsmith.loop import CHECKPOINT, History, fit, minibatches  # noqa: F401 (CHECKPOINT re-exported)
+from neuralsmith.loop import CHECKPOINT, History, ShuffledEpochs, fit  # noqa: F401 (CHECKPOINT re-exported)
 from neuralsmith.rbm import tempering
 from neuralsmith.rbm.model import RBM
 from neuralsmith.seeds import resolve_generator
@@ -285,7 +285,7 @@ class Momentum:
                 torch.sub(self.params[name], tensors[f"velocity.{name}"], out=buf)
 
 
-class CDUpdater:
+class CDUpdater(ShuffledEpochs):
     """CD-k, PCD or FPCD on an RBM: the updater :func:`train` runs through :func:`neuralsmith.loop.fit`.
 
     It holds the training state (momentum, persistent chains, fast weights, the running
@@ -526,16 +526,6 @@ class CDUpdater:
         if row.get("pseudo_likelihood") is not None:
             text += f" PL {row['pseudo_likelihood']:.1f}"
         return text
-
-    def n_batches(self) -> int:
-        """Updates per epoch."""
-        return math.ceil(len(self.x) / self.settings.batch_size)
-
-    def run_epoch(self, on_batch: Callable[[], None] = lambda: None) -> None:
-        """One pass over the shuffled data."""
-        for batch in minibatches(self.x, self.settings.batch_size, self.generator):
-            self.step(batch)
-            on_batch()
 
     def monitor(self) -> dict[str, Any]:
         """The epoch's progress signals on up to ``monitor_size`` fixed examples."""
