@@ -192,21 +192,30 @@ def versions() -> dict[str, str]:
 
 
 def differing_keys(saved: Mapping[str, Any], now: Mapping[str, Any],
-                   ignore: Iterable[str] = RUNTIME_KEYS, prefix: str = "") -> list[str]:
+                   ignore: Iterable[str] = RUNTIME_KEYS, prefix: str = "",
+                   defaults: Mapping[str, Any] | None = None) -> list[str]:
     """Dotted keys whose values differ between two (nested) configs, ``ignore``'d keys aside.
+
+    With ``defaults`` (the config's defaults, nested alike), a key the saved config lacks
+    counts as equal when its value now is its default: a setting added to the code since the
+    run was made, which the run had in effect.
 
     Example:
         >>> differing_keys({"lr": 0.1, "rbm": {"k": 1}, "device": "cpu"},
         ...                {"lr": 0.5, "rbm": {"k": 1}, "device": "cuda"})
         ['lr']
+        >>> differing_keys({"lr": 0.1}, {"lr": 0.1, "grid": []}, defaults={"grid": []})
+        []
     """
-    ignore, out = frozenset(ignore), []
+    ignore, out, defaults = frozenset(ignore), [], defaults or {}
     for key in sorted(set(saved) | set(now)):
         if key in ignore:
             continue
-        a, b = saved.get(key), now.get(key)
+        a, b, d = saved.get(key), now.get(key), defaults.get(key)
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += differing_keys(a, b, ignore, f"{prefix}{key}.")
+            out += differing_keys(a, b, ignore, f"{prefix}{key}.", d if isinstance(d, Mapping) else None)
+        elif key not in saved and key in defaults and b == d:
+            continue  # new since the run was made, at its default
         elif a != b:
             out.append(f"{prefix}{key}")
     return out
@@ -228,7 +237,7 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: str | os.PathLike, config: Mapping[str, Any], *, mode: str = "new",
-             ignore: Iterable[str] = RUNTIME_KEYS) -> "RunFolder":
+             ignore: Iterable[str] = RUNTIME_KEYS, defaults: Mapping[str, Any] | None = None) -> "RunFolder":
         """Claim ``path`` for a run with ``config``, by the policy in the module docstring.
 
         Every check reads only, so a refused run leaves the folder as it was, byte for byte.
@@ -241,11 +250,11 @@ class RunFolder:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         run = cls(path)
-        run.check(config, mode, ignore)
+        run.check(config, mode, ignore, defaults)
         run.path.mkdir(parents=True, exist_ok=True)
         run.lock()
         try:
-            run.check(config, mode, ignore)  # again under the lock: another run may have begun
+            run.check(config, mode, ignore, defaults)  # again under the lock: another run may have begun
             if mode == "overwrite":
                 run.clear()
             run.checkpoints.mkdir(exist_ok=True)
@@ -256,8 +265,12 @@ class RunFolder:
             raise
         return run
 
-    def check(self, config: Mapping[str, Any], mode: str, ignore: Iterable[str] = RUNTIME_KEYS) -> None:
-        """Refuse ``config`` in this folder under ``mode`` (see :meth:`open`); writes nothing."""
+    def check(self, config: Mapping[str, Any], mode: str, ignore: Iterable[str] = RUNTIME_KEYS,
+              defaults: Mapping[str, Any] | None = None) -> None:
+        """Refuse ``config`` in this folder under ``mode`` (see :meth:`open`); writes nothing.
+
+        ``defaults``: the config's defaults, so that a resumed run made before a setting existed
+        is not refused for lacking it (:func:`differing_keys`)."""
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"{self.path} is a file, not a run folder; choose another --out")
         if not self.entries():
@@ -270,7 +283,8 @@ class RunFolder:
             raise ValueError(f"{self.path} is not empty and holds no config.toml, so it is not a run "
                              "folder; choose another --out (nothing there was changed)")
         if mode == "resume":
-            diff = differing_keys(self.read_config(), toml_ready(config), ignore)
+            diff = differing_keys(self.read_config(), toml_ready(config), ignore,
+                                  defaults=toml_ready(defaults) if defaults else None)
             if diff:
                 raise ValueError(f"{self.path} holds a run with other settings ({', '.join(diff)}); "
                                  "resume with the same settings, or pass --overwrite to start afresh")

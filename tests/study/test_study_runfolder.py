@@ -184,3 +184,19 @@ def test_a_study_folder_reads_back_as_a_study_run(finished):
     assert experiments.config_record(config) == config_record(config.study)
     with pytest.raises(ValueError, match="a study run has nothing to evaluate"):
         experiments.evaluate(out)
+
+
+def test_a_run_made_before_a_setting_existed_resumes_at_its_default(cli, copy):
+    """Settings added to the code since (lr_grid, precision) do not block --resume at their defaults."""
+    config, out = copy
+    path = out / "config.toml"
+    older = "\n".join(line for line in path.read_text().splitlines()
+                      if not line.startswith(("lr_grid", "precision")))
+    path.write_text(older + "\n")
+    args = ("study", "--config", config, "--inits", "default,uniform", "--out", out, "--quiet")
+    code, _, err = cli(*args, "--resume")
+    assert code == 0, err
+    assert "lr_grid" in load_toml(path)["study"]  # the resumed run wrote the whole config back
+    path.write_text(older.replace("[study]", "[study]\nlr_grid = [0.5]") + "\n")
+    code, _, err = cli(*args, "--resume")
+    assert code == 2 and "study.lr_grid" in err  # a value that is not the default still differs

@@ -23,8 +23,7 @@ import typer
 from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import DeviceOpt, JsonOpt, OverwriteOpt, QuietOpt, ResumeOpt, console, \
     emit_json, emit_rows, parse_list, run_mode
-from neuralsmith.runfolder import RunFolder
-from neuralsmith.study import StudySpec, SuiteSpec, config_record, run, run_suite
+from neuralsmith.study import StudySpec, SuiteSpec, check_folder, run, run_suite
 from neuralsmith.study.suite import is_suite
 from neuralsmith.tracking import track_study
 
@@ -69,7 +68,7 @@ def study(
     if config is not None and is_suite(config):
         suite = SuiteSpec.from_toml(config, data=_listed(data, str, "--data"), **overrides)
         suite = SuiteSpec(_fit_threads(suite.study, workers, threads), suite.data, suite.overrides)
-        RunFolder(out).check(config_record(suite), mode)  # refuse before a cluster starts
+        check_folder(out, suite, mode)  # refuse before a cluster starts
         with _client(workers, scheduler, suite.study) as client:
             _suite(suite, out, mode, device, json, quiet, client, tracker)
         return
@@ -77,7 +76,7 @@ def study(
     spec = StudySpec.from_toml(config or DEFAULT_CONFIG, **overrides) if (config or DEFAULT_CONFIG.is_file()) \
         else StudySpec().replace(**overrides)
     spec = _fit_threads(spec, workers, threads)
-    RunFolder(out).check(config_record(spec), mode)
+    check_folder(out, spec, mode)
     with _client(workers, scheduler, spec) as client:
         results = run(spec, out, mode=mode, progress=not quiet and not json, device=device, client=client)
     track_study(out, tracker)

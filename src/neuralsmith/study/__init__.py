@@ -38,7 +38,8 @@ from neuralsmith.study.spec import ALL_STARTS, DEFAULT_STARTS, StudySpec
 from neuralsmith.study.store import TrialStore
 from neuralsmith.study.suite import SuiteSpec, data_folder, write_suite_report
 
-__all__ = ["ALL_STARTS", "DEFAULT_STARTS", "StudySpec", "SuiteSpec", "config_record", "rebuild", "run", "run_suite"]
+__all__ = ["ALL_STARTS", "DEFAULT_STARTS", "StudySpec", "SuiteSpec", "check_folder", "config_record", "rebuild",
+           "run", "run_suite"]
 
 
 def config_record(spec: StudySpec | SuiteSpec) -> dict[str, Any]:
@@ -50,6 +51,19 @@ def config_record(spec: StudySpec | SuiteSpec) -> dict[str, Any]:
     if isinstance(spec, SuiteSpec):
         return {"kind": "suite", **spec.to_dict()}
     return {"kind": "study", "study": spec.to_dict()}
+
+
+def config_defaults(spec: StudySpec | SuiteSpec) -> dict[str, Any] | None:
+    """A study's :func:`config_record` at every default, so that ``--resume`` accepts a run made
+    before a setting existed, with that setting at its default (None for a suite)."""
+    return config_record(StudySpec()) if isinstance(spec, StudySpec) else None
+
+
+def check_folder(out: str | os.PathLike, spec: StudySpec | SuiteSpec, mode: str) -> None:
+    """Refuse ``mode`` for ``out`` as :func:`run` would, writing nothing (a CLI checks before a cluster starts)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    RunFolder(out).check(config_record(spec), mode, defaults=config_defaults(spec))
 
 
 def load_data(spec: StudySpec) -> Dataset:
@@ -78,10 +92,9 @@ def run(spec: StudySpec, out: str | os.PathLike, *, mode: str = "new", progress:
             writes the run folder. Trials that fail there are listed in results' ``failed``.
     """
     t0, device = time.perf_counter(), resolve_device(device)
-    record = config_record(spec)
-    _check(out, record, mode)  # refuse before the data is loaded
+    check_folder(out, spec, mode)  # refuse before the data is loaded
     ds = load_data(spec)
-    with RunFolder.open(out, record, mode=mode) as folder:
+    with RunFolder.open(out, config_record(spec), mode=mode, defaults=config_defaults(spec)) as folder:
         if spec.threads:
             torch.set_num_threads(spec.threads)
         provenance.save(folder.path, provenance.collect(ds))
@@ -123,8 +136,9 @@ def _suite_on_cluster(suite: SuiteSpec, out: Path, mode: str, progress: bool, de
     with contextlib.ExitStack() as stack:
         folders, studies = {d: out / data_folder(d) for d in specs}, {}
         for data, spec in specs.items():
-            _check(folders[data], config_record(spec), mode)
-            stack.enter_context(RunFolder.open(folders[data], config_record(spec), mode=mode))
+            check_folder(folders[data], spec, mode)
+            stack.enter_context(RunFolder.open(folders[data], config_record(spec), mode=mode,
+                                               defaults=config_defaults(spec)))
             studies[data] = Study(spec, load_data(spec), TrialStore(folders[data]), label=f"{data} ")
             provenance.save(folders[data], provenance.collect(studies[data].data))
         run_studies(list(studies.values()), progress=progress, device=device, client=client)
@@ -142,10 +156,3 @@ def _report(study: Study, out: Path, seconds: float) -> dict[str, Any]:
     if not records:
         raise RuntimeError(f"every trial of the study failed: {study.failed}")
     return write_report(study.spec, records, out, provenance.load(out), seconds, failed=study.failed)
-
-
-def _check(out: str | os.PathLike, record: dict[str, Any], mode: str) -> None:
-    """Refuse ``mode`` for ``out`` as :meth:`RunFolder.open` would, writing nothing."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    RunFolder(out).check(record, mode)
