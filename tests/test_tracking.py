@@ -120,3 +120,13 @@ def test_plot_redraws_the_figures(cli, tmp_path):
 def test_plot_of_a_folder_that_is_no_run_is_one_line(cli, tmp_path):
     code, _, err = cli("plot", tmp_path)
     assert code == 2 and "not a run folder" in err
+
+
+def test_dbm_layers_and_joint_training_are_tagged(cli, tmp_path, needs_tensorboard):
+    code, _, err = cli("pretrain", "dbm", "--arch", "12-8", "--pretrain-epochs", "1", "--epochs", "1",
+                       "--n-chains", "10", "--quiet", "--out", tmp_path / "run", "--tensorboard", tmp_path / "tb")
+    assert code == 0, err
+    scalars = set(_events(tmp_path / "tb").Tags()["scalars"])
+    assert any(t.startswith("layer1/") for t in scalars) and any(t.startswith("joint/") for t in scalars)
+    rows = [_strict(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("layer") or r.get("phase") for r in rows] == [1, 2, "joint"]

@@ -150,12 +150,13 @@ def dbm_cmd(
     seed: SeedOpt = DBM["seed"],
     device: DeviceOpt = DBM["device"],
     out: OutOpt = None, resume: ResumeOpt = False, overwrite: OverwriteOpt = False,
-    json: JsonOpt = False, quiet: QuietOpt = False,
+    json: JsonOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
 ) -> None:
     """Train a Deep Boltzmann Machine: greedy pre-training, then joint training (Salakhutdinov & Hinton 2009)."""
     config = from_options(dbm_experiment.Config, locals(), arch=nets.parse_hidden(arch))
     out = out or Path("runs") / f"dbm-{Path(data).stem}-{joined(config.arch, '-')}"
-    results = dbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json))
+    results = dbm_experiment.run(config, out, mode=run_mode(resume, overwrite), progress=not (quiet or json),
+                                 tensorboard=tensorboard_tracker(tensorboard))
     summary = {"run": str(out), "kind": "dbm", "arch": joined(config.arch, "-"),
                "pretrain_epochs": results["pretrain_epochs"], "joint_epochs": results["joint_epochs"],
                "final": results["final"], "device": results["device"], "seconds": results["seconds"]}

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from neuralsmith import data as data_api
-from neuralsmith import experiments, limits, plots, seeds
+from neuralsmith import experiments, limits, plots, seeds, tracking
 from neuralsmith.device import resolve_device
 from neuralsmith.experiments import open_run
 from neuralsmith.rbm import units
@@ -89,7 +89,8 @@ def load_data(config: Config) -> data_api.Dataset:
     return ds
 
 
-def run(config: Config, out: str | os.PathLike, *, mode: str = "new", progress: bool = True) -> dict[str, Any]:
+def run(config: Config, out: str | os.PathLike, *, mode: str = "new", progress: bool = True,
+        tensorboard: Any = None) -> dict[str, Any]:
     """Train the DBM ``config`` describes into run folder ``out`` (``mode``: new, resume or overwrite).
 
     The initial weights come from a CPU generator seeded with the run's seed (the same start on
@@ -111,6 +112,10 @@ def run(config: Config, out: str | os.PathLike, *, mode: str = "new", progress: 
                               checkpoint_dir=run_.checkpoints, progress=progress)
         rows = [{"phase": f"layer-{l + 1}", **row} for l, h in enumerate(layers) for row in h]
         run_.write_metrics(rows + [{"phase": "joint", **row} for row in joint.rows])
+        track = tracking.for_run(run_, tensorboard, image_shape=ds.image_shape)  # once training is done
+        track.replay([(l + 1, h) for l, h in enumerate(layers)]
+                     + [("joint", [{"phase": "joint", **row} for row in joint.rows])])
+        track.close()
         save_stack(dbm, run_.checkpoints, {"data": config.data, "binarize": config.binarize,
                                            "dataset": ds.info(), "image_shape": list(ds.image_shape)})
         _figures(run_, dbm, ds.image_shape, seeds.generator(config.seed, device))
