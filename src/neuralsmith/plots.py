@@ -210,16 +210,19 @@ def gradient_norms(panels: dict[str, dict[str, list[float]]], ylabel: str = "gra
     return fig
 
 
-def spectrum_density(panels: dict[str, dict[str, tuple]], n_cols: int | None = None) -> Figure:
+def spectrum_density(panels: dict[str, dict[str, tuple]], n_cols: int | None = None,
+                     shared_legend: bool = False) -> Figure:
     """Density of log10 singular values of a Jacobian: one panel per title, one line per label.
 
     ``panels`` maps a title to ``{label: (bin edges, density)}`` as
     :meth:`neuralsmith.spectrum.Spectrum.density` returns them; a dotted line marks s = 1
-    (dynamical isometry: every singular value there).
+    (dynamical isometry: every singular value there). With ``shared_legend`` (the same labels
+    in every panel, in one order) one legend below the panels names them all.
     """
     n_cols = n_cols or len(panels)
     n_rows = math.ceil(len(panels) / n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.8 * n_cols, 3.4 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.8 * n_cols, 3.6 * n_rows + (0.9 if shared_legend else 0)),
+                             squeeze=False, layout="constrained")
     for ax, (title, curves) in zip(axes.flat, panels.items()):
         for label, (edges, density) in curves.items():
             edges, density = np.asarray(edges, dtype=float), np.asarray(density, dtype=float)
@@ -227,10 +230,13 @@ def spectrum_density(panels: dict[str, dict[str, tuple]], n_cols: int | None = N
         ax.axvline(0.0, color="grey", ls=":", lw=1, label="s = 1 (isometry)")
         ax.set(title=title, xlabel="log10 singular value of dy/dx", ylabel="density")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
+        if not shared_legend:
+            ax.legend(fontsize=7)
+    if shared_legend:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(6, len(labels)), fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_axis_off()
-    fig.tight_layout()
     return fig
 
 

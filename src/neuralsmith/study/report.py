@@ -130,11 +130,17 @@ def _figures(spec: StudySpec, records: list[dict[str, Any]], store: TrialStore, 
 
 def _spectrum_figure(spec: StudySpec, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Jacobian spectra at the start, one panel per depth, one line per start (if recorded)."""
-    panels = {f"depth {d}": {f"{r['start']} ({r['spectrum_init']['verdict']})":
-                             (r["spectrum_init"]["edges"], r["spectrum_init"]["density"])
+    panels = {f"depth {d}": {_spectrum_label(r): (r["spectrum_init"]["edges"], r["spectrum_init"]["density"])
                              for r in records if r["depth"] == d and "spectrum_init" in r} for d in spec.depths}
     panels = {title: curves for title, curves in panels.items() if curves}
-    return {"spectrum_init": plots.spectrum_density(panels, n_cols=min(3, len(panels)))} if panels else {}
+    return {"spectrum_init": plots.spectrum_density(panels, n_cols=min(3, len(panels)),
+                                                     shared_legend=True)} if panels else {}
+
+
+def _spectrum_label(record: dict[str, Any]) -> str:
+    """A start's name; a zero output layer (Jacobian exactly 0, nothing to draw) says so."""
+    blocked = record["gradient_flow_init"].get("verdict") == BLOCKED
+    return f"{record['start']} (zero output layer: J = 0)" if blocked else record["start"]
 
 
 def _spectrum_section(records: list[dict[str, Any]]) -> str:
