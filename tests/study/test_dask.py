@@ -63,6 +63,15 @@ def serial(serial_run):
 
 
 @needs_dask
+def test_local_workers_keep_glibc_adaptive_malloc_and_one_torch_thread(client):
+    """Dask's MALLOC_TRIM_THRESHOLD_ (which made every large tensor page-fault in afresh) is
+    unset in our workers; OMP_NUM_THREADS is what local_client was given."""
+    env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"),
+                              torch.get_num_threads()))
+    assert list(env.values()) == [(None, "1", 1)] * 2
+
+
+@needs_dask
 def test_cluster_run_gives_the_serial_records_bit_for_bit(client, serial, tmp_path):
     results = run(SPEC, tmp_path / "run", progress=False, client=client)
     assert results["failed"] == [] and len(results["summary"]) == 6
