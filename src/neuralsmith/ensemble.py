@@ -223,7 +223,7 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
     FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
                    weight_decay=weight_decay, schedule=schedule, precision=precision)  # as finetune
     device = ens.weights[0].device
-    opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
     splits = {s: (getattr(data, f"x_{s}").to(device), getattr(data, f"y_{s}").to(device))
               for s in ("train", "valid", "test")}
     history, t0 = [], time.perf_counter()
@@ -322,7 +322,7 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
     first = _check_daes(daes, x, epochs, batch_size)
     params = [nn.Parameter(torch.stack([p.detach() for p in ps])) for ps in
               zip(*[(d.weight, d.hidden_bias, d.visible_bias) for d in daes])]  # w (S, h, d), hb, vb
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, foreach=True)
     history: list[list[dict[str, Any]]] = [[] for _ in daes]
 
     def losses(idx: torch.Tensor) -> torch.Tensor:
