@@ -10,13 +10,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 install: $(BIN)/python
-	$(PIP) -e .
+	$(PIP) -e '.[dask]'  # the demo's trials run on two local worker processes
 
 install-test: $(BIN)/python
 	$(PIP) -e '.[test,tensorboard,dask]'  # the TensorBoard and cluster tests run, not skip
 
 demo: install
-	$(BIN)/neuralsmith study --out runs/study --resume
+	$(BIN)/neuralsmith study --out runs/study --resume --workers 2
 
 test: install-test
 	$(BIN)/python -m pytest
