@@ -30,6 +30,8 @@ from typing import ContextManager
 import torch
 from torch import Tensor
 
+from neuralsmith import kernels
+
 PRECISIONS = ("fp32", "bf16")
 CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of a native bf16 dot product
 _warned: set[str] = set()  # devices whose fallback has been reported
@@ -167,14 +169,12 @@ def add_product(target: Tensor, a: Tensor, b: Tensor, beta: float, alpha: float)
     r""":math:`\beta\,\text{target} + \alpha\, a b` in place, ``target`` of any float dtype.
 
     One ``addmm_`` when the dtypes agree; else the product runs in ``a``'s dtype (fp32
-    accumulation, one rounding) and is added to the fp32 target in one pass (two with
-    :math:`\beta \ne 1`). ``beta = 0`` ignores the target's old values.
+    accumulation, one rounding) and is added to the fp32 target in one fused pass
+    (:func:`neuralsmith.kernels.add_bf16`). ``beta = 0`` ignores the target's old values.
     """
     if a.dtype == target.dtype:
         return target.addmm_(a, b, beta=beta, alpha=alpha)
     product = torch.mm(a, b)
     if beta == 0.0:
         return target.copy_(product).mul_(alpha)
-    if beta != 1.0:
-        target.mul_(beta)
-    return target.add_(product, alpha=alpha)
+    return kernels.add_bf16(target, product, beta, alpha)

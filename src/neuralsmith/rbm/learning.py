@@ -59,6 +59,7 @@ from torch import Generator, Tensor
 from neuralsmith import checkpoint, precision as precision_mod
 from neuralsmith.loop import CHECKPOINT, History, ShuffledEpochs, fit  # noqa: F401 (CHECKPOINT re-exported)
 from neuralsmith.rbm import tempering
+from neuralsmith.rbm.draws import CounterDraws
 from neuralsmith.rbm.model import RBM
 from neuralsmith.seeds import resolve_generator
 from neuralsmith.settings import check_count
@@ -216,6 +217,20 @@ def add_statistics(target: Tensor, blocks: Iterable[Block], beta: float, alpha: 
     return target
 
 
+def hidden_input(t: Tensor, w: Tensor, c: Tensor) -> Tensor:
+    r"""The hidden units' total input :math:`x = t W^\top + c`, (rows, n_hidden).
+
+    In bf16 it is formed transposed, :math:`x^\top = W t^\top + c`, and returned as a view:
+    oneDNN runs both that product and the weight statistic :math:`p^\top t` that reads
+    :math:`\sigma(x)` back (first operand contiguous) about 1.5x faster than in the row
+    layout, and elementwise ops keep the layout. fp32 keeps the row layout (same sums, bit
+    for bit, as ever).
+    """
+    if w.dtype != torch.bfloat16:
+        return torch.addmm(c, t, w.t())
+    return torch.addmm(c.unsqueeze(1), w, t.t()).t()
+
+
 class Momentum:
     r"""Gradient ascent with momentum on named parameters, in the velocity or heavy-ball form.
 
@@ -308,6 +323,8 @@ class CDUpdater(ShuffledEpochs):
         self._row_weight: tuple[tuple[int, int], Tensor] | None = None  # PCD's, in bf16
         self.sparsity_q: Tensor | None = None
         self.shadow = precision_mod.Shadow(self._compute_dtype())
+        # the Gibbs draws: bf16 products sample from counter-based bits (neuralsmith.rbm.draws)
+        self.draws = generator if self.shadow.dtype != torch.bfloat16 else CounterDraws(generator)
         self.x = x.to(self.shadow.dtype)  # binary data are exact in bf16; [0, 1] data rounded
         self._allocate()
 
@@ -370,7 +387,7 @@ class CDUpdater(ShuffledEpochs):
         """PCD: chains and data meet the same weights, so their hidden inputs are one GEMM."""
         vk = self.gibbs(self.chain_h, self.settings.k, self.sampler())
         blocks, x = self._blocks(vk, v0)
-        self.chain_h = self.rbm.hidden_units.sample(x, None, self.generator, blocks[0].p)
+        self.chain_h = self.rbm.hidden_units.sample(x, None, self.draws, blocks[0].p)
         return blocks
 
     def _phases_tempered(self, v0: Tensor) -> tuple[Block, ...]:
@@ -386,7 +403,7 @@ class CDUpdater(ShuffledEpochs):
         v = torch.cat([vk, v0])  # (chains + batch, n_visible): model rows, then data rows
         t = rbm.visible_units.stat(v, rbm.visible_std)
         w, _, c = self.products()
-        x = torch.addmm(c, t, w.t())  # (chains + batch, n_hidden)
+        x = hidden_input(t, w, c)  # (chains + batch, n_hidden)
         p = rbm.hidden_units.mean(x)
         n = len(vk)
         blocks = Block(v[:n], t[:n], p[:n], -1.0 / n), Block(v[n:], t[n:], p[n:], 1.0 / len(v0))
@@ -412,29 +429,31 @@ class CDUpdater(ShuffledEpochs):
         one GEMM of depth 2m instead of two of depth m, each reading and writing the whole
         weight-sized target. Returns the model and data blocks and that joint block.
         """
-        rbm, g, hid, vis = self.rbm, self.generator, self.rbm.hidden_units, self.rbm.visible_units
+        rbm, g, hid, vis = self.rbm, self.draws, self.rbm.hidden_units, self.rbm.visible_units
         (w, b, c), std, m = self.products(), rbm.visible_std, len(v0)
         t, p = self._stack(m)
         t0 = t[:m].copy_(vis.stat(v0, std))
-        x0 = torch.addmm(c, t0, w.t())  # (batch, n_hidden)
+        x0 = hidden_input(t0, w, c)  # (batch, n_hidden)
         p0 = hid.mean_into(x0, p[:m])
         vk = self.gibbs(hid.sample(x0, None, g, p0), self.settings.k, (w, b, c))
         tk = vis.stat(vk, std)
-        pk = hid.mean_into(torch.addmm(c, tk, w.t()), p[m:])
+        pk = hid.mean_into(hidden_input(tk, w, c), p[m:])
         torch.neg(tk, out=t[m:])
         return Block(vk, tk, pk, -1.0 / m), Block(v0, t0, p0, 1.0 / m), Block(None, t, p, 1.0 / m)
 
     def _stack(self, m: int) -> tuple[Tensor, Tensor]:
-        """(2m, n_visible) and (2m, n_hidden) views of buffers kept between updates."""
+        """(2m, n_visible) and (2m, n_hidden) views of buffers kept between updates; in bf16
+        the second is stored transposed, as :func:`hidden_input` and the statistic read it."""
         w, dtype = self.rbm.weight, self.shadow.dtype
         if self._stacked is None or len(self._stacked[0]) < 2 * m:
-            self._stacked = (w.new_empty(2 * m, w.shape[1], dtype=dtype),
-                             w.new_empty(2 * m, w.shape[0], dtype=dtype))
+            p = (w.new_empty(w.shape[0], 2 * m, dtype=dtype).t() if dtype == torch.bfloat16
+                 else w.new_empty(2 * m, w.shape[0], dtype=dtype))
+            self._stacked = (w.new_empty(2 * m, w.shape[1], dtype=dtype), p)
         return self._stacked[0][:2 * m], self._stacked[1][:2 * m]
 
     def _phases_fast(self, v0: Tensor) -> tuple[Block, Block]:
         """FPCD: persistent chains that run on the regular plus the fast weights."""
-        rbm, g, hid = self.rbm, self.generator, self.rbm.hidden_units
+        rbm, g, hid = self.rbm, self.draws, self.rbm.hidden_units
         std, (w, b, c), (w0, _, c0) = rbm.visible_std, self.sampler(), self.products()
         t0 = rbm.visible_units.stat(v0, std)
         p0 = hid.mean(torch.addmm(c0, t0, w0.t()))  # (batch, n_hidden)
@@ -447,7 +466,7 @@ class CDUpdater(ShuffledEpochs):
 
     def gibbs(self, h: Tensor, k: int, params: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         """k Gibbs half-sweeps h -> v, with k - 1 v -> h between; returns the last v."""
-        vis, hid, g = self.rbm.visible_units, self.rbm.hidden_units, self.generator
+        vis, hid, g = self.rbm.visible_units, self.rbm.hidden_units, self.draws
         std, (w, b, c) = self.rbm.visible_std, params
         for i in range(k):
             if i:

@@ -1,0 +1,123 @@
+r"""Fused CPU kernels of the bf16 path, compiled by numba: one pass where torch needs several.
+
+Once bfloat16 makes the matrix products cheap, an RBM update is bound by the elementwise
+passes around them. Two of them are written here as loops that numba compiles (on first
+use, cached on disk) to vectorized code running on torch's thread count:
+
+* :func:`bernoulli_bf16`: the counter-based Bernoulli draws of
+  :mod:`neuralsmith.rbm.draws`, hashed, compared and written as bf16 in one pass (torch
+  needs a serial Mersenne Twister call and four elementwise passes);
+* :func:`add_bf16`: :math:`T \leftarrow \beta T + \alpha X` for an fp32 ``T`` and a bf16
+  ``X`` (torch's mixed-dtype ``add_`` does not vectorize: about 4x slower).
+
+Each has a torch reference that gives the same result (the draws bit for bit, the update to
+one fp32 rounding) and runs where numba is not installed, off the CPU, or for other dtypes:
+:func:`available` says whether numba is.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import Tensor
+
+GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment: 2^64 / golden ratio, odd
+MIX1, MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # its two multipliers
+UNIFORM_BITS = 24  # bits of each uniform: float32 holds them exactly
+BF16_ONE = 0x3F80  # the bit pattern of 1.0 in bfloat16
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled() -> Any:
+    """The numba module and the compiled kernels, or None without numba."""
+    try:
+        import numba
+        import numpy as np
+        from llvmlite import ir
+        from numba.extending import intrinsic
+    except ImportError:
+        return None
+
+    @intrinsic
+    def f32(typingctx, bits):  # the float32 whose bit pattern is the uint32 ``bits``
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], ir.FloatType())
+        return numba.types.float32(numba.types.uint32), codegen
+
+    gamma, mix1, mix2 = np.uint64(GAMMA), np.uint64(MIX1), np.uint64(MIX2)
+    scale, one, sixteen = np.float32(2.0 ** -UNIFORM_BITS), np.int16(BF16_ONE), np.uint32(16)
+
+    @numba.njit(parallel=True, boundscheck=False, cache=True)
+    def bernoulli(p_bits, out_bits, key):
+        for i in numba.prange(p_bits.size):
+            z = np.uint64(key) + np.uint64(i + 1) * gamma
+            z = (z ^ (z >> np.uint64(30))) * mix1
+            z = (z ^ (z >> np.uint64(27))) * mix2
+            z = z ^ (z >> np.uint64(31))
+            u = np.float32(np.int32(z >> np.uint64(64 - UNIFORM_BITS))) * scale
+            out_bits[i] = one * np.int16(u < f32(np.uint32(np.uint16(p_bits[i])) << sixteen))
+
+    @numba.njit(parallel=True, boundscheck=False, cache=True)
+    def add(target, x_bits, beta, alpha):
+        b, a = np.float32(beta), np.float32(alpha)
+        for i in numba.prange(target.size):
+            target[i] = b * target[i] + a * f32(np.uint32(np.uint16(x_bits[i])) << sixteen)
+
+    return numba, bernoulli, add
+
+
+def available() -> bool:
+    """Whether numba is installed, so that the kernels run compiled."""
+    return _compiled() is not None
+
+
+def _flat_bits(x: Tensor) -> Any:
+    """A contiguous bf16 tensor's storage as a flat int16 numpy array (no copy)."""
+    return x.view(torch.int16).numpy().reshape(-1)
+
+
+def _threads(numba: Any) -> None:
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _runs(*tensors: Tensor) -> bool:
+    """Whether the kernels take these tensors as they are: numba present, CPU, contiguous."""
+    return available() and all(t.device.type == "cpu" and t.is_contiguous() for t in tensors)
+
+
+def takes_bernoulli(p: Tensor) -> bool:
+    """Whether :func:`bernoulli_bf16` runs compiled on ``p``: numba present, bf16 on the CPU."""
+    return available() and p.dtype == torch.bfloat16 and p.device.type == "cpu"
+
+
+def bernoulli_bf16(p: Tensor, key: int) -> Tensor:
+    """:math:`s_i = [u_i < p_i]` for bf16 ``p`` (see :func:`takes_bernoulli`), the uniforms
+    of counter stream ``key``: :func:`neuralsmith.rbm.draws.reference_bernoulli`, bit for bit.
+
+    ``key`` is an int64 (a 64-bit pattern as :func:`neuralsmith.rbm.draws.signed` holds it).
+    """
+    numba, kernel, _ = _compiled()
+    _threads(numba)
+    p = p.contiguous()
+    out = torch.empty_like(p)
+    kernel(_flat_bits(p), _flat_bits(out), key)
+    return out
+
+
+def add_bf16(target: Tensor, x: Tensor, beta: float, alpha: float) -> Tensor:
+    r""":math:`T \leftarrow \beta T + \alpha X` in place, fp32 ``target``, bf16 ``x``; returns ``target``.
+
+    Example:
+        >>> t = torch.ones(3)
+        >>> add_bf16(t, torch.tensor([1.0, 2.0, 4.0], dtype=torch.bfloat16), 0.5, 2.0).tolist()
+        [2.5, 4.5, 8.5]
+    """
+    if target.dtype != torch.float32 or x.dtype != torch.bfloat16 or not _runs(target, x) \
+            or target.shape != x.shape:
+        return target.mul_(beta).add_(x, alpha=alpha) if beta != 1.0 else target.add_(x, alpha=alpha)
+    numba, _, kernel = _compiled()
+    _threads(numba)
+    kernel(target.numpy().reshape(-1), _flat_bits(x), beta, alpha)
+    return target
