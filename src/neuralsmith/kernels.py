@@ -1,8 +1,8 @@
 r"""Fused CPU kernels of the bf16 path, compiled by numba: one pass where torch needs several.
 
 Once bfloat16 makes the matrix products cheap, an RBM update is bound by the elementwise
-passes around them. Two of them are written here as loops that numba compiles (on first
-use, cached on disk) to vectorized code running on torch's thread count:
+passes around them. Two of them are loops in :mod:`neuralsmith.jit` that numba compiles (on
+first use, cached on disk) to vectorized code running on torch's thread count:
 
 * :func:`bernoulli_bf16`: the counter-based Bernoulli draws of
   :mod:`neuralsmith.rbm.draws`, hashed, compared and written as bf16 in one pass (torch
@@ -31,41 +31,12 @@ BF16_ONE = 0x3F80  # the bit pattern of 1.0 in bfloat16
 
 @functools.lru_cache(maxsize=None)
 def _compiled() -> Any:
-    """The numba module and the compiled kernels, or None without numba."""
+    """The compiled loops (:mod:`neuralsmith.jit`, imported on first use), or None without numba."""
     try:
-        import numba
-        import numpy as np
-        from llvmlite import ir
-        from numba.extending import intrinsic
+        from neuralsmith import jit
     except ImportError:
         return None
-
-    @intrinsic
-    def f32(typingctx, bits):  # the float32 whose bit pattern is the uint32 ``bits``
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], ir.FloatType())
-        return numba.types.float32(numba.types.uint32), codegen
-
-    gamma, mix1, mix2 = np.uint64(GAMMA), np.uint64(MIX1), np.uint64(MIX2)
-    scale, one, sixteen = np.float32(2.0 ** -UNIFORM_BITS), np.int16(BF16_ONE), np.uint32(16)
-
-    @numba.njit(parallel=True, boundscheck=False, cache=True)
-    def bernoulli(p_bits, out_bits, key):
-        for i in numba.prange(p_bits.size):
-            z = np.uint64(key) + np.uint64(i + 1) * gamma
-            z = (z ^ (z >> np.uint64(30))) * mix1
-            z = (z ^ (z >> np.uint64(27))) * mix2
-            z = z ^ (z >> np.uint64(31))
-            u = np.float32(np.int32(z >> np.uint64(64 - UNIFORM_BITS))) * scale
-            out_bits[i] = one * np.int16(u < f32(np.uint32(np.uint16(p_bits[i])) << sixteen))
-
-    @numba.njit(parallel=True, boundscheck=False, cache=True)
-    def add(target, x_bits, beta, alpha):
-        b, a = np.float32(beta), np.float32(alpha)
-        for i in numba.prange(target.size):
-            target[i] = b * target[i] + a * f32(np.uint32(np.uint16(x_bits[i])) << sixteen)
-
-    return numba, bernoulli, add
+    return jit
 
 
 def available() -> bool:
@@ -98,11 +69,11 @@ def bernoulli_bf16(p: Tensor, key: int) -> Tensor:
 
     ``key`` is an int64 (a 64-bit pattern as :func:`neuralsmith.rbm.draws.signed` holds it).
     """
-    numba, kernel, _ = _compiled()
-    _threads(numba)
+    jit = _compiled()
+    _threads(jit.numba)
     p = p.contiguous()
     out = torch.empty_like(p)
-    kernel(_flat_bits(p), _flat_bits(out), key)
+    jit.bernoulli(_flat_bits(p), _flat_bits(out), key)
     return out
 
 
@@ -117,7 +88,7 @@ def add_bf16(target: Tensor, x: Tensor, beta: float, alpha: float) -> Tensor:
     if target.dtype != torch.float32 or x.dtype != torch.bfloat16 or not _runs(target, x) \
             or target.shape != x.shape:
         return target.mul_(beta).add_(x, alpha=alpha) if beta != 1.0 else target.add_(x, alpha=alpha)
-    numba, _, kernel = _compiled()
-    _threads(numba)
-    kernel(target.numpy().reshape(-1), _flat_bits(x), beta, alpha)
+    jit = _compiled()
+    _threads(jit.numba)
+    jit.add(target.numpy().reshape(-1), _flat_bits(x), beta, alpha)
     return target

@@ -9,7 +9,8 @@ so an update of relative size :math:`2^{-9}` is never lost. What bf16 may hold:
 
 * the states of binary units (0 and 1 are exact) and data in [0, 1] (rounded to 8 bits),
 * the probabilities a unit is sampled from (a relative error below :math:`2^{-9}`; the uniform
-  it is compared to stays fp32, so the draw is not biased further),
+  it is compared to has 24 bits, so the draw is not biased further: RBM training in bf16 draws
+  from the counter-based streams of :mod:`neuralsmith.rbm.draws`),
 * a copy of the weights, refreshed from the fp32 master once per update (:class:`Shadow`).
 
 Where the hardware has no fast bf16 path (a CPU without ``avx512_bf16`` or ``amx_bf16``, a GPU
