@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
 import warnings
 
 import pytest
 import torch
 
-from neuralsmith import precision
+from neuralsmith import hybrid, precision
 from neuralsmith.loop import fit
 from neuralsmith.rbm import RBM, Settings, train
+from neuralsmith.rbm.classrbm import ClassRBM, ClassSettings, ClassUpdater, train_classrbm
 from neuralsmith.rbm.draws import CounterDraws
 from neuralsmith.rbm.learning import CDUpdater, hidden_input
 from neuralsmith.rbm.partition import exact_log_partition, log_likelihood
@@ -226,3 +229,88 @@ def test_bf16_takes_a_short_last_batch(fast_bf16, prototypes, method):
         assert not hist.diverged and rbm.weight.dtype == torch.float32
         ends[name] = log_likelihood(rbm, x, exact_log_partition(rbm))
     assert ends["bf16"] > -5.2 and abs(ends["bf16"] - ends["fp32"]) < 0.05, ends
+
+
+def _class_loglik(model, x, y):
+    """Exact mean log p(x, y) of a ClassRBM with 10 visible units (all 1 024 x and 3 classes)."""
+    xs = torch.tensor(list(itertools.product([0.0, 1.0], repeat=10)))
+    with torch.no_grad():
+        f = torch.stack([model.free_energy(xs, torch.full((len(xs),), c)) for c in range(3)], 1)
+        log_z = torch.logsumexp(-f.double().flatten(), 0)
+        return float((-model.free_energy(x, y).double() - log_z).mean())
+
+
+@pytest.fixture
+def labeled_prototypes():
+    g = torch.Generator().manual_seed(0)
+    protos = (torch.rand(3, 10, generator=g) > 0.5).float()
+    y = torch.randint(0, 3, (500,), generator=g)
+    return (protos[y] + (torch.rand(500, 10, generator=g) < 0.1).float()) % 2, y
+
+
+def _class_trained(x, y, objective, method, precision_name, seed=1, counter_draws=False):
+    """A 10-8-3 ClassRBM after 30 epochs; ``counter_draws`` gives fp32 the bf16 path's draws."""
+    model = ClassRBM(10, 8, 3, generator=torch.Generator().manual_seed(0))
+    settings = ClassSettings(epochs=30, objective=objective, alpha=1.0, lr=0.05, batch_size=20,
+                             method=method, precision=precision_name)
+    g = torch.Generator().manual_seed(seed)
+    updater = ClassUpdater(model, x, y, None, None, None, settings, g)
+    if counter_draws:
+        updater.draws = CounterDraws(g)
+    fit(updater, epochs=30, progress=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    return _class_loglik(model, x, y)
+
+
+@pytest.mark.parametrize("objective", ["generative", "hybrid"])
+def test_classrbm_cd_in_bf16_follows_fp32_by_exact_likelihood(fast_bf16, labeled_prototypes, objective):
+    """Same seed and draws: exact log p(x, y) after 30 epochs of CD-1 (it rises from -7.9 to
+    about -4.5) agrees with fp32's to 0.05 nats."""
+    x, y = labeled_prototypes
+    ll32 = _class_trained(x, y, objective, "cd", "fp32", counter_draws=True)
+    ll16 = _class_trained(x, y, objective, "cd", "bf16")
+    assert ll32 > -4.8 and abs(ll16 - ll32) < 0.05, (ll16, ll32)
+
+
+def test_classrbm_pcd_in_bf16_lands_where_fp32_does(fast_bf16, labeled_prototypes):
+    """Persistent chains part at the first changed draw: over five seeds the hybrid PCD runs'
+    mean exact log p(x, y) agrees to 0.15 nats (fp32's own range over them is 0.62)."""
+    x, y = labeled_prototypes
+    means = {name: statistics.fmean(_class_trained(x, y, "hybrid", "pcd", name, seed)
+                                    for seed in range(1, 6)) for name in ("fp32", "bf16")}
+    assert means["fp32"] > -5.0 and abs(means["bf16"] - means["fp32"]) < 0.15, means
+
+
+def test_classrbm_bf16_runs_its_generative_term_on_bf16_copies(fast_bf16, labeled_prototypes):
+    x, y = labeled_prototypes
+    model = ClassRBM(10, 8, 3, generator=torch.Generator().manual_seed(0))
+    settings = ClassSettings(epochs=1, method="pcd", objective="hybrid", precision="bf16")
+    upd = ClassUpdater(model, x, y, None, None, None, settings, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        upd.run_epoch()
+    (twin,) = upd.copies.values()
+    assert {p.dtype for p in twin.parameters()} == {torch.bfloat16} == {upd.chain_h.dtype}
+    assert all(t.dtype == torch.float32 for t in [*model.parameters(), *upd.momentum.tensors().values()])
+
+
+def test_classrbm_bf16_is_refused_where_no_generative_term_runs():
+    with pytest.raises(ValueError, match="this objective has none"):
+        ClassSettings(epochs=1, objective="discriminative", precision="bf16")
+    with pytest.raises(ValueError, match="this objective has none"):
+        ClassSettings(epochs=1, objective="semisupervised", supervised="discriminative",
+                      unsupervised="entropy", precision="bf16")
+    ClassSettings(epochs=1, objective="semisupervised", supervised="discriminative",
+                  unsupervised="likelihood", precision="bf16")  # CD on the unlabeled rows
+
+
+@pytest.mark.parametrize("kind", ["dhbm", "dhda"])
+def test_deep_hybrids_learn_in_bf16_as_in_fp32(fast_bf16, labeled_prototypes, kind):
+    x, y = labeled_prototypes
+    errors = {}
+    for name in ("fp32", "bf16"):
+        model = hybrid.build(kind, [10, 12, 8], 3, generator=torch.Generator().manual_seed(0))
+        hybrid.train_hybrid(model, x, y, epochs=10, lr=0.05, precision=name,
+                            generator=torch.Generator().manual_seed(1), progress=False)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        errors[name] = float((model.predict(x) != y).float().mean())
+    assert errors["bf16"] <= errors["fp32"] + 0.02 and errors["bf16"] < 0.1, errors

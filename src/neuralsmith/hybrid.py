@@ -269,6 +269,7 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                  batching: str = "paired", unlabeled_ratio: int = 1, batch_size: int = 20,
                  lr: float = 0.05, k: int = 1, momentum: float = 0.9,
                  weight_decay: float = 0.0, schedule: str = default_of(ClassSettings, "schedule"),
+                 precision: str = "fp32",
                  x_valid: Tensor | None = None, y_valid: Tensor | None = None,
                  patience: int | None = None,
                  generator: Generator | None = None,
@@ -291,6 +292,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
         epochs, objective, alpha, beta, unsupervised, batching, unlabeled_ratio, batch_size, lr,
             k, momentum, weight_decay, schedule: as :class:`~neuralsmith.rbm.ClassSettings`
             (CD only: ``method`` is ``"cd"``).
+        precision: ``"fp32"``, or ``"bf16"``: every expert's generative term (CD or denoising)
+            on bf16 copies of its parameters, as :func:`~neuralsmith.rbm.train_classrbm` does.
         generator, callbacks, checkpoint_dir, progress, monitor_size: as ``train_classrbm``.
 
     Returns:
@@ -304,7 +307,8 @@ def train_hybrid(model: DeepHybrid, x: Tensor, y: Tensor, *, epochs: int = 1,
                              momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                              monitor_size=monitor_size, objective=objective, alpha=alpha,
                              beta=beta, supervised="hybrid", unsupervised=unsupervised,
-                             batching=batching, unlabeled_ratio=unlabeled_ratio)
+                             batching=batching, unlabeled_ratio=unlabeled_ratio,
+                             precision=precision)
     check_patience(patience)
     data = check_class_data(model.layers[0], x, y, x_unlabeled, x_valid, y_valid, settings)
     gen = resolve_generator(generator, data[0].device)

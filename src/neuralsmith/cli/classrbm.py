@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
+from neuralsmith.cli.common import PrecisionOpt, TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (AlphaOpt, BetaOpt, DataOpt, DeviceOpt, JsonOpt, KOpt,
     LabeledOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, PatienceOpt, PickEpochOpt, QuietOpt,
     ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, WeightDecayOpt,
@@ -42,6 +42,7 @@ def classrbm_cmd(
     labeled: LabeledOpt = D["labeled"],
     lr: LrOpt = D["lr"],
     schedule: ScheduleOpt = D["schedule"],
+    precision: PrecisionOpt = D["precision"],
     batch_size: Annotated[int, Opt("--batch-size", help="Labeled rows per update.")] = D["batch_size"],
     k: KOpt = D["k"],
     method: Annotated[str, Opt("--method", help="cd or pcd.")] = D["method"],

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from neuralsmith.cli.classrbm import summary
-from neuralsmith.cli.common import TensorboardOpt, tensorboard_tracker
+from neuralsmith.cli.common import PrecisionOpt, TensorboardOpt, tensorboard_tracker
 from neuralsmith.cli.common import (ArchOpt, AlphaOpt, BetaOpt, DataOpt, DeviceOpt, JsonOpt, KOpt,
     LabeledOpt, LrOpt, MomentumOpt, OutOpt, OverwriteOpt, PatienceOpt, PickEpochOpt, QuietOpt,
     ResumeOpt, ScheduleOpt, SeedOpt, UnlabeledRatioOpt, UnsupervisedOpt, WeightDecayOpt,
@@ -37,6 +37,7 @@ def hybrid_cmd(
     unlabeled_ratio: UnlabeledRatioOpt = D["unlabeled_ratio"],
     lr: LrOpt = D["lr"],
     schedule: ScheduleOpt = D["schedule"],
+    precision: PrecisionOpt = D["precision"],
     batch_size: Annotated[int, Opt("--batch-size", help="Rows per update.")] = D["batch_size"],
     k: KOpt = D["k"],
     momentum: MomentumOpt = D["momentum"],

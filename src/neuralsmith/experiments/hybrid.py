@@ -43,7 +43,7 @@ MODELS = ("classrbm", *hybrid.KINDS)
 #: the checkpoint of the training state (a run killed before its model was kept)
 LAST = "last"
 #: ClassSettings fields a ClassRBM does not use (ClassSettings refuses other values)
-INERT = frozenset({"sparsity_target", "sparsity_cost", "fast_lr", "precision", "n_temperatures",
+INERT = frozenset({"sparsity_target", "sparsity_cost", "fast_lr", "n_temperatures",
                    "temperature_spacing", "beta_min", "tempering_base"})
 #: ClassSettings fields fixed for a deep model (DeepConfig refuses other values)
 DEEP_FIXED = frozenset({"method", "n_chains", "supervised"})

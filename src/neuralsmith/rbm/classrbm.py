@@ -51,6 +51,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -61,9 +62,10 @@ import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor, nn
 
-from neuralsmith import checkpoint
+from neuralsmith import checkpoint, precision as precision_mod
 from neuralsmith.rbm import units as units_mod
 from neuralsmith.loop import BEST, History, check_patience, fit  # noqa: F401 (BEST re-exported)
+from neuralsmith.rbm.draws import CounterDraws
 from neuralsmith.rbm.learning import Momentum, Settings, check_data
 from neuralsmith.rbm.model import CLIP, check_layer, check_size
 from neuralsmith.seeds import resolve_generator
@@ -386,13 +388,33 @@ def cd_gradients(model: ClassRBM, x: Tensor, e: Tensor | None, k: int,
     xk, ek, phk, h = _negative_phase(model, h, k, generator)
     vis, b = model.visible_units, model.visible_bias
     t0, tk = vis.stat(x, None), vis.stat(xk, None)
-    n0, nk = len(x), len(xk)
-    grads = {"weight": torch.mm(ph0.t(), t0).div_(n0).addmm_(phk.t(), tk, alpha=-1.0 / nk),
-             "visible_bias": vis.bias_stat(x, b).mean(0) - vis.bias_stat(xk, b).mean(0),
-             "hidden_bias": ph0.mean(0) - phk.mean(0),
-             "label_weight": torch.mm(ph0.t(), e).div_(n0).addmm_(phk.t(), ek, alpha=-1.0 / nk),
-             "label_bias": e.mean(0) - ek.mean(0)}
+    grads = {"weight": _product_difference(ph0, t0, phk, tk),
+             "visible_bias": _mean_difference(vis.bias_stat(x, b), vis.bias_stat(xk, b)),
+             "hidden_bias": _mean_difference(ph0, phk),
+             "label_weight": _product_difference(ph0, e, phk, ek),
+             "label_bias": _mean_difference(e, ek)}
     return grads, h
+
+
+def _product_difference(p0: Tensor, t0: Tensor, pk: Tensor, tk: Tensor) -> Tensor:
+    r""":math:`p_0^\top t_0 / n_0 - p_k^\top t_k / n_k`, the CD weight statistic.
+
+    In bf16 the two phases nearly cancel, so they are one GEMM of the stacked rows, weighted
+    :math:`\pm 1/n`, accumulated in fp32 and rounded once (then returned as fp32); in fp32, two
+    products into one buffer.
+    """
+    n0, nk = len(p0), len(pk)
+    if p0.dtype != torch.bfloat16:
+        return torch.mm(p0.t(), t0).div_(n0).addmm_(pk.t(), tk, alpha=-1.0 / nk)
+    rows = torch.cat([p0 * (1.0 / n0), pk * (-1.0 / nk)])
+    return torch.mm(rows.t(), torch.cat([t0, tk])).float()
+
+
+def _mean_difference(a: Tensor, b: Tensor) -> Tensor:
+    """``a.mean(0) - b.mean(0)``, summed in fp32 for bf16 rows."""
+    if a.dtype != torch.bfloat16:
+        return a.mean(0) - b.mean(0)
+    return a.sum(0, dtype=torch.float32) / len(a) - b.sum(0, dtype=torch.float32) / len(b)
 
 
 def _negative_phase(model: ClassRBM, h: Tensor, k: int, generator: Generator | None
@@ -516,9 +538,6 @@ class ClassSettings(Settings):
         if self.method not in CLASS_METHODS:
             raise ValueError(f"method must be one of {', '.join(CLASS_METHODS)} for a ClassRBM; "
                              f"got {self.method!r}")
-        if self.precision != "fp32":  # its updater has no bf16 products yet (issue 21)
-            raise ValueError(f"precision={self.precision!r} is not available for a ClassRBM yet; "
-                             "use precision='fp32'")
         for name in ("alpha", "beta"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
@@ -533,6 +552,15 @@ class ClassSettings(Settings):
                              "in their natural proportion, so leave it 1")
         if self.sparsity_target is not None:
             raise ValueError("sparsity_target is not offered for a ClassRBM; leave it None")
+        self._check_precision()
+
+    def _check_precision(self) -> None:
+        """bf16 runs the generative (CD) term's products: refused where the objective has none."""
+        _, w_gen, w_unsup = self.weights()
+        if self.precision != "fp32" and not (w_gen or (w_unsup and self.unsupervised == "likelihood")):
+            raise ValueError(f"precision={self.precision!r} runs the products of the generative "
+                             "term in bf16, and this objective has none; use precision='fp32', or "
+                             "a hybrid, generative or likelihood semi-supervised objective")
 
     def weights(self) -> tuple[float, float, float]:
         """(discriminative, generative, unsupervised) weights of the objective."""
@@ -590,7 +618,38 @@ class ClassUpdater:
         self.name = name or f"{type(model).__name__} {settings.objective}"
         self.params = dict(model.named_parameters())
         self.momentum = Momentum(self.params, settings.momentum)
+        w = next(iter(self.params.values()))
+        self.dtype = precision_mod.compute_dtype(settings.precision, w.device, w.dtype)
+        self.copies: dict[int, nn.Module] = {}  # bf16 copies of the experts, see _in_bf16
+        self.fresh: set[int] = set()  # the copies refreshed since the last update
+        # the Gibbs draws of the default CD term: counter-based in bf16 (neuralsmith.rbm.draws)
+        self.draws = generator if self.dtype == w.dtype else CounterDraws(generator)
+        if self.dtype != w.dtype:
+            self.generative = self._in_bf16(self.generative)
         self.chain_h = self._chains()
+
+    def _in_bf16(self, term: Generative) -> Generative:
+        """``term`` run on bf16 copies of the expert and its inputs; its statistics come back fp32.
+
+        The discriminative gradient stays fp32: its free energies sum hundreds of softplus
+        terms, which bf16 would round to whole units. The copies are refreshed once per update.
+        """
+        def in_bf16(expert: nn.Module, x: Tensor, e: Tensor | None,
+                    hidden_in: Tensor | None) -> dict[str, Tensor]:
+            low = [None if t is None else t.to(self.dtype) for t in (x, e, hidden_in)]
+            return {name: g.float() for name, g in term(self._copy(expert), *low).items()}
+        return in_bf16
+
+    def _copy(self, expert: nn.Module) -> nn.Module:
+        """The bf16 copy of ``expert``, refreshed from its fp32 parameters if this update has not."""
+        twin = self.copies.get(id(expert))
+        if twin is None:
+            twin = self.copies[id(expert)] = copy.deepcopy(expert).to(self.dtype)
+        if id(twin) not in self.fresh:
+            for mine, master in zip(twin.parameters(), expert.parameters()):
+                mine.data.copy_(master.data)
+            self.fresh.add(id(twin))
+        return twin
 
     def _chains(self) -> Tensor | None:
         """PCD's persistent hidden states, zero to start (their first x comes from the biases)."""
@@ -602,11 +661,12 @@ class ClassUpdater:
         expert = self.experts[0][1]
         w = expert.weight
         n = s.n_chains_for(min(s.batch_size, len(self.x)))
-        return torch.zeros(n, expert.n_hidden, dtype=w.dtype, device=w.device)
+        return torch.zeros(n, expert.n_hidden, dtype=self.dtype, device=w.device)
 
     def step(self, xl: Tensor, yl: Tensor, xu: Tensor | None) -> None:
         """One update from labeled rows (xl, yl) and unlabeled rows xu, every expert in turn."""
         s = self.settings
+        self.fresh.clear()  # the bf16 copies (if any) follow the last update
         inputs_l = self.represent(xl)
         inputs_u = [None] * len(self.experts) if xu is None else self.represent(xu)
         for (prefix, expert), rl, ru in zip(self.experts, inputs_l, inputs_u):
@@ -625,7 +685,7 @@ class ClassUpdater:
             hidden_in: Tensor | None) -> dict[str, Tensor]:
         """The default generative term: CD-k, or PCD-k on this updater's chains."""
         s = self.settings
-        grads, h = cd_gradients(model, x, e, s.k, self.generator, self.chain_h, hidden_in)
+        grads, h = cd_gradients(model, x, e, s.k, self.draws, self.chain_h, hidden_in)
         if s.persistent:
             self.chain_h = h
         return grads
@@ -722,7 +782,7 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                    lr: float = 0.05, k: int = 1,
                    method: str = "cd", n_chains: int | None = None, momentum: float = 0.9,
                    weight_decay: float = 0.0,
-                   schedule: str = default_of(ClassSettings, "schedule"),
+                   schedule: str = default_of(ClassSettings, "schedule"), precision: str = "fp32",
                    x_valid: Tensor | None = None, y_valid: Tensor | None = None,
                    patience: int | None = None,
                    generator: Generator | None = None,
@@ -751,6 +811,10 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
         x_unlabeled: unlabeled rows; used only by ``objective="semisupervised"`` (required there).
         batch_size, lr, k, method, n_chains, momentum, weight_decay, schedule: as in
             :func:`neuralsmith.rbm.train` (``method`` ``cd`` or ``pcd``).
+        precision: ``"fp32"``, or ``"bf16"``: the generative (CD) term's products on bf16
+            copies of the parameters, its weight statistics one GEMM of both phases rounded
+            once; the discriminative gradient, the parameters and momentum stay fp32
+            (:mod:`neuralsmith.precision`; fp32 with a warning without fast bf16).
         x_valid, y_valid: validation rows for model selection.
         patience: early stopping, in epochs.
         generator: every random draw; a fresh seed if None.
@@ -770,7 +834,8 @@ def train_classrbm(model: ClassRBM, x: Tensor, y: Tensor, *, epochs: int,
                              n_chains=n_chains, momentum=momentum, weight_decay=weight_decay,
                              schedule=schedule, monitor_size=monitor_size, objective=objective,
                              alpha=alpha, beta=beta, supervised=supervised, unsupervised=unsupervised,
-                             batching=batching, unlabeled_ratio=unlabeled_ratio)
+                             batching=batching, unlabeled_ratio=unlabeled_ratio,
+                             precision=precision)
     check_patience(patience)
     data = check_class_data(model, x, y, x_unlabeled, x_valid, y_valid, settings)
     updater = ClassUpdater(model, *data, settings, resolve_generator(generator, data[0].device))

@@ -84,6 +84,11 @@ class CounterDraws:
         word = torch.empty((), dtype=torch.int64, device=self.device).random_(generator=self.generator)
         return int(word)
 
+    def uniform(self, shape: tuple[int, ...]) -> Tensor:
+        """fp32 uniforms on [0, 1) shaped ``shape``, straight from the generator: for the few
+        draws (one per row, as a softmax group's) where a counter stream would not pay."""
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
     def bernoulli(self, p: Tensor) -> Tensor:
         """:math:`s \\sim \\text{Bernoulli}(p)` as 0./1. of ``p``'s dtype."""
         key = self.key()

@@ -280,15 +280,21 @@ class Softmax(Units):
         return -torch.logsumexp(x, dim=-1)
 
 
-def categorical(p: Tensor, generator: Generator | None) -> Tensor:
+def categorical(p: Tensor, generator: Generator | CounterDraws | None) -> Tensor:
     """Draw one class index per row of probabilities ``p`` (batch, C), by inverse CDF.
+
+    The uniform and the cumulative sums are at least fp32 (bf16 would resolve only 2^-8).
 
     Example:
         >>> categorical(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.Generator()).tolist()
         [1, 0]
     """
-    u = torch.empty(p.shape[:-1] + (1,), dtype=p.dtype, device=p.device).uniform_(generator=generator)
-    below = (p.cumsum(-1) <= u).sum(-1)  # classes whose cumulative mass is still under u
+    shape, dtype = p.shape[:-1] + (1,), p.dtype if p.itemsize >= 4 else torch.float32
+    if isinstance(generator, CounterDraws):
+        u = generator.uniform(shape).to(dtype)
+    else:
+        u = torch.empty(shape, dtype=dtype, device=p.device).uniform_(generator=generator)
+    below = (p.cumsum(-1, dtype=dtype) <= u).sum(-1)  # classes whose cumulative mass is still under u
     return below.clamp_(max=p.shape[-1] - 1)
 
 
