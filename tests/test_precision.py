@@ -314,3 +314,19 @@ def test_deep_hybrids_learn_in_bf16_as_in_fp32(fast_bf16, labeled_prototypes, ki
         assert all(p.dtype == torch.float32 for p in model.parameters())
         errors[name] = float((model.predict(x) != y).float().mean())
     assert errors["bf16"] <= errors["fp32"] + 0.02 and errors["bf16"] < 0.1, errors
+
+
+def test_a_bf16_classrbm_run_resumes_bit_identically(fast_bf16, labeled_prototypes, tmp_path):
+    """bf16 chains, the counter draws' generator and the fp32 state: 1 + 1 epochs == 2."""
+    x, y = labeled_prototypes
+
+    def run(epochs, folder):
+        model = ClassRBM(10, 8, 3, generator=torch.Generator().manual_seed(0))
+        train_classrbm(model, x, y, epochs=epochs, objective="hybrid", method="pcd",
+                       precision="bf16", generator=torch.Generator().manual_seed(1),
+                       progress=False, checkpoint_dir=folder)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    straight = run(2, None)
+    run(1, tmp_path)
+    assert torch.equal(run(2, tmp_path), straight)
