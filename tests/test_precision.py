@@ -288,7 +288,7 @@ def test_classrbm_bf16_runs_its_generative_term_on_bf16_copies(fast_bf16, labele
     upd = ClassUpdater(model, x, y, None, None, None, settings, torch.Generator().manual_seed(1))
     with torch.no_grad():
         upd.run_epoch()
-    (twin,) = upd.copies.values()
+    (twin,) = upd.twins.values()
     assert {p.dtype for p in twin.parameters()} == {torch.bfloat16} == {upd.chain_h.dtype}
     assert all(t.dtype == torch.float32 for t in [*model.parameters(), *upd.momentum.tensors().values()])
 

@@ -63,9 +63,8 @@ import torch.nn.functional as F
 from torch import Generator, Tensor, nn
 
 from neuralsmith import checkpoint, precision as precision_mod
-from neuralsmith.rbm import units as units_mod
+from neuralsmith.rbm import draws, units as units_mod
 from neuralsmith.loop import BEST, History, check_patience, fit  # noqa: F401 (BEST re-exported)
-from neuralsmith.rbm.draws import CounterDraws
 from neuralsmith.rbm.learning import Momentum, Settings, check_data
 from neuralsmith.rbm.model import CLIP, check_layer, check_size
 from neuralsmith.seeds import resolve_generator
@@ -620,10 +619,9 @@ class ClassUpdater:
         self.momentum = Momentum(self.params, settings.momentum)
         w = next(iter(self.params.values()))
         self.dtype = precision_mod.compute_dtype(settings.precision, w.device, w.dtype)
-        self.copies: dict[int, nn.Module] = {}  # bf16 copies of the experts, see _in_bf16
-        self.fresh: set[int] = set()  # the copies refreshed since the last update
-        # the Gibbs draws of the default CD term: counter-based in bf16 (neuralsmith.rbm.draws)
-        self.draws = generator if self.dtype == w.dtype else CounterDraws(generator)
+        self.shadow = precision_mod.Shadow(self.dtype)  # the experts' bf16 parameters
+        self.twins: dict[int, nn.Module] = {}  # modules holding them, see _in_bf16
+        self.draws = draws.for_dtype(generator, self.dtype)  # the default CD term's draws
         if self.dtype != w.dtype:
             self.generative = self._in_bf16(self.generative)
         self.chain_h = self._chains()
@@ -641,14 +639,12 @@ class ClassUpdater:
         return in_bf16
 
     def _copy(self, expert: nn.Module) -> nn.Module:
-        """The bf16 copy of ``expert``, refreshed from its fp32 parameters if this update has not."""
-        twin = self.copies.get(id(expert))
+        """``expert`` with the bf16 copies of its parameters (:class:`~neuralsmith.precision.Shadow`)."""
+        twin = self.twins.get(id(expert))
         if twin is None:
-            twin = self.copies[id(expert)] = copy.deepcopy(expert).to(self.dtype)
-        if id(twin) not in self.fresh:
-            for mine, master in zip(twin.parameters(), expert.parameters()):
-                mine.data.copy_(master.data)
-            self.fresh.add(id(twin))
+            twin = self.twins[id(expert)] = copy.deepcopy(expert).to(self.dtype)
+        for (name, mine), master in zip(twin.named_parameters(), expert.parameters()):
+            mine.data = self.shadow.get(f"{id(expert)}.{name}", master)
         return twin
 
     def _chains(self) -> Tensor | None:
@@ -666,7 +662,7 @@ class ClassUpdater:
     def step(self, xl: Tensor, yl: Tensor, xu: Tensor | None) -> None:
         """One update from labeled rows (xl, yl) and unlabeled rows xu, every expert in turn."""
         s = self.settings
-        self.fresh.clear()  # the bf16 copies (if any) follow the last update
+        self.shadow.expire()  # the bf16 copies (if any) follow the last update
         inputs_l = self.represent(xl)
         inputs_u = [None] * len(self.experts) if xu is None else self.represent(xu)
         for (prefix, expert), rl, ru in zip(self.experts, inputs_l, inputs_u):

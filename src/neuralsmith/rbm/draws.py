@@ -93,3 +93,9 @@ class CounterDraws:
         """:math:`s \\sim \\text{Bernoulli}(p)` as 0./1. of ``p``'s dtype."""
         key = self.key()
         return kernels.bernoulli_bf16(p, key) if kernels.takes_bernoulli(p) else reference_bernoulli(p, key)
+
+
+def for_dtype(generator: Generator, dtype: torch.dtype) -> Generator | CounterDraws:
+    """What Gibbs draws come from for products in ``dtype``: counter streams for bf16 (the fast
+    path), the generator itself otherwise (fp32 and fp64 runs draw as they always have)."""
+    return CounterDraws(generator) if dtype == torch.bfloat16 else generator

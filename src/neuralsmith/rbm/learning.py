@@ -58,8 +58,7 @@ from torch import Generator, Tensor
 
 from neuralsmith import checkpoint, precision as precision_mod
 from neuralsmith.loop import CHECKPOINT, History, ShuffledEpochs, fit  # noqa: F401 (CHECKPOINT re-exported)
-from neuralsmith.rbm import tempering
-from neuralsmith.rbm.draws import CounterDraws
+from neuralsmith.rbm import draws, tempering
 from neuralsmith.rbm.model import RBM
 from neuralsmith.seeds import resolve_generator
 from neuralsmith.settings import check_count
@@ -323,8 +322,7 @@ class CDUpdater(ShuffledEpochs):
         self._row_weight: tuple[tuple[int, int], Tensor] | None = None  # PCD's, in bf16
         self.sparsity_q: Tensor | None = None
         self.shadow = precision_mod.Shadow(self._compute_dtype())
-        # the Gibbs draws: bf16 products sample from counter-based bits (neuralsmith.rbm.draws)
-        self.draws = generator if self.shadow.dtype != torch.bfloat16 else CounterDraws(generator)
+        self.draws = draws.for_dtype(generator, self.shadow.dtype)  # the Gibbs draws
         self.x = x.to(self.shadow.dtype)  # binary data are exact in bf16; [0, 1] data rounded
         self._allocate()
 
