@@ -31,14 +31,18 @@ from neuralsmith.train import load_training_tensors, train_epoch, training_tenso
 CORRUPTIONS = ("masking", "gaussian", "salt_pepper", "none")
 
 
-def corrupt(x: torch.Tensor, kind: str, level: float, *,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def corrupt(x: torch.Tensor, kind: str, level: float, *, generator: torch.Generator | None = None,
+            uniforms: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
     """Draw :math:`\\tilde x \\sim q(\\tilde x \\mid x)` (Vincent et al. 2010, section 4.2).
 
     * ``masking``: each input set to 0 with probability ``level``;
     * ``gaussian``: :math:`\\tilde x = x + \\epsilon`, :math:`\\epsilon \\sim N(0, \\mathrm{level}^2)`;
     * ``salt_pepper``: each input set to 0 or 1 (a fair coin) with probability ``level``;
     * ``none``: ``x`` unchanged (an ordinary autoencoder).
+
+    Masking and salt-and-pepper noise compare U[0, 1) numbers of ``x``'s shape with ``level``
+    (and with 1/2 for the coin): ``torch.rand(x.shape, generator=generator)``, or ``uniforms()``
+    where given (the batched trainers pass numbers read ahead from each member's generator).
 
     Raises:
         ValueError: for an unknown kind or a level outside its range.
@@ -53,10 +57,14 @@ def corrupt(x: torch.Tensor, kind: str, level: float, *,
         raise ValueError(f"{kind} corruption level is a probability in [0, 1]; got {level}")
     if kind == "none" or level == 0.0:
         return x
-    hit = torch.rand(x.shape, generator=generator, device=x.device) < level
+
+    def draw() -> torch.Tensor:
+        return uniforms() if uniforms is not None else torch.rand(x.shape, generator=generator, device=x.device)
+
+    hit = draw() < level
     if kind == "masking":
         return x.masked_fill(hit, 0.0)
-    coin = (torch.rand(x.shape, generator=generator, device=x.device) < 0.5).to(x.dtype)
+    coin = (draw() < 0.5).to(x.dtype)
     return torch.where(hit, coin, x)
 
 

@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import precision as precision_mod
+from neuralsmith import backprop, precision as precision_mod
+from neuralsmith.backprop import MomentumSGD
+from neuralsmith.member_streams import MemberStream
 from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
     reconstruction_loss
 from neuralsmith.data import Dataset
@@ -155,35 +157,65 @@ def member_orders(n: int, generators: Sequence[torch.Generator]) -> torch.Tensor
     return torch.stack([torch.randperm(n, generator=g, device=g.device) for g in generators])
 
 
-def batched_epoch(optimizer: torch.optim.Optimizer, n: int, batch_size: int,
-                  generators: Sequence[torch.Generator], losses: Callable[[torch.Tensor], torch.Tensor],
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+def batched_epoch(n: int, batch_size: int, generators: Sequence[torch.Generator],
+                  step: Callable[[torch.Tensor], torch.Tensor], device: torch.device | str = "cpu",
+                  before: Callable[[], Any] | None = None) -> torch.Tensor:
     """One epoch of S members, the loop of :func:`neuralsmith.train.train_epoch` for each.
 
-    Member s visits its ``n`` rows in the order ``randperm(n, generators[s])``; ``losses(idx)``
-    maps row indices (S, b) to each member's mean batch loss (S,), whose sum gives every member
-    the gradient of its own loss.
+    Member s visits its ``n`` rows in the order ``randperm(n, generators[s])``; ``step(idx)``
+    updates every member from its rows ``idx`` (S, b) and returns each member's mean batch
+    loss (S,). ``before()`` runs once the orders are drawn (it may reserve the epoch's draws).
 
     Returns:
         Per-member mean training loss, shape (S,), summed in float64.
     """
     order = member_orders(n, generators).to(device)  # (S, n)
+    if before is not None:
+        before()
     total = torch.zeros(len(generators), dtype=torch.float64)
     for i in range(0, n, batch_size):
         idx = order[:, i:i + batch_size]  # (S, b)
+        total += step(idx).detach().cpu().double() * idx.shape[1]
+    return total / n
+
+
+def autograd_step(optimizer: torch.optim.Optimizer,
+                  losses: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A :func:`batched_epoch` step by autograd: the sum of ``losses(idx)`` (S,) gives every
+    member the gradient of its own loss, then ``optimizer`` steps. For what
+    :mod:`neuralsmith.backprop` does not write out (autocast, real-valued DAEs)."""
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
         value = losses(idx)
         optimizer.zero_grad(set_to_none=True)
         value.sum().backward()
         optimizer.step()
-        total += value.detach().cpu().double() * idx.shape[1]
-    return total / n
+        return value
+
+    return step
 
 
-def train_epoch(ens: EnsembleMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                y: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """One supervised epoch of every member (:func:`batched_epoch`); mean losses (S,)."""
-    return batched_epoch(optimizer, x.shape[0], batch_size, generators,
-                         lambda idx: member_losses(ens(x[idx]), y[idx]), x.device)
+def train_epoch(ens: EnsembleMLP, sgd: MomentumSGD, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """One supervised epoch of every member by hand-written backprop (:mod:`neuralsmith.backprop`,
+    the same numbers as autograd and ``torch.optim.SGD``); mean losses (S,)."""
+    weights, biases = list(ens.weights), list(ens.biases)
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        losses, grads = backprop.mlp_losses_and_grads(weights, biases, ens.activation, x[idx], y[idx])
+        sgd.step(grads)
+        return losses
+
+    with torch.no_grad():
+        return batched_epoch(x.shape[0], batch_size, generators, step, x.device)
+
+
+def _autocast_epoch(ens: EnsembleMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                    batch_size: int, generators: Sequence[torch.Generator], precision: str) -> torch.Tensor:
+    """One supervised epoch by autograd under ``torch.autocast`` (mixed precision); mean losses (S,)."""
+    step = autograd_step(optimizer, lambda idx: member_losses(ens(x[idx]), y[idx]))
+    with precision_mod.autocast(precision, x.device):
+        return batched_epoch(x.shape[0], batch_size, generators, step, x.device)
 
 
 def _epoch_record(ens: EnsembleMLP, epoch: int, rate: float,
@@ -194,6 +226,29 @@ def _epoch_record(ens: EnsembleMLP, epoch: int, rate: float,
         loss, err = evaluate(ens, x, y)
         rec[f"{split}_loss"], rec[f"{split}_error"] = loss.tolist(), err.tolist()
     return rec
+
+
+def _epoch_at(ens: EnsembleMLP, precision: str, lr: float, momentum: float,
+              weight_decay: float) -> Callable[..., torch.Tensor]:
+    """``epoch_at(rate, x, y, batch_size, generators)``: one training epoch at learning rate
+    ``rate``, by hand-written backprop (:func:`train_epoch`), or by autograd under autocast
+    where ``precision`` makes the products bf16; the optimizer's state lives in the closure."""
+    if precision_mod.compute_dtype(precision, ens.weights[0].device) == torch.bfloat16:
+        opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
+
+        def autocast_epoch(rate: float, *args: Any) -> torch.Tensor:
+            for group in opt.param_groups:
+                group["lr"] = rate
+            return _autocast_epoch(ens, opt, *args, precision)
+
+        return autocast_epoch
+    sgd = MomentumSGD([p for pair in zip(ens.weights, ens.biases) for p in pair], lr, momentum, weight_decay)
+
+    def plain_epoch(rate: float, *args: Any) -> torch.Tensor:
+        sgd.lr = rate
+        return train_epoch(ens, sgd, *args)
+
+    return plain_epoch
 
 
 def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torch.Generator], *,
@@ -223,17 +278,14 @@ def finetune_ensemble(ens: EnsembleMLP, data: Dataset, generators: Sequence[torc
     FinetuneConfig(epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size,
                    weight_decay=weight_decay, schedule=schedule, precision=precision)  # as finetune
     device = ens.weights[0].device
-    opt = torch.optim.SGD(ens.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
     splits = {s: (getattr(data, f"x_{s}").to(device), getattr(data, f"y_{s}").to(device))
               for s in ("train", "valid", "test")}
+    epoch_at = _epoch_at(ens, precision, lr, momentum, weight_decay)
     history, t0 = [], time.perf_counter()
     with progress_bar(f"{ens.n_members} seeds", epochs, enabled=progress) as bar:
         for epoch in range(epochs):
             rate = lr_at(epoch, epochs, lr, schedule)
-            for group in opt.param_groups:
-                group["lr"] = rate
-            with precision_mod.autocast(precision, device):
-                train_epoch(ens, opt, *splits["train"], batch_size, generators)
+            epoch_at(rate, *splits["train"], batch_size, generators)
             history.append({**_epoch_record(ens, epoch + 1, rate, splits),
                             "seconds": time.perf_counter() - t0})
             if on_epoch is not None:
@@ -273,24 +325,34 @@ def _greedy_members(layers: Sequence[Sequence[nn.Module]], x: torch.Tensor,
 
 # --- denoising autoencoders, many seeds at once ------------------------------------------------
 
-def _dae_losses(w: torch.Tensor, hb: torch.Tensor, vb: torch.Tensor, clean: torch.Tensor,
-                noisy: torch.Tensor, inputs: str) -> torch.Tensor:
-    """Per-member denoising loss of tied DAEs: w (S, h, d), clean/noisy (S, b, d) -> (S,).
-
-    The batched form of :meth:`neuralsmith.autoencoder.DenoisingAutoencoder.loss`:
-    :math:`h = \\mathrm{sigm}(\\tilde x W^\\top + b)`, :math:`z = h W + c`, then the shared
-    :func:`neuralsmith.autoencoder.reconstruction_loss`.
-    """
-    h = torch.sigmoid(torch.baddbmm(hb.unsqueeze(1), noisy, w.transpose(1, 2)))  # (S, b, h)
-    z = torch.baddbmm(vb.unsqueeze(1), h, w)  # (S, b, d)
-    return reconstruction_loss(z, clean, inputs)
-
-
 def _corrupt_each(clean: torch.Tensor, dae: DenoisingAutoencoder,
                   generators: Sequence[torch.Generator]) -> torch.Tensor:
     """Member s's batch corrupted with ``generators[s]``, the draw ``dae.loss`` makes alone."""
     return torch.stack([corrupt(clean[s], dae.corruption, dae.level, generator=g)
                         for s, g in enumerate(generators)])
+
+
+def _uniforms_per_row(dae: DenoisingAutoencoder) -> int:
+    """How many U[0, 1) numbers ``corrupt`` draws per example (0: none, or Gaussian noise)."""
+    if dae.corruption == "none" or dae.level == 0.0 or dae.corruption == "gaussian":
+        return 0
+    return dae.weight.shape[1] * (2 if dae.corruption == "salt_pepper" else 1)
+
+
+def _corrupter(dae: DenoisingAutoencoder, generators: Sequence[torch.Generator],
+               ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[int], None]]:
+    """``(noisy, reserve)``: ``noisy(clean)`` corrupts each member's batch (S, b, d) with the
+    draws its single run would make; ``reserve(n)`` reads an epoch of n rows' uniforms ahead
+    (:class:`neuralsmith.member_streams.MemberStream`). Gaussian noise is drawn call by call."""
+    per_row = _uniforms_per_row(dae)
+    if not per_row:
+        return (lambda clean: _corrupt_each(clean, dae, generators)), (lambda n: None)
+    stream = MemberStream(generators, "uniform")
+
+    def noisy(clean: torch.Tensor) -> torch.Tensor:
+        return corrupt(clean, dae.corruption, dae.level, uniforms=lambda: stream.take(clean[0].numel()).view(clean.shape))
+
+    return noisy, lambda n: stream.reserve(n * per_row)
 
 
 def _check_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, epochs: int,
@@ -319,18 +381,22 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
     Raises:
         ValueError: for untied or differently configured DAEs, or a bad setting or input shape.
     """
-    first = _check_daes(daes, x, epochs, batch_size)
-    params = [nn.Parameter(torch.stack([p.detach() for p in ps])) for ps in
+    first, n = _check_daes(daes, x, epochs, batch_size), x.shape[-2]
+    params = [torch.stack([p.detach() for p in ps]) for ps in
               zip(*[(d.weight, d.hidden_bias, d.visible_bias) for d in daes])]  # w (S, h, d), hb, vb
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, foreach=True)
+    sgd = MomentumSGD(params, lr, momentum)
+    noisy, reserve = _corrupter(first, generators)
     history: list[list[dict[str, Any]]] = [[] for _ in daes]
 
-    def losses(idx: torch.Tensor) -> torch.Tensor:
+    def step(idx: torch.Tensor) -> torch.Tensor:
         clean = _member_rows(x, idx)
-        return _dae_losses(*params, clean, _corrupt_each(clean, first, generators), first.inputs)
+        losses, grads = backprop.tied_dae_losses_and_grads(*params, clean, noisy(clean), first.inputs)
+        sgd.step(grads)
+        return losses
 
     for epoch in range(1, epochs + 1):
-        means = batched_epoch(opt, x.shape[-2], batch_size, generators, losses, x.device)
+        with torch.no_grad():
+            means = batched_epoch(n, batch_size, generators, step, x.device, before=lambda: reserve(n))
         for s, loss in enumerate(means.tolist()):
             history[s].append({"epoch": epoch, "loss": loss})
     with torch.no_grad():
@@ -359,13 +425,16 @@ def pretrain_sdas(sdas: Sequence[StackedDAE], x: torch.Tensor, generators: Seque
 
 # --- RBMs (Bernoulli-Bernoulli, CD-k), many seeds at once ---------------------------------------
 
-def _bernoulli_each(p: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """Member s of ``p`` (S, ...) sampled with ``generators[s]``, drawing exactly the bits
-    :func:`neuralsmith.rbm.units.bernoulli` draws (one integer call per member, the rest batched)."""
+def _words(n: int) -> int:
+    """int64 words :func:`neuralsmith.rbm.units.bernoulli` draws for n units (two 32-bit draws a word)."""
+    return (n + 1) // 2
+
+
+def _bernoulli_each(p: torch.Tensor, words: MemberStream) -> torch.Tensor:
+    """Member s of ``p`` (S, ...) sampled with its generator's next words, exactly the bits
+    :func:`neuralsmith.rbm.units.bernoulli` draws for it alone."""
     S, n = p.shape[0], p[0].numel()
-    bits = torch.empty(S, (n + 1) // 2, dtype=torch.int64, device=p.device)
-    for s, g in enumerate(generators):
-        bits[s].random_(generator=g)
+    bits = words.take(_words(n))  # (S, words)
     return bernoulli_from_words(bits.view(torch.int32)[:, :n].reshape(p.shape), p)
 
 
@@ -392,17 +461,22 @@ class _RBMStack:
         """:math:`E[h \\mid v] = \\sigma(c + v W^\\top)` of each member's rows v (S, B, v)."""
         return torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), v, self.w.transpose(1, 2)))
 
-    def negative_phase(self, p0: torch.Tensor, k: int, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    def negative_phase(self, p0: torch.Tensor, k: int, words: MemberStream) -> torch.Tensor:
         """k Gibbs half-sweeps h -> v from :math:`h \\sim p_0`, k - 1 v -> h between; the last v."""
-        h = _bernoulli_each(p0, generators)
+        h = _bernoulli_each(p0, words)
         for i in range(k):
             if i:
-                h = _bernoulli_each(self.hidden_probs(v), generators)
-            v = _bernoulli_each(torch.sigmoid(torch.baddbmm(self.b.unsqueeze(1), h, self.w)), generators)
+                h = _bernoulli_each(self.hidden_probs(v), words)
+            v = _bernoulli_each(torch.sigmoid(torch.baddbmm(self.b.unsqueeze(1), h, self.w)), words)
         return v
 
-    def cd_step(self, v0: torch.Tensor, k: int, lr: float, weight_decay: float,
-                generators: Sequence[torch.Generator]) -> None:
+    def words_per_epoch(self, n: int, batch_size: int, k: int) -> int:
+        """The words each member draws in an epoch of CD-k over n rows: k hidden and k visible samples a batch."""
+        n_hidden, n_visible = self.w.shape[1], self.w.shape[2]
+        return sum(k * (_words(b * n_hidden) + _words(b * n_visible))
+                   for b in (min(batch_size, n - i) for i in range(0, n, batch_size)))
+
+    def cd_step(self, v0: torch.Tensor, k: int, lr: float, weight_decay: float, words: MemberStream) -> None:
         """One CD-k update of every member from its batch ``v0`` (S, m, v) (Hinton 2002).
 
         As in ``rbm.train``, the data and the (negated) model rows are stacked, so the weight
@@ -412,7 +486,7 @@ class _RBMStack:
         """
         a = 1.0 / v0.shape[1]
         p0 = self.hidden_probs(v0)
-        vk = self.negative_phase(p0, k, generators)
+        vk = self.negative_phase(p0, k, words)
         pk = self.hidden_probs(vk)
         self._update_weight(torch.cat([p0, pk], 1), torch.cat([v0, vk.neg()], 1), lr * a, lr * weight_decay)
         self._apply(0, self.b, -a * vk.sum(1) + a * v0.sum(1), lr)
@@ -464,13 +538,14 @@ def train_rbms(rbms: Sequence[RBM], x: torch.Tensor, generators: Sequence[torch.
     """
     _check_rbms(rbms, epochs=epochs, lr=lr, k=k, batch_size=batch_size, momentum=momentum,
                 weight_decay=weight_decay, schedule=schedule)
-    stack, n = _RBMStack(rbms, momentum), x.shape[-2]
+    stack, n, words = _RBMStack(rbms, momentum), x.shape[-2], MemberStream(generators, "words")
     x = x.to(stack.w)
     for epoch in range(epochs):
         rate = lr_at(epoch, epochs, lr, schedule)
         order = member_orders(n, generators).to(x.device)
+        words.reserve(stack.words_per_epoch(n, batch_size, k))
         for i in range(0, n, batch_size):
-            stack.cd_step(_member_rows(x, order[:, i:i + batch_size]), k, rate, weight_decay, generators)
+            stack.cd_step(_member_rows(x, order[:, i:i + batch_size]), k, rate, weight_decay, words)
     stack.write_back(rbms)
 
 
