@@ -1,6 +1,8 @@
 """Many seeds batched into one model vs a Python loop over seeds: one training epoch each.
 
-Prints the seconds per epoch of both, interleaved in one run, and their ratio.
+Prints the seconds per epoch, interleaved in one run, of the loop over seeds, the batched model
+with its hand-written backward pass (``neuralsmith.backprop``, what the study runs) and the
+batched model by autograd and ``torch.optim.SGD`` (the same numbers, bit for bit), and their ratios.
 
     python benchmarks/ensemble_speed.py            # digits 64-100-100-10, batch 32, 20 seeds
     python benchmarks/ensemble_speed.py --fashion  # 784-500-500-10, batch 100, 10 seeds
@@ -9,6 +11,7 @@ Prints the seconds per epoch of both, interleaved in one run, and their ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -17,6 +20,7 @@ from torch import nn
 
 from neuralsmith import data
 from neuralsmith import ensemble
+from neuralsmith.backprop import MomentumSGD
 from neuralsmith.train import train_epoch
 
 
@@ -38,10 +42,20 @@ def time_loop(models, x, y, batch_size):
 
 def time_batched(models, x, y, batch_size):
     ens = ensemble.EnsembleMLP.from_models(models)
-    opt = torch.optim.SGD(ens.parameters(), lr=0.1, momentum=0.9)
+    sgd = MomentumSGD([p for pair in zip(ens.weights, ens.biases) for p in pair], lr=0.1, momentum=0.9)
     gens = [torch.Generator().manual_seed(s) for s in range(len(models))]
     t0 = time.perf_counter()
-    ensemble.train_epoch(ens, opt, x, y, batch_size, gens)
+    ensemble.train_epoch(ens, sgd, x, y, batch_size, gens)
+    return time.perf_counter() - t0
+
+
+def time_batched_autograd(models, x, y, batch_size):
+    ens = ensemble.EnsembleMLP.from_models(models)
+    opt = torch.optim.SGD(ens.parameters(), lr=0.1, momentum=0.9, foreach=True)
+    gens = [torch.Generator().manual_seed(s) for s in range(len(models))]
+    step = ensemble.autograd_step(opt, lambda idx: ensemble.member_losses(ens(x[idx]), y[idx]))
+    t0 = time.perf_counter()
+    ensemble.batched_epoch(x.shape[0], batch_size, gens, step)
     return time.perf_counter() - t0
 
 
@@ -58,14 +72,15 @@ def main() -> None:
     else:
         ds, sizes, batch, seeds = data.load("digits"), [64, 100, 100, 10], 32, a.seeds or 20
     x, y = ds.x_train, ds.y_train
-    loop, batched = [], []
-    for r in range(a.repeats):  # interleaved so both see the same machine load
-        loop.append(time_loop([mlp(sizes, s) for s in range(seeds)], x, y, batch))
-        batched.append(time_batched([mlp(sizes, s) for s in range(seeds)], x, y, batch))
-    lm, bm = statistics.median(loop), statistics.median(batched)
+    times = {"loop": [], "batched": [], "autograd": []}
+    for r in range(a.repeats):  # interleaved so all see the same machine load
+        for name, f in (("loop", time_loop), ("batched", time_batched), ("autograd", time_batched_autograd)):
+            times[name].append(f([mlp(sizes, s) for s in range(seeds)], x, y, batch))
+    lm, bm, am = (statistics.median(times[k]) for k in ("loop", "batched", "autograd"))
     print(f"{'-'.join(map(str, sizes))}, batch {batch}, {seeds} seeds, {len(x)} examples, "
-          f"{a.threads} threads")
+          f"{a.threads} threads, load {os.getloadavg()[0]:.1f}")
     print(f"loop over seeds: {lm:.3f} s/epoch   batched: {bm:.3f} s/epoch   speed-up: {lm / bm:.2f}x")
+    print(f"batched by autograd: {am:.3f} s/epoch   hand-written backward: {am / bm:.2f}x faster")
 
 
 if __name__ == "__main__":

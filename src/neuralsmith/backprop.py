@@ -32,7 +32,13 @@ from neuralsmith.autoencoder import reconstruction_loss
 
 aten = torch.ops.aten
 
-_FORWARD = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+_IN_PLACE = {"sigmoid": torch.sigmoid_, "tanh": torch.tanh_, "relu": torch.relu_}
+
+
+def activation_(a: torch.Tensor, activation: str) -> torch.Tensor:
+    """f(a) written over ``a`` (``sigmoid``, ``tanh`` or ``relu``), for pre-activations not needed
+    again: no new tensor, the same values."""
+    return _IN_PLACE[activation](a)
 
 
 def activation_backward(grad: torch.Tensor, out: torch.Tensor, activation: str) -> torch.Tensor:
@@ -83,11 +89,11 @@ def mlp_losses_and_grads(weights: Sequence[torch.Tensor], biases: Sequence[torch
     Returns:
         The losses and ``[grad W_1, grad b_1, ..., grad W_L, grad b_L]``.
     """
-    act, last = _FORWARD[activation], len(weights) - 1
+    last = len(weights) - 1
     hs = [x]
     for l, (w, b) in enumerate(zip(weights, biases)):
         a = torch.baddbmm(b, hs[-1], w)  # (S, B, out)
-        hs.append(act(a) if l < last else a)
+        hs.append(activation_(a, activation) if l < last else a)
     losses, delta = cross_entropy_losses_and_grad(hs[-1], targets)
     grads: list[torch.Tensor] = []
     for l in range(last, -1, -1):

@@ -1,0 +1,100 @@
+"""The default study's serial time at an earlier commit and now, alternated in one run.
+
+Checks out ``--before`` (a git revision) into a temporary worktree and runs ``neuralsmith study``
+(``configs/quick.toml`` unless ``--config``) with that commit's code and with this checkout's,
+one after the other, ``--rounds`` times, each in a fresh process with the same settings. Reports
+per run the wall time, the study's own time (``results.json``) and the process's CPU time
+(user + system: on a virtual machine whose host steals cycles, the wall time swings by tens of
+percent and the CPU time much less), the per-round ratios before / now, and whether every trial
+record and tensor of the two agree bit for bit (timings aside). Writes
+``benchmarks/results/study_speed.json``.
+
+    python benchmarks/study_speed.py --before d9e4f4e --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_study(src: Path, config: Path, out: Path) -> dict:
+    """One serial study with the package at ``src``: wall, study and CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "neuralsmith", "study", "--config", str(config), "--out", str(out),
+                    "--quiet"], check=True, env={**os.environ, "PYTHONPATH": str(src)})
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    study = json.loads((out / "results.json").read_text())["seconds"]
+    return {"wall_s": wall, "study_s": study, "cpu_s": cpu, "load": os.getloadavg()[0]}
+
+
+def same_records(a: Path, b: Path) -> bool:
+    """Every trial's record (its ``seconds`` aside) and tensors equal in the two run folders."""
+    for record in sorted((a / "trials").glob("*.json")):
+        other = b / "trials" / record.name
+        x, y = json.loads(record.read_text()), json.loads(other.read_text())
+        x.pop("seconds", None), y.pop("seconds", None)
+        t, u = load_file(record.with_suffix(".safetensors")), load_file(other.with_suffix(".safetensors"))
+        if x != y or t.keys() != u.keys() or any(not torch.equal(t[k], u[k]) for k in t):
+            return False
+    return True
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(l.split(":", 1)[1].strip() for l in lines if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--before", required=True, help="the git revision to compare with")
+    p.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.toml")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "study_speed.json")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), a.before], check=True)
+        try:
+            rounds = []
+            for r in range(a.rounds):  # alternated, so both see the same machine
+                runs = {name: run_study(src, a.config, Path(tmp) / f"{name}{r}")
+                        for name, src in (("before", tree / "src"), ("now", ROOT / "src"))}
+                runs["same_records"] = same_records(Path(tmp) / f"before{r}", Path(tmp) / f"now{r}")
+                rounds.append(runs)
+                print(f"round {r + 1}: " + "   ".join(f"{k} wall {v['wall_s']:.1f} s, study {v['study_s']:.1f} s, "
+                                                     f"cpu {v['cpu_s']:.1f} s" for k, v in runs.items() if k != "same_records")
+                      + f"   records equal: {runs['same_records']}", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    ratios = {k: [x["before"][k] / x["now"][k] for x in rounds] for k in ("wall_s", "study_s", "cpu_s")}
+    summary = {k: statistics.median(v) for k, v in ratios.items()}
+    print("before / now, median of the per-round ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in summary.items()))
+    a.out.write_text(json.dumps({"before": a.before, "config": str(a.config.relative_to(ROOT)),
+                                 "machine": cpu_model(), "cpus": os.cpu_count(),
+                                 "rounds": rounds, "ratios": ratios, "median_ratios": summary}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
