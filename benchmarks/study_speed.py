@@ -83,9 +83,9 @@ def main() -> None:
                         for name, src in (("before", tree / "src"), ("now", ROOT / "src"))}
                 runs["same_records"] = same_records(Path(tmp) / f"before{r}", Path(tmp) / f"now{r}")
                 rounds.append(runs)
-                print(f"round {r + 1}: " + "   ".join(f"{k} wall {v['wall_s']:.1f} s, study {v['study_s']:.1f} s, "
-                                                     f"cpu {v['cpu_s']:.1f} s" for k, v in runs.items() if k != "same_records")
-                      + f"   records equal: {runs['same_records']}", flush=True)
+                times = [f"{k} wall {v['wall_s']:.1f} s, study {v['study_s']:.1f} s, cpu {v['cpu_s']:.1f} s"
+                         for k, v in runs.items() if k != "same_records"]
+                print(f"round {r + 1}: " + "   ".join(times) + f"   records equal: {runs['same_records']}", flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     ratios = {k: [x["before"][k] / x["now"][k] for x in rounds] for k in ("wall_s", "study_s", "cpu_s")}

@@ -354,8 +354,11 @@ def _corrupter(dae: DenoisingAutoencoder, generators: Sequence[torch.Generator],
         return (lambda clean: _corrupt_each(clean, dae, generators)), (lambda n: None)
     stream = MemberStream(generators, "uniform")
 
-    def noisy(clean: torch.Tensor) -> torch.Tensor:
-        return corrupt(clean, dae.corruption, dae.level, uniforms=lambda: stream.take(clean[0].numel()).view(clean.shape))
+    def noisy(clean: torch.Tensor) -> torch.Tensor:  # (S, b, d)
+        def uniforms() -> torch.Tensor:
+            return stream.take(clean[0].numel()).view(clean.shape)
+
+        return corrupt(clean, dae.corruption, dae.level, uniforms=uniforms)
 
     return noisy, lambda n: stream.reserve(n * per_row)
 
