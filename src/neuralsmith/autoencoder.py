@@ -68,6 +68,14 @@ def corrupt(x: torch.Tensor, kind: str, level: float, *, generator: torch.Genera
     return torch.where(hit, coin, x)
 
 
+def uniforms_per_input(kind: str, level: float) -> int:
+    """How many U[0, 1) numbers :func:`corrupt` draws per input: 1 for masking, 2 for
+    salt-and-pepper, 0 where it draws none or draws Gaussian noise."""
+    if kind in ("none", "gaussian") or level == 0.0:
+        return 0
+    return 2 if kind == "salt_pepper" else 1
+
+
 def reconstruction_loss(z: torch.Tensor, x: torch.Tensor, inputs: str) -> torch.Tensor:
     r"""The denoising criterion of decoder pre-activations ``z`` against the clean ``x``.
 

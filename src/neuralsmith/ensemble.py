@@ -19,7 +19,7 @@ member ends where the single-model function ends with the same settings and gene
 The steps skip autograd and ``torch.optim``: :mod:`neuralsmith.backprop` writes the gradients
 out with autograd's own kernels (the same bits, ``tests/test_backprop.py``), and each member's
 draws are read ahead an epoch at a time (:mod:`neuralsmith.member_streams`, the same numbers).
-At the default study's sizes that cut its serial time by a third. Under bf16 autocast
+At the default study's sizes that cut its serial time by a quarter (1.34x). Under bf16 autocast
 fine-tuning runs by autograd (:func:`autograd_step`).
 
 Example:
@@ -45,11 +45,11 @@ from neuralsmith import backprop, precision as precision_mod
 from neuralsmith.backprop import MomentumSGD
 from neuralsmith.member_streams import MemberStream
 from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
-    reconstruction_loss
+    uniforms_per_input
 from neuralsmith.data import Dataset
 from neuralsmith.progress import progress_bar
 from neuralsmith.rbm import RBM, Settings
-from neuralsmith.rbm.units import bernoulli_from_words
+from neuralsmith.rbm.units import bernoulli_from_words, words_for
 from neuralsmith.stack import ACTIVATIONS, DBN, StackedDAE, greedy_pretrain
 from neuralsmith.train import FinetuneConfig, lr_at
 
@@ -188,7 +188,7 @@ def autograd_step(optimizer: torch.optim.Optimizer,
                   losses: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
     """A :func:`batched_epoch` step by autograd: the sum of ``losses(idx)`` (S,) gives every
     member the gradient of its own loss, then ``optimizer`` steps. For what
-    :mod:`neuralsmith.backprop` does not write out (autocast, real-valued DAEs)."""
+    :mod:`neuralsmith.backprop` does not write out: fine-tuning under bf16 autocast."""
 
     def step(idx: torch.Tensor) -> torch.Tensor:
         value = losses(idx)
@@ -337,19 +337,12 @@ def _corrupt_each(clean: torch.Tensor, dae: DenoisingAutoencoder,
                         for s, g in enumerate(generators)])
 
 
-def _uniforms_per_row(dae: DenoisingAutoencoder) -> int:
-    """How many U[0, 1) numbers ``corrupt`` draws per example (0: none, or Gaussian noise)."""
-    if dae.corruption == "none" or dae.level == 0.0 or dae.corruption == "gaussian":
-        return 0
-    return dae.weight.shape[1] * (2 if dae.corruption == "salt_pepper" else 1)
-
-
 def _corrupter(dae: DenoisingAutoencoder, generators: Sequence[torch.Generator],
                ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[int], None]]:
     """``(noisy, reserve)``: ``noisy(clean)`` corrupts each member's batch (S, b, d) with the
     draws its single run would make; ``reserve(n)`` reads an epoch of n rows' uniforms ahead
     (:class:`neuralsmith.member_streams.MemberStream`). Gaussian noise is drawn call by call."""
-    per_row = _uniforms_per_row(dae)
+    per_row = uniforms_per_input(dae.corruption, dae.level) * dae.weight.shape[1]
     if not per_row:
         return (lambda clean: _corrupt_each(clean, dae, generators)), (lambda n: None)
     stream = MemberStream(generators, "uniform")
@@ -433,16 +426,11 @@ def pretrain_sdas(sdas: Sequence[StackedDAE], x: torch.Tensor, generators: Seque
 
 # --- RBMs (Bernoulli-Bernoulli, CD-k), many seeds at once ---------------------------------------
 
-def _words(n: int) -> int:
-    """int64 words :func:`neuralsmith.rbm.units.bernoulli` draws for n units (two 32-bit draws a word)."""
-    return (n + 1) // 2
-
-
 def _bernoulli_each(p: torch.Tensor, words: MemberStream) -> torch.Tensor:
     """Member s of ``p`` (S, ...) sampled with its generator's next words, exactly the bits
     :func:`neuralsmith.rbm.units.bernoulli` draws for it alone."""
     S, n = p.shape[0], p[0].numel()
-    bits = words.take(_words(n))  # (S, words)
+    bits = words.take(words_for(n))  # (S, words)
     return bernoulli_from_words(bits.view(torch.int32)[:, :n].reshape(p.shape), p)
 
 
@@ -481,7 +469,7 @@ class _RBMStack:
     def words_per_epoch(self, n: int, batch_size: int, k: int) -> int:
         """The words each member draws in an epoch of CD-k over n rows: k hidden and k visible samples a batch."""
         n_hidden, n_visible = self.w.shape[1], self.w.shape[2]
-        return sum(k * (_words(b * n_hidden) + _words(b * n_visible))
+        return sum(k * (words_for(b * n_hidden) + words_for(b * n_visible))
                    for b in (min(batch_size, n - i) for i in range(0, n, batch_size)))
 
     def cd_step(self, v0: torch.Tensor, k: int, lr: float, weight_decay: float, words: MemberStream) -> None:

@@ -51,6 +51,11 @@ def uniform_like(x: Tensor, generator: Generator | None) -> Tensor:
     return torch.empty_like(x).uniform_(generator=generator)
 
 
+def words_for(n: int) -> int:
+    """int64 words :func:`bernoulli` draws for n units: one 32-bit draw a unit, two a word."""
+    return (n + 1) // 2
+
+
 def bernoulli_from_words(words: Tensor, p: Tensor) -> Tensor:
     r""":math:`s = [u < p]` as 0./1. floats of ``p``'s dtype, u made from random int32 ``words``.
 
@@ -89,7 +94,7 @@ def bernoulli(p: Tensor, generator: Generator | CounterDraws | None) -> Tensor:
     if isinstance(generator, CounterDraws):
         return generator.bernoulli(p)
     n = p.numel()
-    bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device).random_(generator=generator)
+    bits = torch.empty(words_for(n), dtype=torch.int64, device=p.device).random_(generator=generator)
     return bernoulli_from_words(bits.view(torch.int32)[:n].view(p.shape), p)
 
 
