@@ -330,3 +330,88 @@ def test_a_bf16_classrbm_run_resumes_bit_identically(fast_bf16, labeled_prototyp
     straight = run(2, None)
     run(1, tmp_path)
     assert torch.equal(run(2, tmp_path), straight)
+
+
+# --- many seeds at once (neuralsmith.ensemble, the study's pre-training) ---------------------------
+
+def _batched_rbms(x, precision_name, seeds=(0, 1, 2), epochs=30):
+    """Three 10 x 8 RBMs trained by the batched CD-1 in ``precision_name``; their exact log-likelihoods."""
+    from neuralsmith.ensemble import train_rbms
+
+    rbms = [RBM.from_data(x, 8, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    train_rbms(rbms, x, [torch.Generator().manual_seed(100 + s) for s in seeds], epochs=epochs,
+               batch_size=20, lr=0.1, precision=precision_name)
+    return rbms, [log_likelihood(r, x, exact_log_partition(r)) for r in rbms]
+
+
+def test_batched_cd1_in_bf16_follows_fp32_by_exact_likelihood(fast_bf16, prototypes):
+    """Each member's own draws in both precisions: bf16 ends within 0.05 nats of fp32 (of the
+    ~0.8 nats learned), with its weights fp32 and not bit-equal to fp32's (bf16 did run)."""
+    rbms32, ll32 = _batched_rbms(prototypes, "fp32")
+    rbms16, ll16 = _batched_rbms(prototypes, "bf16")
+    start = [log_likelihood(r, prototypes, exact_log_partition(r)) for r in
+             (RBM.from_data(prototypes, 8, generator=torch.Generator().manual_seed(s)) for s in (0, 1, 2))]
+    for a, b, s0 in zip(ll32, ll16, start):
+        assert a - s0 > 0.5
+        assert abs(a - b) < 0.05, (ll32, ll16)
+    assert all(r.weight.dtype == torch.float32 for r in rbms16)
+    assert not any(torch.equal(a.weight, b.weight) for a, b in zip(rbms32, rbms16))
+
+
+def test_batched_bf16_without_a_fast_path_warns_once_and_is_fp32(slow_bf16, prototypes):
+    with pytest.warns(RuntimeWarning, match="no fast bf16 path"):
+        rbms16, _ = _batched_rbms(prototypes, "bf16", epochs=2)
+    rbms32, _ = _batched_rbms(prototypes, "fp32", epochs=2)
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(rbms32, rbms16))
+
+
+def test_batched_rbms_refuse_a_bad_precision(prototypes):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        _batched_rbms(prototypes, "fp16", epochs=1)
+
+
+def _batched_daes(x, precision_name):
+    from neuralsmith.autoencoder import DenoisingAutoencoder
+    from neuralsmith.ensemble import train_daes
+
+    daes = [DenoisingAutoencoder(16, 8, generator=torch.Generator().manual_seed(s)) for s in range(3)]
+    history = train_daes(daes, x, [torch.Generator().manual_seed(10 + s) for s in range(3)], epochs=6,
+                         lr=0.1, batch_size=20, precision=precision_name)
+    return daes, [h[-1]["loss"] for h in history], [h[0]["loss"] for h in history]
+
+
+def test_batched_daes_in_bf16_learn_as_fp32_does(fast_bf16):
+    """The same corruption draws in both precisions: the last epoch's losses agree to 0.1%,
+    every member's loss falls, and the weights stay fp32."""
+    x = torch.rand(200, 16, generator=torch.Generator().manual_seed(0)).round()
+    daes32, last32, _ = _batched_daes(x, "fp32")
+    daes16, last16, first16 = _batched_daes(x, "bf16")
+    assert all(b < f for b, f in zip(last16, first16))
+    assert all(abs(a - b) < 1e-3 * a for a, b in zip(last32, last16)), (last32, last16)
+    assert all(d.weight.dtype == torch.float32 for d in daes16)
+    assert not any(torch.equal(a.weight, b.weight) for a, b in zip(daes32, daes16))
+
+
+@pytest.mark.parametrize("start", ["dbn", "sda"])
+@pytest.mark.parametrize("name", ["fp32", "bf16"])
+def test_a_study_pretrains_its_stacks_in_its_precision(fast_bf16, monkeypatch, start, name):
+    """The study's precision reaches the batched pre-training: its products run in bf16 (bf16
+    operands, or under autocast) exactly when the study asks for bf16; the nets come out fp32."""
+    from neuralsmith import data
+    from neuralsmith.study import StudySpec
+    from neuralsmith.study.starts import STARTS
+
+    in_bf16 = []
+    for fn in ("bmm", "baddbmm"):
+        real = getattr(torch, fn)
+
+        def spy(*a, _real=real, **k):
+            in_bf16.append(a[1].dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu"))
+            return _real(*a, **k)
+
+        monkeypatch.setattr(torch, fn, spy)
+    spec = StudySpec(depths=(1,), starts=(start,), seeds=2, hidden=8, pretrain_epochs=1, precision=name)
+    ds = data.load("digits", validation=0.2, seed=0)
+    nets = STARTS[start](spec, 1, ds, [torch.Generator().manual_seed(s) for s in range(2)], torch.device("cpu"))
+    assert in_bf16 and all(in_bf16) == (name == "bf16") and any(in_bf16) == (name == "bf16")
+    assert len(nets) == 2 and all(p.dtype == torch.float32 for net in nets for p in net.parameters())

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuralsmith import backprop, precision as precision_mod
+from neuralsmith import backprop, kernels, precision as precision_mod
 from neuralsmith.backprop import MomentumSGD
 from neuralsmith.member_streams import MemberStream
 from neuralsmith.autoencoder import DenoisingAutoencoder, check_training, corrupt, \
@@ -369,12 +369,15 @@ def _check_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, epochs: i
 
 def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators: Sequence[torch.Generator],
                *, epochs: int = 10, lr: float = 0.1, batch_size: int = 20,
-               momentum: float = 0.0) -> list[list[dict[str, Any]]]:
+               momentum: float = 0.0, precision: str = "fp32") -> list[list[dict[str, Any]]]:
     """Train S tied DAEs of one shape as one batched model; member s as ``train_dae`` would alone.
 
     Member s draws its data order and its corruption from ``generators[s]`` in the order
     :func:`neuralsmith.autoencoder.train_dae` does, with the same SGD (``momentum``), so it
     ends with the same weights. ``x`` is shared (n, d) or per member (S, n, d).
+    ``precision="bf16"`` runs the step's products under ``torch.autocast`` to bfloat16, as
+    ``train_dae`` does (:func:`neuralsmith.precision.autocast`): the gradients come back to the
+    fp32 weights and momentum, and a member follows its fp32 run closely, not bit for bit.
 
     Returns:
         Per member, the per-epoch history (``epoch``, ``loss``), as ``train_dae`` returns it.
@@ -383,6 +386,7 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
         ValueError: for untied or differently configured DAEs, or a bad setting or input shape.
     """
     first, n = _check_daes(daes, x, epochs, batch_size), x.shape[-2]
+    precision_mod.check_precision(precision)
     params = [torch.stack([p.detach() for p in ps]) for ps in
               zip(*[(d.weight, d.hidden_bias, d.visible_bias) for d in daes])]  # w (S, h, d), hb, vb
     sgd = MomentumSGD(params, lr, momentum)
@@ -391,8 +395,9 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
 
     def step(idx: torch.Tensor) -> torch.Tensor:
         clean = _member_rows(x, idx)
-        losses, grads = backprop.tied_dae_losses_and_grads(*params, clean, noisy(clean), first.inputs)
-        sgd.step(grads)
+        with precision_mod.autocast(precision, x.device):
+            losses, grads = backprop.tied_dae_losses_and_grads(*params, clean, noisy(clean), first.inputs)
+        sgd.step([g if g.dtype == q.dtype else g.to(q.dtype) for g, q in zip(grads, params)])
         return losses
 
     for epoch in range(1, epochs + 1):
@@ -409,15 +414,17 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
 
 def pretrain_sdas(sdas: Sequence[StackedDAE], x: torch.Tensor, generators: Sequence[torch.Generator],
                   *, epochs: int = 10, lr: float = 0.1,
-                  batch_size: int = 20) -> list[list[list[dict[str, Any]]]]:
-    """Greedy layer-wise training of S stacked DAEs at once, each as ``greedy_pretrain_sda``.
+                  batch_size: int = 20, precision: str = "fp32") -> list[list[list[dict[str, Any]]]]:
+    """Greedy layer-wise training of S stacked DAEs at once, each as ``greedy_pretrain_sda``;
+    ``precision`` as in :func:`train_daes`.
 
     Returns:
         Per member, one history per layer (as :func:`neuralsmith.stack.greedy_pretrain_sda`).
     """
 
     def train_layer(l: int, layer: nn.ModuleList, inputs: torch.Tensor) -> list[list[dict[str, Any]]]:
-        return train_daes(layer, inputs, generators, epochs=epochs, lr=lr, batch_size=batch_size)
+        return train_daes(layer, inputs, generators, epochs=epochs, lr=lr, batch_size=batch_size,
+                          precision=precision)
 
     per_layer = _greedy_members([sda.layers for sda in sdas], x, train_layer,
                                 lambda dae, v, s: dae.encode(v))
@@ -443,27 +450,40 @@ class _RBMStack:
     :math:`W_{t+1} = (1 + \mu - \epsilon\lambda) W_t - \mu W_{t-1} + \epsilon G_t`, formed in
     the buffer that held :math:`W_{t-1}`; the biases keep a velocity,
     :math:`\Delta \leftarrow \mu\Delta + \epsilon g`.
+
+    With ``dtype`` bfloat16 the products read bf16 copies of w, b and c refreshed once per
+    update (:class:`neuralsmith.precision.Shadow`), the probabilities and samples are bf16 (0
+    and 1 exact), the weight statistic is one bf16 GEMM (fp32 accumulation, rounded once) added
+    to the fp32 weights, and the bias statistics are summed in fp32: the state stays fp32.
     """
 
-    def __init__(self, rbms: Sequence[RBM], momentum: float):
+    def __init__(self, rbms: Sequence[RBM], momentum: float, dtype: torch.dtype | None = None):
         self.w = torch.stack([r.weight.detach() for r in rbms])
         self.b = torch.stack([r.visible_bias.detach() for r in rbms])
         self.c = torch.stack([r.hidden_bias.detach() for r in rbms])
+        self.shadow = precision_mod.Shadow(dtype or self.w.dtype)
         self.momentum = momentum
         self.previous = self.w.clone() if momentum > 0 else None  # W_{t-1} = W_0: no velocity yet
         self.velocity = [torch.zeros_like(self.b), torch.zeros_like(self.c)] if momentum > 0 else None
 
+    def products(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """w, b and c as the products read them: the parameters, or this update's bf16 copies."""
+        get = self.shadow.get
+        return get("w", self.w), get("b", self.b), get("c", self.c)
+
     def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
-        """:math:`E[h \\mid v] = \\sigma(c + v W^\\top)` of each member's rows v (S, B, v)."""
-        return torch.sigmoid(torch.baddbmm(self.c.unsqueeze(1), v, self.w.transpose(1, 2)))
+        r""":math:`E[h \mid v] = \sigma(c + v W^\top)` of each member's rows v (S, B, v)."""
+        w, _, c = self.products()
+        return torch.sigmoid(torch.baddbmm(c.unsqueeze(1), v, w.transpose(1, 2)))
 
     def negative_phase(self, p0: torch.Tensor, k: int, words: MemberStream) -> torch.Tensor:
-        """k Gibbs half-sweeps h -> v from :math:`h \\sim p_0`, k - 1 v -> h between; the last v."""
+        r"""k Gibbs half-sweeps h -> v from :math:`h \sim p_0`, k - 1 v -> h between; the last v."""
+        w, b, _ = self.products()
         h = _bernoulli_each(p0, words)
         for i in range(k):
             if i:
                 h = _bernoulli_each(self.hidden_probs(v), words)
-            v = _bernoulli_each(torch.sigmoid(torch.baddbmm(self.b.unsqueeze(1), h, self.w)), words)
+            v = _bernoulli_each(torch.sigmoid(torch.baddbmm(b.unsqueeze(1), h, w)), words)
         return v
 
     def words_per_epoch(self, n: int, batch_size: int, k: int) -> int:
@@ -473,27 +493,32 @@ class _RBMStack:
                    for b in (min(batch_size, n - i) for i in range(0, n, batch_size)))
 
     def cd_step(self, v0: torch.Tensor, k: int, lr: float, weight_decay: float, words: MemberStream) -> None:
-        """One CD-k update of every member from its batch ``v0`` (S, m, v) (Hinton 2002).
+        r"""One CD-k update of every member from its batch ``v0`` (S, m, v) (Hinton 2002).
 
         As in ``rbm.train``, the data and the (negated) model rows are stacked, so the weight
-        statistic :math:`\\langle h v^\\top\\rangle_{data} - \\langle h v^\\top\\rangle_{model}`
+        statistic :math:`\langle h v^\top\rangle_{data} - \langle h v^\top\rangle_{model}`
         is one GEMM per member; the bias statistics are the model rows' sum times -1/m plus
         the data rows' sum times 1/m.
         """
+        self.shadow.expire()  # the last update moved the parameters
         a = 1.0 / v0.shape[1]
         p0 = self.hidden_probs(v0)
         vk = self.negative_phase(p0, k, words)
         pk = self.hidden_probs(vk)
         self._update_weight(torch.cat([p0, pk], 1), torch.cat([v0, vk.neg()], 1), lr * a, lr * weight_decay)
-        self._apply(0, self.b, -a * vk.sum(1) + a * v0.sum(1), lr)
-        self._apply(1, self.c, -a * pk.sum(1) + a * p0.sum(1), lr)
+        self._apply(0, self.b, -a * self._rows_sum(vk) + a * self._rows_sum(v0), lr)
+        self._apply(1, self.c, -a * self._rows_sum(pk) + a * self._rows_sum(p0), lr)
+
+    def _rows_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's rows of ``x`` (S, B, n) summed, in the parameters' dtype (fp32 sums of bf16 rows)."""
+        return x.sum(1) if x.dtype == self.b.dtype else x.sum(1, dtype=self.b.dtype)
 
     def _update_weight(self, p: torch.Tensor, t: torch.Tensor, alpha: float, decay: float) -> None:
-        """:math:`W \\leftarrow (1 - \\epsilon\\lambda) W + \\alpha P^\\top T`, or its heavy-ball form."""
+        r""":math:`W \leftarrow (1 - \epsilon\lambda) W + \alpha P^\top T`, or its heavy-ball form."""
         if self.previous is None:
-            self.w.baddbmm_(p.transpose(1, 2), t, beta=1.0 - decay, alpha=alpha)
+            _add_product(self.w, p.transpose(1, 2), t, 1.0 - decay, alpha)
             return
-        new = self.previous.baddbmm_(p.transpose(1, 2), t, beta=-self.momentum, alpha=alpha)
+        new = _add_product(self.previous, p.transpose(1, 2), t, -self.momentum, alpha)
         new.add_(self.w, alpha=1.0 + self.momentum - decay)
         self.previous, self.w = self.w, new  # swap buffers: W_t becomes W_{t-1}
 
@@ -509,6 +534,15 @@ class _RBMStack:
             r.weight.copy_(self.w[s]), r.visible_bias.copy_(self.b[s]), r.hidden_bias.copy_(self.c[s])
 
 
+def _add_product(target: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float, alpha: float) -> torch.Tensor:
+    r""":math:`\beta T + \alpha A B` in place for stacked (S, ., .) operands: one ``baddbmm_``,
+    or, for bf16 operands of an fp32 target, their bf16 product added in one fused pass
+    (:func:`neuralsmith.kernels.add_bf16`), as :func:`neuralsmith.precision.add_product` does."""
+    if a.dtype == target.dtype:
+        return target.baddbmm_(a, b, beta=beta, alpha=alpha)
+    return kernels.add_bf16(target, torch.bmm(a, b), beta, alpha)
+
+
 def _check_rbms(rbms: Sequence[RBM], **settings: Any) -> None:
     """Refuse RBMs :func:`train_rbms` cannot batch, or settings ``rbm.train`` would refuse
     (checked by the same :class:`neuralsmith.rbm.Settings`)."""
@@ -520,22 +554,27 @@ def _check_rbms(rbms: Sequence[RBM], **settings: Any) -> None:
 @torch.no_grad()
 def train_rbms(rbms: Sequence[RBM], x: torch.Tensor, generators: Sequence[torch.Generator], *,
                epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
-               momentum: float = 0.5, weight_decay: float = 1e-4, schedule: str = "constant") -> None:
+               momentum: float = 0.5, weight_decay: float = 1e-4, schedule: str = "constant",
+               precision: str = "fp32") -> None:
     """Train S Bernoulli RBMs of one shape by CD-k as one batched model.
 
     Member s draws its data order and Gibbs samples from ``generators[s]`` in the order
     :func:`neuralsmith.rbm.train` (``method="cd"``) does, and applies the same update in the
     same form (momentum, weight decay on the weights, learning-rate ``schedule``), so it ends
     as it would alone. ``x`` is shared (n, v) or per member (S, n, v); like ``rbm.train`` it
-    is cast to the RBMs' dtype.
+    is cast to the RBMs' dtype. ``precision="bf16"`` runs the products in bfloat16 with the
+    state in fp32 (see :class:`_RBMStack`; fp32 with a warning where bf16 is not fast); a
+    member then follows its fp32 run closely, not bit for bit, and draws its Gibbs bits from
+    its own generator as in fp32 (``rbm.train`` in bf16 uses counter-based draws instead).
 
     Raises:
         ValueError: for non-Bernoulli units, or a setting ``rbm.train`` refuses.
     """
     _check_rbms(rbms, epochs=epochs, lr=lr, k=k, batch_size=batch_size, momentum=momentum,
-                weight_decay=weight_decay, schedule=schedule)
-    stack, n, words = _RBMStack(rbms, momentum), x.shape[-2], MemberStream(generators, "words")
-    x = x.to(stack.w)
+                weight_decay=weight_decay, schedule=schedule, precision=precision)
+    dtype = precision_mod.compute_dtype(precision, rbms[0].weight.device, rbms[0].weight.dtype)
+    stack, n, words = _RBMStack(rbms, momentum, dtype), x.shape[-2], MemberStream(generators, "words")
+    x = x.to(device=stack.w.device, dtype=dtype)
     for epoch in range(epochs):
         rate = lr_at(epoch, epochs, lr, schedule)
         order = member_orders(n, generators).to(x.device)
@@ -547,12 +586,13 @@ def train_rbms(rbms: Sequence[RBM], x: torch.Tensor, generators: Sequence[torch.
 
 def pretrain_dbns(dbns: Sequence[DBN], x: torch.Tensor, generators: Sequence[torch.Generator], *,
                   epochs: int = 10, lr: float = 0.05, k: int = 1, batch_size: int = 100,
-                  momentum: float = 0.5, weight_decay: float = 1e-4, sampled: bool = False) -> None:
+                  momentum: float = 0.5, weight_decay: float = 1e-4, sampled: bool = False,
+                  precision: str = "fp32") -> None:
     """Greedy CD-k training of S DBNs at once, each as :func:`neuralsmith.stack.greedy_pretrain_dbn`.
 
     The bottom RBMs' visible biases start from the data (``init_biases_``); layer l + 1 trains
     on :math:`E[h^l \\mid x]` (mean field), or on a sample of it (``sampled=True``) drawn with
-    the member's generator.
+    the member's generator. ``precision`` as in :func:`train_rbms`.
     """
 
     def train_layer(l: int, layer: nn.ModuleList, inputs: torch.Tensor) -> None:
@@ -560,7 +600,7 @@ def pretrain_dbns(dbns: Sequence[DBN], x: torch.Tensor, generators: Sequence[tor
             for s, r in enumerate(layer):
                 r.init_biases_(_member(inputs, s))
         train_rbms(layer, inputs, generators, epochs=epochs, lr=lr, k=k, batch_size=batch_size,
-                   momentum=momentum, weight_decay=weight_decay)
+                   momentum=momentum, weight_decay=weight_decay, precision=precision)
 
     def represent(r: nn.Module, v: torch.Tensor, s: int) -> torch.Tensor:
         return r.sample_hidden(v, generators[s]) if sampled else r.hidden_probs(v)

@@ -46,8 +46,9 @@ class StudySpec:
         seed: the root seed; every trial derives its own from it.
         threads: torch threads (small digits-sized nets run fastest on one; 0 keeps torch's choice).
         n_train: use only this many training examples (seeded subset; 0 = all).
-        precision: ``fp32``, or ``bf16``: the batched fine-tuning under ``torch.autocast`` to
-            bfloat16 (:mod:`neuralsmith.precision`; fp32 where bf16 is not fast).
+        precision: ``fp32``, or ``bf16``: the batched DBN and SdA pre-training and fine-tuning
+            with bfloat16 products and fp32 state (:mod:`neuralsmith.precision`; fp32 where
+            bf16 is not fast). The DBM start trains fp32.
     """
 
     name: str = "quick"

@@ -85,7 +85,8 @@ def _sda(spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.
     sizes = layer_sizes(spec, depth, data)[:-1]
     sdas = [StackedDAE(sizes, levels=spec.corruption, generator=g).to(device) for g in generators]
     pretrain_sdas(sdas, data.x_train.to(device), pretraining_generators(generators, device),
-                  epochs=spec.pretrain_epochs, lr=spec.dae_lr, batch_size=spec.pretrain_batch_size)
+                  epochs=spec.pretrain_epochs, lr=spec.dae_lr, batch_size=spec.pretrain_batch_size,
+                  precision=spec.precision)
     return [sda.to_mlp(data.n_classes, spec.activation).cpu() for sda in sdas]
 
 
@@ -94,7 +95,8 @@ def _dbn(spec: StudySpec, depth: int, data: Dataset, generators: Sequence[torch.
     """Deep Belief Networks: RBMs trained greedily with CD-1, all seeds as one batched model."""
     dbns = [DBN(layer_sizes(spec, depth, data)[:-1], generator=g).to(device) for g in generators]
     pretrain_dbns(dbns, data.x_train.to(device), pretraining_generators(generators, device),
-                  epochs=spec.pretrain_epochs, lr=spec.rbm_lr, batch_size=spec.pretrain_batch_size)
+                  epochs=spec.pretrain_epochs, lr=spec.rbm_lr, batch_size=spec.pretrain_batch_size,
+                  precision=spec.precision)
     return [dbn.to_mlp(data.n_classes, spec.activation).cpu() for dbn in dbns]
 
 
