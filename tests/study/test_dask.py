@@ -243,3 +243,26 @@ def test_default_threads_fit_the_cores(monkeypatch):
     monkeypatch.setattr(cluster, "cores", lambda: 8)
     assert cluster.default_threads(2, 0) == 4 and cluster.default_threads(2, 1) == 1
     assert cluster.default_threads(4, 6) == 2 and cluster.default_threads(16, 0) == 1
+
+
+def test_trials_go_to_the_workers_longest_first():
+    """Pre-trained starts, then deeper nets, get the higher Dask priority (the first rank)."""
+
+    class Client:
+        def __init__(self):
+            self.submitted = []
+
+        def submit(self, fn, spec, depth, start, *args, priority, **kwargs):
+            self.submitted.append((priority, depth, start))
+
+    from neuralsmith.study.runner import Study
+
+    class Store:
+        def done(self, depth, start):
+            return False
+
+    study = Study(SPEC, None, Store())
+    pool = cluster._Pool(Client())
+    pool.submit(study, None, "cpu", 0, "")
+    order = [(d, s) for _, d, s in sorted(pool.client.submitted, reverse=True)]
+    assert order == [(2, "dbn"), (1, "dbn"), (2, "default"), (2, "uniform"), (1, "default"), (1, "uniform")]
