@@ -6,7 +6,8 @@ import torch
 
 from neuralsmith import data
 from neuralsmith.autoencoder import reconstruction_loss
-from neuralsmith.backprop import MomentumSGD, mlp_losses_and_grads, tied_dae_losses_and_grads
+from neuralsmith.backprop import MomentumSGD, mlp_losses_and_grads, tied_dae_losses_and_grads, \
+    tied_dae_losses_and_grads_bf16
 from neuralsmith.ensemble import EnsembleMLP, batched_epoch, finetune_ensemble, member_losses
 
 
@@ -52,6 +53,24 @@ def test_tied_dae_gradients_are_autograds_bit_for_bit(inputs, dtype):
     losses, grads = tied_dae_losses_and_grads(w, hb, vb, clean, noisy, inputs)
     assert torch.equal(losses, want.detach())
     assert all(torch.equal(a, p.grad) for a, p in zip(grads, params))
+
+
+@pytest.mark.parametrize("inputs", ["binary", "real"])
+def test_tied_dae_gradients_in_bf16_are_the_fp32_ones_to_bf16_rounding(inputs):
+    """bf16 products (one rounding of each, 2^-9 relative): losses and gradients within a few
+    percent of fp32's, as fp32 tensors; the joint weight GEMM holds both terms (a missing one
+    would be off by about its whole size)."""
+    g = torch.Generator().manual_seed(3)
+    w, hb, vb = (0.3 * torch.randn(*shape, generator=g) for shape in ((4, 16, 40), (4, 16), (4, 40)))
+    clean = torch.rand(4, 20, 40, generator=g)
+    clean = clean.round() if inputs == "binary" else clean
+    noisy = clean * (torch.rand(4, 20, 40, generator=g) > 0.3)
+    want_losses, want = tied_dae_losses_and_grads(w, hb, vb, clean, noisy, inputs)
+    losses, grads = tied_dae_losses_and_grads_bf16(w, hb, vb, clean, noisy, inputs)
+    assert torch.allclose(losses, want_losses, rtol=1e-2)
+    for a, b in zip(grads, want):
+        assert a.dtype == torch.float32 and a.shape == b.shape
+        assert (a - b).norm() < 0.02 * b.norm(), (a - b).norm() / b.norm()
 
 
 @pytest.mark.parametrize("momentum,decay", [(0.9, 0.0), (0.5, 1e-3), (0.0, 0.0), (0.0, 1e-2)])

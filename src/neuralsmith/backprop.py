@@ -140,6 +140,28 @@ def tied_dae_losses_and_grads(w: torch.Tensor, hb: torch.Tensor, vb: torch.Tenso
     return reconstruction_loss(z, clean, inputs), grads
 
 
+def tied_dae_losses_and_grads_bf16(w: torch.Tensor, hb: torch.Tensor, vb: torch.Tensor, clean: torch.Tensor,
+                                   noisy: torch.Tensor, inputs: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    r""":func:`tied_dae_losses_and_grads` with its products in bfloat16 (fp32 accumulation).
+
+    The parameters (fp32) are cast once per step, and the corrupted inputs (exact in bf16 when
+    binary); the loss and :math:`\delta_z` are formed in fp32 from the bf16 reconstruction
+    logits. The tied weight's two terms are one GEMM of depth 2B,
+    :math:`
+abla W = [h, \delta_h]^	op [\delta_z, 	ilde x]`, rounded once; the gradients
+    return in the parameters' dtype.
+    """
+    w16, hb16, vb16, x16 = (t.to(torch.bfloat16) for t in (w, hb, vb, noisy))
+    h = torch.sigmoid(torch.baddbmm(hb16.unsqueeze(1), x16, w16.transpose(1, 2)))  # (S, B, h)
+    z = torch.baddbmm(vb16.unsqueeze(1), h, w16).to(w.dtype)  # (S, B, d)
+    delta_z = reconstruction_grad(z, clean, inputs)
+    dz16 = delta_z.to(torch.bfloat16)
+    delta_h = aten.sigmoid_backward(dz16.bmm(w16.transpose(1, 2)), h)
+    grad_w = torch.cat([h, delta_h], 1).transpose(1, 2).bmm(torch.cat([dz16, x16], 1))
+    grads = [grad_w.to(w.dtype), delta_h.sum(1, dtype=w.dtype), delta_z.sum(1)]
+    return reconstruction_loss(z, clean, inputs), grads
+
+
 class MomentumSGD:
     """The update of ``torch.optim.SGD(params, lr, momentum, weight_decay=..., foreach=True)``.
 

@@ -375,9 +375,10 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
     Member s draws its data order and its corruption from ``generators[s]`` in the order
     :func:`neuralsmith.autoencoder.train_dae` does, with the same SGD (``momentum``), so it
     ends with the same weights. ``x`` is shared (n, d) or per member (S, n, d).
-    ``precision="bf16"`` runs the step's products under ``torch.autocast`` to bfloat16, as
-    ``train_dae`` does (:func:`neuralsmith.precision.autocast`): the gradients come back to the
-    fp32 weights and momentum, and a member follows its fp32 run closely, not bit for bit.
+    ``precision="bf16"`` runs the step's products in bfloat16
+    (:func:`neuralsmith.backprop.tied_dae_losses_and_grads_bf16`; fp32 with a warning where bf16
+    is not fast): the weights and momentum stay fp32, and a member follows its fp32 run closely,
+    not bit for bit (``train_dae`` reaches bf16 by autocast).
 
     Returns:
         Per member, the per-epoch history (``epoch``, ``loss``), as ``train_dae`` returns it.
@@ -386,18 +387,19 @@ def train_daes(daes: Sequence[DenoisingAutoencoder], x: torch.Tensor, generators
         ValueError: for untied or differently configured DAEs, or a bad setting or input shape.
     """
     first, n = _check_daes(daes, x, epochs, batch_size), x.shape[-2]
-    precision_mod.check_precision(precision)
     params = [torch.stack([p.detach() for p in ps]) for ps in
               zip(*[(d.weight, d.hidden_bias, d.visible_bias) for d in daes])]  # w (S, h, d), hb, vb
     sgd = MomentumSGD(params, lr, momentum)
     noisy, reserve = _corrupter(first, generators)
     history: list[list[dict[str, Any]]] = [[] for _ in daes]
 
+    low = precision_mod.compute_dtype(precision, x.device, params[0].dtype) == torch.bfloat16
+    losses_and_grads = backprop.tied_dae_losses_and_grads_bf16 if low else backprop.tied_dae_losses_and_grads
+
     def step(idx: torch.Tensor) -> torch.Tensor:
         clean = _member_rows(x, idx)
-        with precision_mod.autocast(precision, x.device):
-            losses, grads = backprop.tied_dae_losses_and_grads(*params, clean, noisy(clean), first.inputs)
-        sgd.step([g if g.dtype == q.dtype else g.to(q.dtype) for g, q in zip(grads, params)])
+        losses, grads = losses_and_grads(*params, clean, noisy(clean), first.inputs)
+        sgd.step(grads)
         return losses
 
     for epoch in range(1, epochs + 1):
