@@ -1,17 +1,18 @@
-"""The default study's serial time at an earlier commit and now, alternated in one run.
+"""The default study's time at an earlier commit and now, alternated in one run.
 
 Checks out ``--before`` (a git revision) into a temporary worktree and runs ``neuralsmith study``
 (``configs/quick.toml`` unless ``--config``, each side its own commit's copy) with that commit's
 code and with this checkout's, one after the other, ``--rounds`` times, each in a fresh process:
 serially, or with ``--as-demo`` as each commit's ``make demo`` runs it (its ``--workers``, if
-any: the default study's wall time as a user meets it). Reports per run the wall time, the study's own time (``results.json``) and the process's CPU time
-(user + system: on a virtual machine whose host steals cycles, the wall time swings by tens of
-percent and the CPU time much less), the per-round ratios before / now, and whether every trial
-record and tensor of the two agree bit for bit (timings aside), and if not, whether the trials'
-test errors do (a later commit may record more per trial). Writes
-``benchmarks/results/study_speed.json``.
+any: the default study's wall time as a user meets it). Reports per run the wall time, the
+study's own time (``results.json``) and the CPU time (user + system: on a virtual machine whose
+host steals cycles, the wall time swings by tens of percent and the CPU time much less), the
+per-round ratios before / now, and whether every trial record and tensor of the two agree bit
+for bit (timings aside), and if not, whether the trials' test errors do (a later commit may
+record more per trial). Writes ``benchmarks/results/study_speed.json``.
 
     python benchmarks/study_speed.py --before d9e4f4e --rounds 3
+    python benchmarks/study_speed.py --before 476e995 --rounds 3 --as-demo --out benchmarks/results/study_speed_demo.json
 """
 
 from __future__ import annotations

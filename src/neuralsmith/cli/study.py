@@ -42,7 +42,8 @@ def study(
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Fine-tuning epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Root seed.")] = None,
     precision: Annotated[Optional[str], typer.Option(
-        "--precision", help="fp32, or bf16: fine-tuning under torch.autocast to bfloat16.")] = None,
+        "--precision",
+        help="fp32, or bf16: bfloat16 products in the DBN/SdA pre-training and the fine-tuning.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/study"),
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
