@@ -122,6 +122,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (a study runs trials on one)")
+    p.add_argument("--kinds", default="rbm,dae,finetune", help="which of rbm, dae, finetune to time")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "batched_precision.json")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -130,7 +131,7 @@ def main() -> None:
     results = {}
     for case, (visible, hidden, batch, seeds, rows) in CASES.items():
         x = (torch.rand(rows, visible, generator=torch.Generator().manual_seed(0)) < 0.38).float()
-        for kind in ("rbm", "dae"):
+        for kind in [k for k in ("rbm", "dae") if k in a.kinds.split(",")]:
             epoch_seconds(kind, "bf16", visible, hidden, batch, seeds, x[:batch * 4])  # warm up
             rounds = []
             for _ in range(a.rounds):
@@ -139,17 +140,23 @@ def main() -> None:
                     r[f"{name}_floor"] = floor_seconds(kind, dtype, visible, hidden, batch, seeds, rows)
                 rounds.append(r)
             report(f"{kind}: {case}", rounds, results)
+    if "finetune" in a.kinds.split(","):
+        finetune_rows(a.rounds, results)
+    a.out.write_text(json.dumps({"threads": a.threads, "load": os.getloadavg()[0], "cases": results},
+                                indent=2) + "\n")
+
+
+def finetune_rows(rounds_wanted: int, results: dict) -> None:
+    """The default study's depth-3 fine-tuning epoch in both precisions, with its floors."""
     ds, seeds = data.load("digits", validation=0.15, seed=0), 10
     finetune_seconds("bf16", ds, seeds)  # warm up
     rounds = []
-    for _ in range(a.rounds):
+    for _ in range(rounds_wanted):
         r = {name: finetune_seconds(name, ds, seeds) for name in ("fp32", "bf16")}
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             r[f"{name}_floor"] = timed_products(mlp_products(ds, [64, 100, 100, 100, 10], 32, seeds), dtype)
         rounds.append(r)
     report("fine-tuning: digits 64-100-100-100-10, batch 32, 10 seeds (default study, depth 3)", rounds, results)
-    a.out.write_text(json.dumps({"threads": a.threads, "load": os.getloadavg()[0], "cases": results},
-                                indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -111,3 +111,25 @@ def test_add_bf16_takes_views_and_other_dtypes_through_torch():
     assert torch.equal(target, torch.full((4, 6), 2.0))
     target64 = torch.ones(3, dtype=torch.float64)
     assert kernels.add_bf16(target64, torch.ones(3), 0.5, 1.0).tolist() == [1.5, 1.5, 1.5]
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_combine_bf16_is_the_heavy_ball_sum_and_its_copy_rounds_as_torch(contiguous):
+    """Kernel (contiguous) and torch fallback (a view): the sum to a few roundings, and the copy
+    exactly ``target.to(bfloat16)`` (round to nearest, ties to even)."""
+    g = torch.Generator().manual_seed(1)
+    target, other = (torch.randn(3, 64, 100, generator=g) for _ in range(2))
+    x = torch.randn(3, 64, 100, generator=g).to(torch.bfloat16)
+    if not contiguous:
+        target, other, x = (t.transpose(1, 2) for t in (target, other, x))
+    copy = torch.empty(target.shape, dtype=torch.bfloat16)
+    beta, alpha, gamma = (float(torch.tensor(v)) for v in (-0.5, 0.01, 1.4999))  # as float32s
+    terms = [beta * target.double(), alpha * x.double(), gamma * other.double()]
+    kernels.combine_bf16(target, other, x, copy, -0.5, 0.01, 1.4999)
+    error = (target.double() - sum(terms)).abs()
+    assert bool((error <= 2 ** -22 * sum(t.abs() for t in terms)).all())  # up to five roundings
+    assert torch.equal(copy.view(torch.int16), target.to(torch.bfloat16).view(torch.int16))
+    ties = torch.tensor([1.0 + 2 ** -8, 1.0 + 3 * 2 ** -8, -1.0 - 2 ** -8, 1.0 + 2 ** -8 + 2 ** -20, 1e-40])
+    copy = torch.empty_like(ties, dtype=torch.bfloat16)
+    kernels.combine_bf16(ties.clone(), torch.zeros_like(ties), torch.zeros_like(copy), copy, 1.0, 0.0, 0.0)
+    assert torch.equal(copy.view(torch.int16), ties.to(torch.bfloat16).view(torch.int16))

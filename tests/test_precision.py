@@ -358,6 +358,31 @@ def test_batched_cd1_in_bf16_follows_fp32_by_exact_likelihood(fast_bf16, prototy
     assert not any(torch.equal(a.weight, b.weight) for a, b in zip(rbms32, rbms16))
 
 
+def test_batched_bf16_products_read_the_copy_of_the_latest_weights(fast_bf16, monkeypatch, prototypes):
+    """The fused update writes the next bf16 copy of W: every later product reads exactly it."""
+    from neuralsmith import kernels
+
+    written, read = [], []
+    real_combine, real_baddbmm = kernels.combine_bf16, torch.baddbmm
+
+    def combine(target, other, x, copy, *args):
+        out = real_combine(target, other, x, copy, *args)
+        written.append(out.to(torch.bfloat16))  # the new weights, rounded by torch
+        return out
+
+    def baddbmm(bias, a, b, **kw):
+        if b.dtype == torch.bfloat16:
+            w = b.transpose(1, 2) if b.shape[1] == 10 else b  # hidden inputs read W transposed
+            read.append((len(written), w.clone()))  # the copy's storage is rewritten each update
+        return real_baddbmm(bias, a, b, **kw)
+
+    monkeypatch.setattr(kernels, "combine_bf16", combine)
+    monkeypatch.setattr(torch, "baddbmm", baddbmm)
+    _batched_rbms(prototypes, "bf16", epochs=1)
+    assert len(written) == 25 and read
+    assert all(torch.equal(w, written[n - 1]) for n, w in read if n)
+
+
 def test_batched_bf16_without_a_fast_path_warns_once_and_is_fp32(slow_bf16, prototypes):
     with pytest.warns(RuntimeWarning, match="no fast bf16 path"):
         rbms16, _ = _batched_rbms(prototypes, "bf16", epochs=2)

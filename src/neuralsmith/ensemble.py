@@ -455,8 +455,9 @@ class _RBMStack:
 
     With ``dtype`` bfloat16 the products read bf16 copies of w, b and c refreshed once per
     update (:class:`neuralsmith.precision.Shadow`), the probabilities and samples are bf16 (0
-    and 1 exact), the weight statistic is one bf16 GEMM (fp32 accumulation, rounded once) added
-    to the fp32 weights, and the bias statistics are summed in fp32: the state stays fp32.
+    and 1 exact), the weight statistic is one bf16 GEMM (fp32 accumulation, rounded once) that
+    the update adds to the fp32 weights while it writes their next bf16 copy (one pass), and
+    the bias statistics are summed in fp32: the state stays fp32.
     """
 
     def __init__(self, rbms: Sequence[RBM], momentum: float, dtype: torch.dtype | None = None):
@@ -502,27 +503,42 @@ class _RBMStack:
         is one GEMM per member; the bias statistics are the model rows' sum times -1/m plus
         the data rows' sum times 1/m.
         """
-        self.shadow.expire()  # the last update moved the parameters
         a = 1.0 / v0.shape[1]
         p0 = self.hidden_probs(v0)
         vk = self.negative_phase(p0, k, words)
         pk = self.hidden_probs(vk)
-        self._update_weight(torch.cat([p0, pk], 1), torch.cat([v0, vk.neg()], 1), lr * a, lr * weight_decay)
+        written = self._update_weight(torch.cat([p0, pk], 1), torch.cat([v0, vk.neg()], 1), lr * a,
+                                      lr * weight_decay)
         self._apply(0, self.b, -a * self._rows_sum(vk) + a * self._rows_sum(v0), lr)
         self._apply(1, self.c, -a * self._rows_sum(pk) + a * self._rows_sum(p0), lr)
+        self.shadow.expire(written)  # the parameters moved: their copies refresh, but those written
 
     def _rows_sum(self, x: torch.Tensor) -> torch.Tensor:
         """Each member's rows of ``x`` (S, B, n) summed, in the parameters' dtype (fp32 sums of bf16 rows)."""
         return x.sum(1) if x.dtype == self.b.dtype else x.sum(1, dtype=self.b.dtype)
 
-    def _update_weight(self, p: torch.Tensor, t: torch.Tensor, alpha: float, decay: float) -> None:
-        r""":math:`W \leftarrow (1 - \epsilon\lambda) W + \alpha P^\top T`, or its heavy-ball form."""
+    def _update_weight(self, p: torch.Tensor, t: torch.Tensor, alpha: float, decay: float) -> tuple[str, ...]:
+        r""":math:`W \leftarrow (1 - \epsilon\lambda) W + \alpha P^\top T`, or its heavy-ball form.
+
+        In bf16 the statistic is one bf16 GEMM and :func:`neuralsmith.kernels.combine_bf16`
+        forms the new W and its bf16 copy in one pass; returns the names of the copies written.
+        """
+        if p.dtype != self.w.dtype:
+            stat, copy = torch.bmm(p.transpose(1, 2), t), self.shadow.buffer("w", self.w)
+            if self.previous is None:
+                kernels.combine_bf16(self.w, self.w, stat, copy, 1.0 - decay, alpha, 0.0)
+            else:
+                kernels.combine_bf16(self.previous, self.w, stat, copy, -self.momentum, alpha,
+                                     1.0 + self.momentum - decay)
+                self.previous, self.w = self.w, self.previous  # W_t becomes W_{t-1}
+            return ("w",)
         if self.previous is None:
-            _add_product(self.w, p.transpose(1, 2), t, 1.0 - decay, alpha)
-            return
-        new = _add_product(self.previous, p.transpose(1, 2), t, -self.momentum, alpha)
+            self.w.baddbmm_(p.transpose(1, 2), t, beta=1.0 - decay, alpha=alpha)
+            return ()
+        new = self.previous.baddbmm_(p.transpose(1, 2), t, beta=-self.momentum, alpha=alpha)
         new.add_(self.w, alpha=1.0 + self.momentum - decay)
         self.previous, self.w = self.w, new  # swap buffers: W_t becomes W_{t-1}
+        return ()
 
     def _apply(self, i: int, param: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
         """Gradient ascent on one bias, with momentum when there is a velocity."""
@@ -534,15 +550,6 @@ class _RBMStack:
     def write_back(self, rbms: Sequence[RBM]) -> None:
         for s, r in enumerate(rbms):
             r.weight.copy_(self.w[s]), r.visible_bias.copy_(self.b[s]), r.hidden_bias.copy_(self.c[s])
-
-
-def _add_product(target: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float, alpha: float) -> torch.Tensor:
-    r""":math:`\beta T + \alpha A B` in place for stacked (S, ., .) operands: one ``baddbmm_``,
-    or, for bf16 operands of an fp32 target, their bf16 product added in one fused pass
-    (:func:`neuralsmith.kernels.add_bf16`), as :func:`neuralsmith.precision.add_product` does."""
-    if a.dtype == target.dtype:
-        return target.baddbmm_(a, b, beta=beta, alpha=alpha)
-    return kernels.add_bf16(target, torch.bmm(a, b), beta, alpha)
 
 
 def _check_rbms(rbms: Sequence[RBM], **settings: Any) -> None:

@@ -27,6 +27,22 @@ def _f32(typingctx, bits):
     return numba.types.float32(numba.types.uint32), codegen
 
 
+@intrinsic
+def _u32(typingctx, x):
+    """The uint32 bit pattern of the float32 ``x``."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return numba.types.uint32(numba.types.float32), codegen
+
+
+@numba.njit(inline="always")
+def _narrow(x):
+    """The bf16 bit pattern (int16) nearest the finite float32 ``x``, ties to even (as torch rounds)."""
+    u = _u32(x)
+    u = u + np.uint32(0x7FFF) + ((u >> _SIXTEEN) & np.uint32(1))
+    return np.int16(np.uint16(u >> _SIXTEEN))
+
+
 @numba.njit(inline="always")
 def _widen(bits):
     """A bf16 bit pattern (int16) as the float32 it stands for."""
@@ -51,3 +67,14 @@ def add(target, x_bits, beta, alpha):
     b, a = np.float32(beta), np.float32(alpha)
     for i in numba.prange(target.size):
         target[i] = b * target[i] + a * _widen(x_bits[i])
+
+
+@numba.njit(parallel=True, boundscheck=False, cache=True)
+def combine(target, other, x_bits, copy_bits, beta, alpha, gamma):
+    """target = beta * target + alpha * x + gamma * other (float32; x bf16 bits), and
+    copy = target rounded to bf16 bits, in one pass."""
+    b, a, g = np.float32(beta), np.float32(alpha), np.float32(gamma)
+    for i in numba.prange(target.size):
+        v = b * target[i] + a * _widen(x_bits[i]) + g * other[i]
+        target[i] = v
+        copy_bits[i] = _narrow(v)

@@ -92,3 +92,31 @@ def add_bf16(target: Tensor, x: Tensor, beta: float, alpha: float) -> Tensor:
     _threads(jit.numba)
     jit.add(target.numpy().reshape(-1), _flat_bits(x), beta, alpha)
     return target
+
+
+def combine_bf16(target: Tensor, other: Tensor, x: Tensor, copy: Tensor, beta: float, alpha: float,
+                 gamma: float) -> Tensor:
+    r""":math:`T \leftarrow \beta T + \alpha X + \gamma O` in place (fp32 ``target`` and
+    ``other``, bf16 ``x``) and ``copy`` (bf16) :math:`\leftarrow` the new T rounded, in one
+    pass over the weight-sized tensors instead of four; returns ``target``. The heavy-ball
+    update of a bf16 training step, which also refreshes the weights' bf16 copy. Without numba
+    (or for views) torch does the same in four passes (the sums rounded at most once more).
+
+    Example:
+        >>> t, c = torch.ones(2), torch.empty(2, dtype=torch.bfloat16)
+        >>> combine_bf16(t, torch.full((2,), 2.0), torch.ones(2, dtype=torch.bfloat16), c, 0.5, 1.0, 0.25).tolist()
+        [2.0, 2.0]
+        >>> c.tolist()
+        [2.0, 2.0]
+    """
+    if not _runs(target, other, x, copy) or target.dtype != torch.float32 or other.dtype != torch.float32 \
+            or x.dtype != torch.bfloat16 or copy.dtype != torch.bfloat16 \
+            or not target.shape == other.shape == x.shape == copy.shape:
+        new = target.mul(beta).add_(x, alpha=alpha).add_(other, alpha=gamma)
+        target.copy_(new), copy.copy_(new)
+        return target
+    jit = _compiled()
+    _threads(jit.numba)
+    jit.combine(target.numpy().reshape(-1), other.numpy().reshape(-1), _flat_bits(x), _flat_bits(copy),
+                beta, alpha, gamma)
+    return target

@@ -149,16 +149,22 @@ class Shadow:
         if master.dtype == self.dtype:
             return master
         if name not in self.fresh:
-            buf = self.copies.get(name)
-            if buf is None or buf.shape != master.shape:
-                buf = self.copies[name] = torch.empty_like(master, dtype=self.dtype)
-            buf.copy_(master.detach())
+            self.buffer(name, master).copy_(master.detach())
             self.fresh.add(name)
         return self.copies[name]
 
-    def expire(self) -> None:
-        """The masters changed (an update): the next :meth:`get` of each copy refreshes it."""
-        self.fresh.clear()
+    def buffer(self, name: str, master: Tensor) -> Tensor:
+        """The storage of ``name``'s copy (allocated to ``master``'s shape), for an update that
+        writes the new copy itself; it then names it in :meth:`expire`'s ``written``."""
+        buf = self.copies.get(name)
+        if buf is None or buf.shape != master.shape:
+            buf = self.copies[name] = torch.empty_like(master, dtype=self.dtype)
+        return buf
+
+    def expire(self, written: tuple[str, ...] = ()) -> None:
+        """The masters changed (an update): the next :meth:`get` of each copy refreshes it, but
+        for those in ``written``, whose new copies the update wrote into their :meth:`buffer`."""
+        self.fresh = set(written)
 
 
 def column_sum(x: Tensor, dtype: torch.dtype) -> Tensor:
