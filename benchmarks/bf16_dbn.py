@@ -6,10 +6,13 @@ Fashion-MNIST 60k/10k with 5k of the training set held out for validation. For e
 784-500-500-10 MLP and fine-tuned in fp32 with the same fine-tuning generator, keeping the
 best-validation weights. Printed: test accuracy per seed and precision, the per-seed difference
 (bf16 - fp32), and the spread of fp32 over seeds, which is what a difference has to be read
-against. Writes ``benchmarks/results/bf16_dbn.json``.
+against. The learning rates are constant unless ``--rbm-schedule`` / ``--schedule`` anneal them
+(linearly or by a cosine, to zero). Writes ``benchmarks/results/bf16_dbn.json`` (or ``--out``).
 
     python benchmarks/bf16_dbn.py                                   # 3 seeds (about 15 CPU min)
     python benchmarks/bf16_dbn.py --subset 2000 --pretrain-epochs 1 --epochs 1 --seeds 0   # smoke
+    python benchmarks/bf16_dbn.py --rbm-schedule linear --schedule linear \
+        --out benchmarks/results/bf16_dbn_linear.json
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def pretrained(ds: data.Dataset, precision: str, seed: int, a: argparse.Namespac
     g = torch.Generator().manual_seed(seed)
     dbn = DBN([ds.n_features, *HIDDEN], generator=g)
     greedy_pretrain_dbn(dbn, ds.x_train, epochs=a.pretrain_epochs, lr=a.rbm_lr, batch_size=a.pretrain_batch,
-                        momentum=0.5, generator=g, progress=False, precision=precision)
+                        momentum=0.5, generator=g, progress=False, precision=precision,
+                        schedule=a.rbm_schedule)
     return dbn.to_mlp(ds.n_classes)
 
 
@@ -46,7 +50,8 @@ def run(ds: data.Dataset, precision: str, seed: int, a: argparse.Namespace) -> d
     model = pretrained(ds, precision, seed, a)
     t1 = time.perf_counter()
     result = finetune(model, ds, epochs=a.epochs, lr=a.lr, momentum=0.9, batch_size=a.batch_size,
-                      generator=torch.Generator().manual_seed(10_000 + seed), progress=False)
+                      schedule=a.schedule, generator=torch.Generator().manual_seed(10_000 + seed),
+                      progress=False)
     m = result.metrics
     return {"seed": seed, "precision": precision, "test_accuracy": 100 - m["test_error"],
             "valid_accuracy": 100 - m["valid_error"], "best_epoch": m["best_epoch"],
@@ -73,6 +78,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--rbm-schedule", default="constant", help="pre-training lr: constant, or linear / cosine to 0")
+    p.add_argument("--schedule", default="constant", help="fine-tuning lr: constant, or linear / cosine to 0")
     p.add_argument("--subset", type=int, default=0, help="use only this many training images")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precisions", default=",".join(PRECISIONS),
