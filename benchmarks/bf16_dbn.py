@@ -28,7 +28,7 @@ import torch
 
 from neuralsmith import data
 from neuralsmith.stack import DBN, greedy_pretrain_dbn
-from neuralsmith.train import finetune
+from neuralsmith.train import SCHEDULES, finetune
 
 HIDDEN = [500, 500]
 PRECISIONS = ("fp32", "bf16")
@@ -78,8 +78,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--rbm-schedule", default="constant", help="pre-training lr: constant, or linear / cosine to 0")
-    p.add_argument("--schedule", default="constant", help="fine-tuning lr: constant, or linear / cosine to 0")
+    p.add_argument("--rbm-schedule", default="constant", choices=SCHEDULES, help="pre-training lr schedule")
+    p.add_argument("--schedule", default="constant", choices=SCHEDULES, help="fine-tuning lr schedule")
     p.add_argument("--subset", type=int, default=0, help="use only this many training images")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precisions", default=",".join(PRECISIONS),
