@@ -46,23 +46,31 @@ def fit_and_score(precision: str, seed: int, x: torch.Tensor, x_test: torch.Tens
                  precision="fp32" if precision == "fp64" else precision, schedule=args.schedule)
     rbm, x = rbm.float(), x.float()  # scored in fp32 like the others
     t_train, start = time.perf_counter() - start, time.perf_counter()
-    ests = [ais_log_partition(rbm, n_runs=args.runs, betas=default_betas(args.steps), data=x,
+    row = {"precision": precision, "seed": seed, "weight_dtype": str(rbm.weight.dtype),
+           **scored(rbm, x, x_test, seed, args),
+           "reconstruction_error": hist[-1]["reconstruction_error"]}
+    row["seconds"] = {"train": round(t_train, 1), "ais": round(time.perf_counter() - start, 1)}
+    return row
+
+
+def scored(rbm: RBM, x: torch.Tensor, x_test: torch.Tensor, seed: int, args) -> dict:
+    """Test log-likelihood by AIS, ``--ais-repeats`` times from different generators: the first
+    estimate (with its 3-sigma range), and with repeats each one and all of them pooled."""
+    betas = default_betas(args.steps)
+    ests = [ais_log_partition(rbm, n_runs=args.runs, betas=betas, data=x,
                               generator=torch.Generator().manual_seed(1000 + seed + 10000 * i))
             for i in range(args.ais_repeats)]
     est = ests[0]
-    row = {"precision": precision, "seed": seed, "weight_dtype": str(rbm.weight.dtype),
-           "test_log_likelihood": log_likelihood(rbm, x_test, est.log_z),
+    out = {"test_log_likelihood": log_likelihood(rbm, x_test, est.log_z),
            "test_ll_range_3sigma": [log_likelihood(rbm, x_test, est.upper),
                                     log_likelihood(rbm, x_test, est.lower)],
-           "log_z": est.log_z, "log_z_std": est.std,
-           "reconstruction_error": hist[-1]["reconstruction_error"],
-           "seconds": {"train": round(t_train, 1), "ais": round(time.perf_counter() - start, 1)}}
+           "log_z": est.log_z, "log_z_std": est.std}
     if len(ests) > 1:
         pooled = ais_result(torch.cat([e.log_weights for e in ests]), est.log_z_base)
-        row["ais_repeats"] = [{"log_z": e.log_z, "log_z_std": e.std,
+        out["ais_repeats"] = [{"log_z": e.log_z, "log_z_std": e.std,
                                "test_log_likelihood": log_likelihood(rbm, x_test, e.log_z)} for e in ests]
-        row["test_log_likelihood_pooled"] = log_likelihood(rbm, x_test, pooled.log_z)
-    return row
+        out["test_log_likelihood_pooled"] = log_likelihood(rbm, x_test, pooled.log_z)
+    return out
 
 
 def _gaps(rows: list[dict]) -> dict:
