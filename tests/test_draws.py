@@ -4,6 +4,9 @@ their torch references, the distribution of the draws, and the path without numb
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -133,3 +136,18 @@ def test_combine_bf16_is_the_heavy_ball_sum_and_its_copy_rounds_as_torch(contigu
     copy = torch.empty_like(ties, dtype=torch.bfloat16)
     kernels.combine_bf16(ties.clone(), torch.zeros_like(ties), torch.zeros_like(copy), copy, 1.0, 0.0, 0.0)
     assert torch.equal(copy.view(torch.int16), ties.to(torch.bfloat16).view(torch.int16))
+
+
+@needs_numba
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPUs for numba's pool to differ from 1 thread")
+def test_the_first_kernel_leaves_torchs_thread_count_as_it_was():
+    """numba's pool starts at the first kernel and sets the OpenMP thread count to every CPU,
+    torch's too where both share its libgomp: a process held to one thread must stay there
+    (a fresh interpreter, so that the pool starts inside it)."""
+    script = ("import torch\nfrom neuralsmith import kernels\ntorch.set_num_threads(1)\n"
+              "kernels.add_bf16(torch.ones(4), torch.ones(4, dtype=torch.bfloat16), 1.0, 1.0)\n"
+              "print(torch.get_num_threads())")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NUMBA_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1"]

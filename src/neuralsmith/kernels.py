@@ -31,11 +31,21 @@ BF16_ONE = 0x3F80  # the bit pattern of 1.0 in bfloat16
 
 @functools.lru_cache(maxsize=None)
 def _compiled() -> Any:
-    """The compiled loops (:mod:`neuralsmith.jit`, imported on first use), or None without numba."""
+    """The compiled loops (:mod:`neuralsmith.jit`, imported on first use), or None without numba.
+
+    Starting numba's thread pool sets the OpenMP thread count to numba's (every CPU), and
+    where numba's OpenMP calls bind to torch's libgomp (the usual case: torch loads it
+    globally) that count is torch's too: a process held to one thread would run the bf16
+    products on all of them from the first kernel on. So the pool is started here, once,
+    and torch's count put back.
+    """
     try:
         from neuralsmith import jit
     except ImportError:
         return None
+    threads = torch.get_num_threads()
+    jit.numba.get_num_threads()  # starts numba's pool
+    torch.set_num_threads(threads)
     return jit
 
 
